@@ -1,0 +1,69 @@
+# okta-rbac-operator: every command a developer or CI needs.
+#   make test   install/build what is missing, then lint and run every test
+#   make controlplane   build etcd, kube-apiserver, kube-controller-manager, kubectl from source
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+CARGO ?= cargo
+GO ?= go
+
+# Builds that outlive a checkout (CI points this at a cache in $HOME).
+OKTA_RBAC_CACHE ?= $(CURDIR)/.build
+CONTROLPLANE_MODULE := tests/controlplane
+CONTROLPLANE_SOURCES := $(CONTROLPLANE_MODULE)/go.mod $(CONTROLPLANE_MODULE)/go.sum $(sort $(wildcard $(CONTROLPLANE_MODULE)/cmd/*/main.go))
+KUBERNETES_VERSION := $(shell awk '$$1 == "k8s.io/kubernetes" {print $$2}' $(CONTROLPLANE_MODULE)/go.mod)
+KUBERNETES_MINOR := $(word 2,$(subst ., ,$(KUBERNETES_VERSION)))
+# Stamped like Kubernetes' own release build, so /version and version-skew checks are real.
+CONTROLPLANE_LDFLAGS := -s -w $(foreach pkg,k8s.io/component-base/version k8s.io/client-go/pkg/version,\
+	-X $(pkg).gitVersion=$(KUBERNETES_VERSION) -X $(pkg).gitMajor=1 -X $(pkg).gitMinor=$(KUBERNETES_MINOR) \
+	-X $(pkg).gitTreeState=clean -X $(pkg).buildDate=1970-01-01T00:00:00Z)
+# Binaries are stored by the hash of their sources and link flags: rebuilt exactly when
+# either changes, and a cached build is reused by any checkout.
+CONTROLPLANE_HASH := $(shell (cat $(CONTROLPLANE_SOURCES); echo '$(CONTROLPLANE_LDFLAGS)') | sha256sum | cut -c1-16)
+CONTROLPLANE_BUILD := $(OKTA_RBAC_CACHE)/controlplane/$(CONTROLPLANE_HASH)
+# The stable path the Rust launcher looks in (a link to the current build).
+CONTROLPLANE_BIN := $(CURDIR)/.build/controlplane/bin
+export OKTA_RBAC_CONTROLPLANE_BIN := $(CONTROLPLANE_BIN)
+
+.PHONY: help controlplane build lint fmt test clean
+
+help:
+	@echo "make test          lint and run every test (builds the control plane if needed)"
+	@echo "make controlplane  build etcd, kube-apiserver, kube-controller-manager, kubectl ($(CONTROLPLANE_BUILD))"
+	@echo "make build         build the operator (release)"
+	@echo "make lint          cargo fmt --check and clippy -D warnings"
+	@echo "make fmt           format the Rust code"
+
+controlplane: $(CONTROLPLANE_BUILD)/.built
+	@mkdir -p $(dir $(CONTROLPLANE_BIN))
+	@ln -sfn $(CONTROLPLANE_BUILD) $(CONTROLPLANE_BIN)
+
+$(CONTROLPLANE_BUILD)/.built:
+	@command -v $(GO) >/dev/null || { echo "Go 1.26 or later is needed to build the control plane" >&2; exit 1; }
+	@echo ">> building the control plane from k8s.io/kubernetes into $(CONTROLPLANE_BUILD)"
+	@echo ">> a cold build takes about 8 minutes on 2 cores; cached builds take seconds"
+	@mkdir -p $(CONTROLPLANE_BUILD)
+	@cd $(CONTROLPLANE_MODULE) && CGO_ENABLED=0 $(GO) build -v -trimpath -ldflags='$(CONTROLPLANE_LDFLAGS)' \
+		-o $(CONTROLPLANE_BUILD)/ ./cmd/... 2>&1 | tee $(CONTROLPLANE_BUILD)/build.log \
+		| awk '{n++} n % 250 == 0 {printf ">> %d packages compiled\n", n; fflush()}'; \
+		status=$${PIPESTATUS[0]}; \
+		if [ $$status -ne 0 ]; then tail -n 40 $(CONTROLPLANE_BUILD)/build.log >&2; exit $$status; fi
+	@touch $@
+	@echo ">> control plane ready: $$(ls $(CONTROLPLANE_BUILD) | grep -v build.log | tr '\n' ' ')"
+
+build:
+	$(CARGO) build --locked --release
+
+fmt:
+	$(CARGO) fmt
+
+lint:
+	$(CARGO) fmt --check
+	$(CARGO) clippy --locked --all-targets -- -D warnings
+
+test: lint controlplane
+	$(CARGO) test --locked
+
+clean:
+	rm -rf .build target

@@ -1,0 +1,4 @@
+//! okta-rbac-operator: turns Okta groups into Kubernetes RBAC.
+
+pub mod cli;
+pub mod controlplane;

@@ -1,0 +1,71 @@
+use clap::Parser;
+use okta_rbac_operator::cli::{Cli, Command, version_text};
+use okta_rbac_operator::controlplane::{ControlPlane, ControlPlaneOptions};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Version => {
+            println!("{}", version_text());
+            Ok(())
+        }
+        Command::Controlplane {
+            kubeconfig_out,
+            keep_dir,
+        } => run_controlplane(kubeconfig_out, keep_dir).await,
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("error: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run_controlplane(kubeconfig_out: Option<PathBuf>, keep_dir: bool) -> Result<(), String> {
+    let plane = ControlPlane::start(ControlPlaneOptions {
+        keep_dir,
+        ..Default::default()
+    })
+    .await
+    .map_err(|e| e.to_string())?;
+    if let Some(out) = &kubeconfig_out {
+        std::fs::copy(plane.kubeconfig_path(), out)
+            .map_err(|e| format!("copying the kubeconfig to {}: {e}", out.display()))?;
+    }
+    println!("server: {}", plane.server_url());
+    println!("kubeconfig: {}", plane.kubeconfig_path().display());
+    println!("directory: {}", plane.dir().display());
+    for (name, pid) in plane.processes() {
+        println!("process: {name} {pid}");
+    }
+    println!("ready: press Ctrl-C to stop");
+    wait_for_shutdown_signal().await;
+    drop(plane);
+    Ok(())
+}
+
+async fn wait_for_shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    match signal(SignalKind::terminate()) {
+        Ok(mut terminate) => {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = terminate.recv() => {}
+            }
+        }
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}
