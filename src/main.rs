@@ -44,6 +44,7 @@ async fn run_controlplane(kubeconfig_out: Option<PathBuf>, keep_dir: bool) -> Re
             .map_err(|e| format!("copying the kubeconfig to {}: {e}", out.display()))?;
     }
     println!("server: {}", plane.server_url());
+    println!("readyz after: {:.2}s", plane.time_to_ready().as_secs_f64());
     println!("kubeconfig: {}", plane.kubeconfig_path().display());
     println!("directory: {}", plane.dir().display());
     for (name, pid) in plane.processes() {

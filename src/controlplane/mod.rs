@@ -94,6 +94,7 @@ pub struct ControlPlane {
     server_url: String,
     pki: Pki,
     kubeconfig_path: PathBuf,
+    time_to_ready: Duration,
 }
 
 /// Where `make controlplane` puts the binaries, unless OKTA_RBAC_CONTROLPLANE_BIN says otherwise.
@@ -114,6 +115,7 @@ impl ControlPlane {
     /// Starts etcd, kube-apiserver and kube-controller-manager, waits for `/readyz`, and
     /// installs `options.crds`. A failure names the component and shows its log's tail.
     pub async fn start(options: ControlPlaneOptions) -> Result<Self, LaunchError> {
+        let launched = Instant::now();
         let bins = bin_dir();
         for name in [ETCD, APISERVER, CONTROLLER_MANAGER] {
             let path = bins.join(name);
@@ -139,9 +141,12 @@ impl ControlPlane {
             server_url,
             pki,
             kubeconfig_path,
+            time_to_ready: Duration::ZERO,
         };
         plane.write_files(&options)?;
         plane.launch(&bins, apiserver_port, &options).await?;
+        plane.time_to_ready = launched.elapsed();
+        tracing::info!(time_to_ready = ?plane.time_to_ready, url = %plane.server_url, "control plane ready");
         plane.install_crds(&options.crds).await?;
         Ok(plane)
     }
@@ -190,6 +195,11 @@ impl ControlPlane {
 
     pub fn pki(&self) -> &Pki {
         &self.pki
+    }
+
+    /// From the call to `start` until kube-apiserver answered `/readyz` with ok.
+    pub fn time_to_ready(&self) -> Duration {
+        self.time_to_ready
     }
 
     /// Name and pid of each running component.
