@@ -26,13 +26,20 @@ CONTROLPLANE_BUILD := $(OKTA_RBAC_CACHE)/controlplane/$(CONTROLPLANE_HASH)
 CONTROLPLANE_BIN := $(CURDIR)/.build/controlplane/bin
 export OKTA_RBAC_CONTROLPLANE_BIN := $(CONTROLPLANE_BIN)
 
-.PHONY: help controlplane build lint fmt test clean
+# Okta's official Python SDK and its test tools, in a venv of their own.
+SDK_VENV := $(OKTA_RBAC_CACHE)/sdk-venv
+SDK_REQUIREMENTS := tests/sdk/requirements.txt
+SDK_VENV_STAMP := $(SDK_VENV)/.installed-$(shell sha256sum $(SDK_REQUIREMENTS) | cut -c1-12)
+TARGET_DIR := $(or $(CARGO_TARGET_DIR),$(CURDIR)/target)
+
+.PHONY: help controlplane build lint fmt test rust-test sdk-test clean
 
 help:
 	@echo "make test          lint and run every test (builds the control plane if needed)"
 	@echo "make controlplane  build etcd, kube-apiserver, kube-controller-manager, kubectl ($(CONTROLPLANE_BUILD))"
 	@echo "make build         build the operator (release)"
 	@echo "make lint          cargo fmt --check and clippy -D warnings"
+	@echo "make sdk-test      Okta's official Python SDK against the local Okta"
 	@echo "make fmt           format the Rust code"
 
 controlplane: $(CONTROLPLANE_BUILD)/.built
@@ -62,8 +69,22 @@ lint:
 	$(CARGO) fmt --check
 	$(CARGO) clippy --locked --all-targets -- -D warnings
 
-test: lint controlplane
+test: lint rust-test sdk-test
+
+rust-test: controlplane
 	$(CARGO) test --locked
+
+$(SDK_VENV_STAMP): $(SDK_REQUIREMENTS)
+	@command -v python3 >/dev/null || { echo "Python 3 is needed for the SDK tests" >&2; exit 1; }
+	rm -rf $(SDK_VENV)
+	python3 -m venv $(SDK_VENV)
+	$(SDK_VENV)/bin/pip install --quiet --disable-pip-version-check -r $(SDK_REQUIREMENTS)
+	@touch $@
+
+sdk-test: $(SDK_VENV_STAMP)
+	$(CARGO) build --locked --bin okta-rbac-operator
+	cd tests/sdk && OKTA_RBAC_OPERATOR_BIN=$(TARGET_DIR)/debug/okta-rbac-operator \
+		$(SDK_VENV)/bin/python -m pytest -q -p no:cacheprovider
 
 clean:
 	rm -rf .build target

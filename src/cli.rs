@@ -1,6 +1,7 @@
 //! The command line: each subcommand is one thing the binary really does.
 
 use clap::{Parser, Subcommand};
+use std::net::SocketAddr;
 use std::path::PathBuf;
 
 #[derive(Debug, Parser)]
@@ -28,6 +29,28 @@ pub enum Command {
         #[arg(long)]
         keep_dir: bool,
     },
+    /// Run the local Okta (Management API, OAuth service apps, OIDC issuer) until Ctrl-C.
+    Sim(SimArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct SimArgs {
+    /// The org to start with: users, groups, tokens, clients, authorization servers.
+    #[arg(long, default_value = "examples/okta-org.yaml")]
+    pub seed: PathBuf,
+    /// Address to listen on; port 0 picks a free port.
+    #[arg(long, default_value = "127.0.0.1:8443")]
+    pub listen: SocketAddr,
+    /// Write the CA that signed the HTTPS certificate here (for --oidc-ca-file or the
+    /// operator's --okta-ca-file).
+    #[arg(long)]
+    pub ca_out: Option<PathBuf>,
+    /// Serve plain HTTP instead of HTTPS (the kube-apiserver will not trust it).
+    #[arg(long)]
+    pub plain_http: bool,
+    /// Turn rate limits off (benchmarks).
+    #[arg(long)]
+    pub unlimited: bool,
 }
 
 /// What `version` prints.

@@ -2,3 +2,5 @@
 
 pub mod cli;
 pub mod controlplane;
+pub mod pki;
+pub mod sim;

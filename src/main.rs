@@ -1,6 +1,7 @@
 use clap::Parser;
-use okta_rbac_operator::cli::{Cli, Command, version_text};
+use okta_rbac_operator::cli::{Cli, Command, SimArgs, version_text};
 use okta_rbac_operator::controlplane::{ControlPlane, ControlPlaneOptions};
+use okta_rbac_operator::sim::{OktaSim, Seed, SimOptions};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -22,6 +23,7 @@ async fn main() -> ExitCode {
             kubeconfig_out,
             keep_dir,
         } => run_controlplane(kubeconfig_out, keep_dir).await,
+        Command::Sim(args) => run_sim(args).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -53,6 +55,32 @@ async fn run_controlplane(kubeconfig_out: Option<PathBuf>, keep_dir: bool) -> Re
     println!("ready: press Ctrl-C to stop");
     wait_for_shutdown_signal().await;
     drop(plane);
+    Ok(())
+}
+
+async fn run_sim(args: SimArgs) -> Result<(), String> {
+    let text = std::fs::read_to_string(&args.seed)
+        .map_err(|e| format!("reading the seed {}: {e}", args.seed.display()))?;
+    let mut seed = Seed::from_yaml(&text).map_err(|e| format!("{}: {e}", args.seed.display()))?;
+    if args.unlimited {
+        seed.rate_limits.unlimited = true;
+    }
+    let sim = OktaSim::start(SimOptions {
+        tls: !args.plain_http,
+        listen: args.listen,
+        ..SimOptions::new(seed)
+    })
+    .await
+    .map_err(|e| e.to_string())?;
+    if let Some(path) = &args.ca_out {
+        sim.write_ca(path)
+            .map_err(|e| format!("writing the CA to {}: {e}", path.display()))?;
+        println!("CA: {}", path.display());
+    }
+    println!("org URL: {}", sim.base_url());
+    println!("issuer: {}", sim.issuer("default"));
+    println!("ready: press Ctrl-C to stop");
+    wait_for_shutdown_signal().await;
     Ok(())
 }
 

@@ -7,7 +7,8 @@
 mod pki;
 mod process;
 
-pub use pki::{CertAndKey, Pki};
+pub use crate::pki::CertAndKey;
+pub use pki::Pki;
 
 use base64::Engine as _;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
@@ -252,7 +253,7 @@ impl ControlPlane {
     fn write_files(&self, options: &ControlPlaneOptions) -> Result<(), LaunchError> {
         let pki = &self.pki;
         let files = [
-            ("ca.crt", pki.ca.cert_pem.clone()),
+            ("ca.crt", pki.ca.cert_pem().to_string()),
             ("apiserver.crt", pki.apiserver.cert_pem.clone()),
             ("apiserver.key", pki.apiserver.key_pem.clone()),
             ("service-account.key", pki.service_account_key_pem.clone()),
@@ -264,7 +265,7 @@ impl ControlPlane {
                 "kubeconfig",
                 kubeconfig(
                     &self.server_url,
-                    &pki.ca.cert_pem,
+                    pki.ca.cert_pem(),
                     Credentials::ClientCert(&pki.admin),
                 )
                 .to_string(),
@@ -380,7 +381,7 @@ impl ControlPlane {
     async fn client_for(&self, credentials: Credentials<'_>) -> Result<Client, LaunchError> {
         let kubeconfig: Kubeconfig = serde_json::from_value(kubeconfig(
             &self.server_url,
-            &self.pki.ca.cert_pem,
+            self.pki.ca.cert_pem(),
             credentials,
         ))
         .map_err(|e| LaunchError::Client(e.to_string()))?;

@@ -1,0 +1,106 @@
+//! Throwaway certificate authorities for the local control plane and the local Okta: a CA
+//! that signs serving certificates and client certificates.
+
+use rcgen::{
+    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
+    Issuer, KeyPair, KeyUsagePurpose, SanType,
+};
+use std::net::IpAddr;
+
+/// A PEM certificate and its PEM private key.
+#[derive(Clone)]
+pub struct CertAndKey {
+    pub cert_pem: String,
+    pub key_pem: String,
+}
+
+impl std::fmt::Debug for CertAndKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CertAndKey").finish_non_exhaustive()
+    }
+}
+
+/// A self-signed CA that can issue more certificates.
+#[derive(Clone, Debug)]
+pub struct CertificateAuthority {
+    pub ca: CertAndKey,
+    /// Kept to sign certificates with the same issuer name.
+    params: CertificateParams,
+}
+
+impl CertificateAuthority {
+    pub fn new(common_name: &str) -> Result<Self, rcgen::Error> {
+        let key = KeyPair::generate()?;
+        let mut params = CertificateParams::new(Vec::<String>::new())?;
+        params.distinguished_name = name(common_name, &[]);
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params.key_usages = vec![
+            KeyUsagePurpose::KeyCertSign,
+            KeyUsagePurpose::CrlSign,
+            KeyUsagePurpose::DigitalSignature,
+        ];
+        let cert = params.self_signed(&key)?;
+        Ok(Self {
+            ca: CertAndKey {
+                cert_pem: cert.pem(),
+                key_pem: key.serialize_pem(),
+            },
+            params,
+        })
+    }
+
+    pub fn cert_pem(&self) -> &str {
+        &self.ca.cert_pem
+    }
+
+    fn issuer(&self) -> Result<Issuer<'static, KeyPair>, rcgen::Error> {
+        Ok(Issuer::new(
+            self.params.clone(),
+            KeyPair::from_pem(&self.ca.key_pem)?,
+        ))
+    }
+
+    /// A TLS server certificate for these DNS names and IP addresses.
+    pub fn serving_cert(
+        &self,
+        common_name: &str,
+        dns_names: &[&str],
+        ips: &[IpAddr],
+    ) -> Result<CertAndKey, rcgen::Error> {
+        let key = KeyPair::generate()?;
+        let mut params =
+            CertificateParams::new(dns_names.iter().map(|s| s.to_string()).collect::<Vec<_>>())?;
+        params
+            .subject_alt_names
+            .extend(ips.iter().map(|ip| SanType::IpAddress(*ip)));
+        params.distinguished_name = name(common_name, &[]);
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+        let cert = params.signed_by(&key, &self.issuer()?)?;
+        Ok(CertAndKey {
+            cert_pem: cert.pem(),
+            key_pem: key.serialize_pem(),
+        })
+    }
+
+    /// A TLS client certificate whose subject Kubernetes reads as `user` in `groups`.
+    pub fn client_cert(&self, user: &str, groups: &[&str]) -> Result<CertAndKey, rcgen::Error> {
+        let key = KeyPair::generate()?;
+        let mut params = CertificateParams::new(Vec::<String>::new())?;
+        params.distinguished_name = name(user, groups);
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+        let cert = params.signed_by(&key, &self.issuer()?)?;
+        Ok(CertAndKey {
+            cert_pem: cert.pem(),
+            key_pem: key.serialize_pem(),
+        })
+    }
+}
+
+fn name(common_name: &str, organizations: &[&str]) -> DistinguishedName {
+    let mut dn = DistinguishedName::new();
+    dn.push(DnType::CommonName, common_name);
+    for org in organizations {
+        dn.push(DnType::OrganizationName, *org);
+    }
+    dn
+}

@@ -1,0 +1,180 @@
+"""Okta's official Python SDK (the `okta` package), unchanged, against the local Okta."""
+
+import json
+import urllib.parse
+import urllib.request
+
+import jwt
+from okta.client import Client as OktaClient
+from okta.http_client import HTTPClient
+from okta.pagination import PaginationHelper
+
+from conftest import API_TOKEN, GROUP_COUNT, MEMBER_COUNT, admin, run
+
+
+def trusting(ssl_context):
+    """The SDK's documented extension point, an HTTPClient subclass, carrying the local
+    Okta's CA. (Its `sslContext` option breaks: the SDK deep-copies its configuration.)"""
+
+    class TrustingHTTPClient(HTTPClient):
+        def __init__(self, http_config={}):
+            super().__init__(http_config)
+            self._ssl_context = ssl_context
+
+    return TrustingHTTPClient
+
+
+def sdk_client(sim, **extra):
+    config = {"orgUrl": sim["url"], "token": API_TOKEN, "httpClient": trusting(sim["ssl"])}
+    config.update(extra)
+    return OktaClient(config)
+
+
+async def all_pages(fetch):
+    """Pages the way the SDK documents it: PaginationHelper reads the `after` cursor of the
+    `Link: <...>; rel="next"` header. The SDK keeps one value per header name, the last
+    line, so this works only because Okta (and the simulator) send `self` first and
+    `next` after it."""
+    items, pages, after = [], 0, None
+    while True:
+        page, response, error = await fetch(after)
+        assert error is None, error
+        items.extend(page)
+        pages += 1
+        after = PaginationHelper.extract_next_cursor(response.headers)
+        if after is None:
+            return items, pages
+
+
+def name_of(group):
+    return group.profile.actual_instance.name
+
+
+def test_lists_every_group_across_pages(sim):
+    async def scenario():
+        client = sdk_client(sim)
+        return await all_pages(lambda after: client.list_groups(limit=5, after=after))
+
+    groups, pages = run(scenario())
+    names = [name_of(g) for g in groups]
+    expected = {f"k8s-team-{i:02}" for i in range(GROUP_COUNT)} | {"k8s-big", "k8s-admins", "engineering", "Everyone"}
+    assert set(names) == expected
+    assert len(names) == len(expected), "no group twice"
+    assert pages > 3
+
+
+def test_search_finds_a_group_by_exact_name_and_get_reads_it(sim):
+    async def scenario():
+        client = sdk_client(sim)
+        found, _, error = await client.list_groups(search='profile.name eq "k8s-team-07"')
+        assert error is None, error
+        got, _, error = await client.get_group(found[0].id)
+        assert error is None, error
+        return found, got
+
+    found, got = run(scenario())
+    assert [name_of(g) for g in found] == ["k8s-team-07"]
+    assert name_of(got) == "k8s-team-07"
+    assert got.profile.actual_instance.description == "team 7"
+    assert got.id.startswith("00g")
+
+
+def test_an_unknown_group_is_okta_not_found(sim):
+    async def scenario():
+        return await sdk_client(sim).get_group("00gdoesnotexist00000")
+
+    _, response, error = run(scenario())
+    assert error is not None
+    assert response.status == 404
+    assert "E0000007" in str(error)
+
+
+def test_lists_group_members_across_pages(sim):
+    async def scenario():
+        client = sdk_client(sim)
+        found, _, error = await client.list_groups(search='profile.name eq "k8s-big"')
+        assert error is None, error
+        group_id = found[0].id
+        return await all_pages(lambda after: client.list_group_users(group_id, limit=5, after=after))
+
+    users, pages = run(scenario())
+    assert sorted(u.profile.login for u in users) == [f"member{i:02}@example.com" for i in range(MEMBER_COUNT)]
+    assert pages == 3
+
+
+def test_retries_a_429_after_the_reset(sim):
+    admin(sim, "PUT", "/_sim/rate-limits", {"perMinute": {"groups": 1}, "windowSeconds": 2})
+    admin(sim, "DELETE", "/_sim/requests")
+    try:
+        async def scenario():
+            client = sdk_client(sim)
+            first, _, error = await client.list_groups(q="k8s-team-0")
+            assert error is None, error
+            second, _, error = await client.list_groups(q="k8s-team-1")
+            assert error is None, error
+            return first, second
+
+        first, second = run(scenario())
+        assert len(first) == 10 and len(second) == 10
+        log = [r for r in admin(sim, "GET", "/_sim/requests") if r["path"] == "/api/v1/groups"]
+        statuses = [r["status"] for r in log]
+        assert 429 in statuses, statuses
+        assert statuses[-1] == 200
+        refused = next(r for r in log if r["status"] == 429)
+        retry = log[-1]
+        assert retry["startedMs"] >= refused["rateLimitReset"] * 1000, "the SDK waited for the reset"
+    finally:
+        admin(sim, "PUT", "/_sim/rate-limits", {})
+
+
+def test_private_key_service_app_reads_groups(sim, service_key):
+    async def scenario():
+        client = OktaClient({
+            "orgUrl": sim["url"],
+            "authorizationMode": "PrivateKey",
+            "clientId": "0oaservice",
+            "scopes": ["okta.groups.read"],
+            "privateKey": service_key[0],
+            "httpClient": trusting(sim["ssl"]),
+        })
+        groups, _, error = await client.list_groups(search='profile.name eq "k8s-admins"')
+        assert error is None, error
+        return groups
+
+    groups = run(scenario())
+    assert [name_of(g) for g in groups] == ["k8s-admins"]
+
+
+def _post_form(sim, url, fields):
+    data = urllib.parse.urlencode(fields).encode()
+    with urllib.request.urlopen(urllib.request.Request(url, data=data), context=sim["ssl"]) as response:
+        return json.loads(response.read())
+
+
+def _verify(sim, token):
+    issuer = sim["url"] + "/oauth2/default"
+    with urllib.request.urlopen(issuer + "/.well-known/openid-configuration", context=sim["ssl"]) as r:
+        discovery = json.loads(r.read())
+    with urllib.request.urlopen(discovery["jwks_uri"], context=sim["ssl"]) as r:
+        keys = jwt.PyJWKSet.from_dict(json.loads(r.read()))
+    kid = jwt.get_unverified_header(token)["kid"]
+    key = next(k for k in keys.keys if k.key_id == kid)
+    return jwt.decode(token, key, algorithms=["RS256"], audience="kubernetes", issuer=issuer)
+
+
+def test_id_tokens_verify_with_pyjwt_and_carry_only_k8s_groups(sim):
+    token_url = sim["url"] + "/oauth2/default/v1/token"
+    alice = _post_form(sim, token_url, {"grant_type": "password", "client_id": "kubernetes",
+                                        "username": "alice@example.com", "password": "alice-password",
+                                        "scope": "openid email profile groups"})
+    claims = _verify(sim, alice["id_token"])
+    assert claims["email"] == "alice@example.com"
+    assert claims["preferred_username"] == "alice@example.com"
+    assert claims["groups"] == ["k8s-admins"], "engineering and Everyone are filtered out"
+    assert claims["exp"] - claims["iat"] == 3600
+    assert claims["jti"]
+
+    carol = _post_form(sim, token_url, {"grant_type": "password", "client_id": "kubernetes",
+                                        "username": "carol@example.com", "password": "carol-password",
+                                        "scope": "openid email"})
+    assert "groups" not in _verify(sim, carol["id_token"])
