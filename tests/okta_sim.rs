@@ -4,7 +4,7 @@ mod common;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use common::https_client;
+use common::{http2_client, https_client};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use okta_rbac_operator::sim::limits::Bucket;
 use okta_rbac_operator::sim::seed::{
@@ -172,13 +172,19 @@ async fn okta_error(response: reqwest::Response, status: StatusCode, code: &str)
 
 #[tokio::test]
 async fn lists_walk_more_than_three_pages_by_link_headers() {
-    let (sim, http) = start(seed(None)).await;
+    let (sim, _) = start(seed(None)).await;
+    let http = http2_client(&sim);
     let mut url = format!("{}/api/v1/groups?limit=3", sim.base_url());
     let mut names = Vec::new();
     let mut pages = 0;
     loop {
         let response = get(&http, &url, Some(&format!("SSWS {TOKEN}"))).await;
         assert_eq!(response.status(), StatusCode::OK);
+        assert_eq!(
+            response.version(),
+            reqwest::Version::HTTP_2,
+            "absolute request URIs too"
+        );
         let links = links(&response);
         assert!(
             links[0].ends_with("rel=\"self\""),

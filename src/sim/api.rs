@@ -87,8 +87,11 @@ fn after(params: &HashMap<String, String>) -> Result<Option<String>, OktaError> 
     }
 }
 
+/// The URL the client asked for, on the org's base URL. Over HTTP/2 the request line
+/// carries an absolute URI, over HTTP/1.1 only the path, so only the path and query count.
 fn request_url(state: &SimState, uri: &axum::http::Uri) -> Result<Url, OktaError> {
-    Url::parse(&format!("{}{uri}", state.base_url))
+    let path = uri.path_and_query().map_or("/", |p| p.as_str());
+    Url::parse(&format!("{}{path}", state.base_url))
         .map_err(|e| OktaError::validation(e.to_string()))
 }
 
