@@ -104,3 +104,27 @@ fn name(common_name: &str, organizations: &[&str]) -> DistinguishedName {
     }
     dn
 }
+
+/// A TLS client configuration (ring provider, like the rest of the project) that trusts
+/// exactly these PEM CA certificates.
+pub fn client_config_trusting(ca_pems: &[&str]) -> Result<rustls::ClientConfig, String> {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    for pem in ca_pems {
+        for cert in CertificateDer::pem_slice_iter(pem.as_bytes()) {
+            roots
+                .add(cert.map_err(|e| format!("reading a CA certificate: {e}"))?)
+                .map_err(|e| format!("adding a CA certificate: {e}"))?;
+        }
+    }
+    Ok(
+        rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .with_root_certificates(roots)
+        .with_no_client_auth(),
+    )
+}

@@ -348,17 +348,28 @@ impl ControlPlane {
         }
     }
 
+    /// Polls `/readyz`, which RBAC lets anyone read, with a client that trusts our CA.
     async fn wait_for_ready(&mut self) -> Result<(), LaunchError> {
-        let client = self.client().await?;
+        let tls = crate::pki::client_config_trusting(&[self.pki.ca.cert_pem()])
+            .map_err(LaunchError::Client)?;
+        let http = reqwest::Client::builder()
+            .tls_backend_preconfigured(tls)
+            .timeout(Duration::from_secs(5))
+            .build()
+            .map_err(|e| LaunchError::Client(e.to_string()))?;
+        let url = format!("{}/readyz", self.server_url);
         let deadline = Instant::now() + READY_TIMEOUT;
         loop {
             self.check_alive()?;
-            let request = http::Request::get("/readyz")
-                .body(Vec::new())
-                .map_err(|e| LaunchError::Client(e.to_string()))?;
-            let answer = match client.request_text(request).await {
-                Ok(body) if body.trim() == "ok" => return Ok(()),
-                Ok(body) => body,
+            let answer = match http.get(&url).send().await {
+                Ok(response) => {
+                    let status = response.status();
+                    let body = response.text().await.unwrap_or_default();
+                    if status.is_success() && body.trim() == "ok" {
+                        return Ok(());
+                    }
+                    format!("{status}: {body}")
+                }
                 Err(e) => e.to_string(),
             };
             if Instant::now() > deadline {

@@ -1,10 +1,8 @@
 //! Helpers shared by integration tests.
 #![allow(dead_code)]
 
+use okta_rbac_operator::pki::client_config_trusting;
 use okta_rbac_operator::sim::OktaSim;
-use rustls::pki_types::CertificateDer;
-use rustls::pki_types::pem::PemObject;
-use std::sync::Arc;
 
 /// An HTTP client that trusts only the simulator's CA, as a client configured with a CA
 /// file would.
@@ -21,17 +19,8 @@ pub fn http2_client(sim: &OktaSim) -> reqwest::Client {
 }
 
 fn client_builder(sim: &OktaSim) -> reqwest::ClientBuilder {
-    let mut roots = rustls::RootCertStore::empty();
     let pem = sim.ca_pem().expect("the simulator serves HTTPS");
-    let der = CertificateDer::from_pem_slice(pem.as_bytes()).expect("CA PEM");
-    roots.add(der).expect("add CA");
-    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .expect("protocol versions")
-    .with_root_certificates(roots)
-    .with_no_client_auth();
+    let config = client_config_trusting(&[pem]).expect("TLS config");
     reqwest::Client::builder()
         .tls_backend_preconfigured(config)
         .redirect(reqwest::redirect::Policy::none())
