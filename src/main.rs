@@ -35,6 +35,7 @@ async fn main() -> ExitCode {
 }
 
 async fn run_controlplane(kubeconfig_out: Option<PathBuf>, keep_dir: bool) -> Result<(), String> {
+    let shutdown = ShutdownSignal::install()?;
     let plane = ControlPlane::start(ControlPlaneOptions {
         keep_dir,
         ..Default::default()
@@ -53,12 +54,13 @@ async fn run_controlplane(kubeconfig_out: Option<PathBuf>, keep_dir: bool) -> Re
         println!("process: {name} {pid}");
     }
     println!("ready: press Ctrl-C to stop");
-    wait_for_shutdown_signal().await;
+    shutdown.received().await;
     drop(plane);
     Ok(())
 }
 
 async fn run_sim(args: SimArgs) -> Result<(), String> {
+    let shutdown = ShutdownSignal::install()?;
     let text = std::fs::read_to_string(&args.seed)
         .map_err(|e| format!("reading the seed {}: {e}", args.seed.display()))?;
     let mut seed = Seed::from_yaml(&text).map_err(|e| format!("{}: {e}", args.seed.display()))?;
@@ -80,21 +82,31 @@ async fn run_sim(args: SimArgs) -> Result<(), String> {
     println!("org URL: {}", sim.base_url());
     println!("issuer: {}", sim.issuer("default"));
     println!("ready: press Ctrl-C to stop");
-    wait_for_shutdown_signal().await;
+    shutdown.received().await;
     Ok(())
 }
 
-async fn wait_for_shutdown_signal() {
-    use tokio::signal::unix::{SignalKind, signal};
-    match signal(SignalKind::terminate()) {
-        Ok(mut terminate) => {
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = terminate.recv() => {}
-            }
-        }
-        Err(_) => {
-            let _ = tokio::signal::ctrl_c().await;
+/// SIGINT and SIGTERM, registered before the process says it is ready, so that a signal
+/// sent right after "ready" is a clean stop and not the default kill.
+struct ShutdownSignal {
+    interrupt: tokio::signal::unix::Signal,
+    terminate: tokio::signal::unix::Signal,
+}
+
+impl ShutdownSignal {
+    fn install() -> Result<Self, String> {
+        use tokio::signal::unix::{SignalKind, signal};
+        let install = |kind| signal(kind).map_err(|e| format!("installing a signal handler: {e}"));
+        Ok(Self {
+            interrupt: install(SignalKind::interrupt())?,
+            terminate: install(SignalKind::terminate())?,
+        })
+    }
+
+    async fn received(mut self) {
+        tokio::select! {
+            _ = self.interrupt.recv() => {}
+            _ = self.terminate.recv() => {}
         }
     }
 }
