@@ -32,12 +32,13 @@ SDK_REQUIREMENTS := tests/sdk/requirements.txt
 SDK_VENV_STAMP := $(SDK_VENV)/.installed-$(shell sha256sum $(SDK_REQUIREMENTS) | cut -c1-12)
 TARGET_DIR := $(or $(CARGO_TARGET_DIR),$(CURDIR)/target)
 
-.PHONY: help controlplane build lint fmt test rust-test sdk-test clean
+.PHONY: help controlplane build crd lint fmt test rust-test sdk-test clean
 
 help:
 	@echo "make test          lint and run every test (builds the control plane if needed)"
 	@echo "make controlplane  build etcd, kube-apiserver, kube-controller-manager, kubectl ($(CONTROLPLANE_BUILD))"
 	@echo "make build         build the operator (release)"
+	@echo "make crd           regenerate crds/ from the Rust types"
 	@echo "make lint          cargo fmt --check and clippy -D warnings"
 	@echo "make sdk-test      Okta's official Python SDK against the local Okta"
 	@echo "make fmt           format the Rust code"
@@ -61,6 +62,9 @@ $(CONTROLPLANE_BUILD)/.built:
 
 build:
 	$(CARGO) build --locked --release
+
+crd:
+	$(CARGO) run --locked --quiet -- crd > crds/oktagroupbindings.oktarbac.io.yaml
 
 fmt:
 	$(CARGO) fmt

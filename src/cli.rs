@@ -29,6 +29,8 @@ pub enum Command {
         #[arg(long)]
         keep_dir: bool,
     },
+    /// Print the OktaGroupBinding CustomResourceDefinition as YAML (committed in crds/).
+    Crd,
     /// Run the local Okta (Management API, OAuth service apps, OIDC issuer) until Ctrl-C.
     Sim(SimArgs),
 }

@@ -2,5 +2,6 @@
 
 pub mod cli;
 pub mod controlplane;
+pub mod crd;
 pub mod pki;
 pub mod sim;

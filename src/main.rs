@@ -24,6 +24,9 @@ async fn main() -> ExitCode {
             keep_dir,
         } => run_controlplane(kubeconfig_out, keep_dir).await,
         Command::Sim(args) => run_sim(args).await,
+        Command::Crd => okta_rbac_operator::crd::crd_yaml()
+            .map(|yaml| print!("{yaml}"))
+            .map_err(|e| e.to_string()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

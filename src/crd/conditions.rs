@@ -1,0 +1,150 @@
+//! `metav1.Condition` semantics for the three conditions an OktaGroupBinding reports:
+//! `lastTransitionTime` moves only when a condition's status changes.
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+
+pub const READY: &str = "Ready";
+pub const GROUP_VERIFIED: &str = "GroupVerified";
+pub const BINDINGS_APPLIED: &str = "BindingsApplied";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Status {
+    True,
+    False,
+    Unknown,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::True => "True",
+            Status::False => "False",
+            Status::Unknown => "Unknown",
+        }
+    }
+}
+
+/// What a reconcile concluded about one condition.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Verdict {
+    pub type_: &'static str,
+    pub status: Status,
+    /// CamelCase, from a fixed set per condition.
+    pub reason: &'static str,
+    pub message: String,
+}
+
+impl Verdict {
+    pub fn new(
+        type_: &'static str,
+        status: Status,
+        reason: &'static str,
+        message: impl Into<String>,
+    ) -> Self {
+        Self {
+            type_,
+            status,
+            reason,
+            message: message.into(),
+        }
+    }
+}
+
+/// The conditions after `verdicts`, keeping each `lastTransitionTime` whose status did not
+/// change. Conditions of other types are kept as they are.
+pub fn merge(
+    existing: &[Condition],
+    verdicts: &[Verdict],
+    generation: Option<i64>,
+    now: &Time,
+) -> Vec<Condition> {
+    let mut merged: Vec<Condition> = verdicts
+        .iter()
+        .map(|verdict| {
+            let previous = existing.iter().find(|c| c.type_ == verdict.type_);
+            let last_transition_time = match previous {
+                Some(previous) if previous.status == verdict.status.as_str() => {
+                    previous.last_transition_time.clone()
+                }
+                _ => now.clone(),
+            };
+            Condition {
+                type_: verdict.type_.to_string(),
+                status: verdict.status.as_str().to_string(),
+                reason: verdict.reason.to_string(),
+                message: verdict.message.clone(),
+                observed_generation: generation,
+                last_transition_time,
+            }
+        })
+        .collect();
+    merged.extend(
+        existing
+            .iter()
+            .filter(|c| !verdicts.iter().any(|v| v.type_ == c.type_))
+            .cloned(),
+    );
+    merged
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use k8s_openapi::jiff::Timestamp;
+
+    fn at(seconds: i64) -> Time {
+        Time(Timestamp::from_second(seconds).expect("time"))
+    }
+
+    #[test]
+    fn the_transition_time_moves_only_when_the_status_changes() {
+        let first = merge(
+            &[],
+            &[Verdict::new(READY, Status::True, "Applied", "3 bindings")],
+            Some(1),
+            &at(100),
+        );
+        assert_eq!(first[0].last_transition_time, at(100));
+        let same_status = merge(
+            &first,
+            &[Verdict::new(READY, Status::True, "Applied", "4 bindings")],
+            Some(2),
+            &at(200),
+        );
+        assert_eq!(
+            same_status[0].last_transition_time,
+            at(100),
+            "same status keeps the time"
+        );
+        assert_eq!(same_status[0].message, "4 bindings");
+        assert_eq!(same_status[0].observed_generation, Some(2));
+        let changed = merge(
+            &same_status,
+            &[Verdict::new(READY, Status::False, "GroupMissing", "gone")],
+            Some(2),
+            &at(300),
+        );
+        assert_eq!(changed[0].last_transition_time, at(300));
+    }
+
+    #[test]
+    fn other_conditions_are_kept() {
+        let first = merge(
+            &[],
+            &[
+                Verdict::new(READY, Status::True, "Applied", ""),
+                Verdict::new(GROUP_VERIFIED, Status::True, "Found", ""),
+            ],
+            None,
+            &at(1),
+        );
+        let second = merge(
+            &first,
+            &[Verdict::new(READY, Status::False, "Paused", "")],
+            None,
+            &at(2),
+        );
+        assert_eq!(second.len(), 2);
+        assert_eq!(second[1].type_, GROUP_VERIFIED);
+    }
+}
