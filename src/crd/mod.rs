@@ -16,6 +16,9 @@ const GROUP_NAME_PATTERN: &str = r"^[^\s\x00-\x1f\x7f]([^\x00-\x1f\x7f]*[^\s\x00
 const ROLE_NAME_PATTERN: &str = r"^[^/%\s]+$";
 const NAMESPACE_PATTERN: &str = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$";
 
+// clippy reads the repeated `type_ = ...` of separate printcolumn(...) entries as one
+// attribute given twice.
+#[allow(clippy::duplicated_attributes)]
 #[derive(CustomResource, KubeSchema, Deserialize, Serialize, Clone, Debug, PartialEq)]
 #[kube(
     group = "oktarbac.io",
