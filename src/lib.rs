@@ -3,5 +3,6 @@
 pub mod cli;
 pub mod controlplane;
 pub mod crd;
+pub mod okta;
 pub mod pki;
 pub mod sim;

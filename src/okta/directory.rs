@@ -1,0 +1,189 @@
+//! One cache of Okta's answers about groups, shared by every OktaGroupBinding. Lookups
+//! that arrive close together are verified together, many names per `search` request;
+//! an answer is reused until the resync interval has passed. Member lists (Users mode)
+//! are re-read only when the group's `lastMembershipUpdated` moved.
+
+use super::client::NAMES_PER_SEARCH;
+use super::{OktaClient, OktaError, OktaGroup, OktaUser};
+use futures::StreamExt;
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::{Notify, watch};
+
+/// Okta's answer about one group name.
+#[derive(Clone, Debug)]
+pub struct GroupAnswer {
+    /// Groups whose `profile.name` is exactly the name (case included). Empty: Okta says
+    /// there is no such group. More than one: the name is ambiguous.
+    pub groups: Vec<OktaGroup>,
+    pub fetched: Instant,
+    pub fetched_at: k8s_openapi::jiff::Timestamp,
+}
+
+#[derive(Clone)]
+enum Entry {
+    Answer(Arc<GroupAnswer>),
+    Failed { error: OktaError, at: Instant },
+}
+
+struct Members {
+    last_membership_updated: Option<String>,
+    users: Arc<Vec<OktaUser>>,
+}
+
+pub struct GroupDirectory {
+    client: Arc<OktaClient>,
+    resync: Duration,
+    /// Lookups arriving within this window share a request.
+    coalesce: Duration,
+    concurrency: usize,
+    entries: Mutex<HashMap<String, Entry>>,
+    pending: Mutex<HashSet<String>>,
+    wake: Notify,
+    /// Bumped after every batch: waiters re-check the cache.
+    batches: watch::Sender<u64>,
+    members: tokio::sync::Mutex<HashMap<String, Members>>,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+impl GroupDirectory {
+    /// The directory and the task that runs its batches (spawn it).
+    pub fn new(client: Arc<OktaClient>, resync: Duration, concurrency: usize) -> Arc<Self> {
+        let (batches, _) = watch::channel(0);
+        Arc::new(Self {
+            client,
+            resync,
+            coalesce: Duration::from_millis(25),
+            concurrency: concurrency.max(1),
+            entries: Mutex::new(HashMap::new()),
+            pending: Mutex::new(HashSet::new()),
+            wake: Notify::new(),
+            batches,
+            members: tokio::sync::Mutex::new(HashMap::new()),
+        })
+    }
+
+    pub fn client(&self) -> &OktaClient {
+        &self.client
+    }
+
+    /// Okta's answer about `name`: from the cache while it is fresher than the resync
+    /// interval, otherwise from the next batch.
+    pub async fn lookup(&self, name: &str) -> Result<Arc<GroupAnswer>, OktaError> {
+        let asked = Instant::now();
+        let mut batches = self.batches.subscribe();
+        loop {
+            match lock(&self.entries).get(name) {
+                Some(Entry::Answer(answer)) if answer.fetched.elapsed() < self.resync => {
+                    return Ok(answer.clone());
+                }
+                Some(Entry::Failed { error, at }) if *at >= asked => return Err(error.clone()),
+                _ => {}
+            }
+            if lock(&self.pending).insert(name.to_string()) {
+                self.wake.notify_one();
+            }
+            if batches.changed().await.is_err() {
+                return Err(OktaError::Config("the Okta directory stopped".into()));
+            }
+        }
+    }
+
+    /// Forgets what is known about `name`, so the next lookup asks Okta.
+    pub fn invalidate(&self, name: &str) {
+        lock(&self.entries).remove(name);
+    }
+
+    /// Runs batches forever: wait for lookups, gather the names that arrive within the
+    /// coalescing window, and verify them [`NAMES_PER_SEARCH`] per request.
+    pub async fn run(self: Arc<Self>) {
+        loop {
+            self.wake.notified().await;
+            tokio::time::sleep(self.coalesce).await;
+            let names: Vec<String> = lock(&self.pending).drain().collect();
+            if names.is_empty() {
+                continue;
+            }
+            let chunks: Vec<Vec<String>> = names
+                .chunks(NAMES_PER_SEARCH)
+                .map(<[String]>::to_vec)
+                .collect();
+            let client = &self.client;
+            let results: Vec<(Vec<String>, Result<Vec<OktaGroup>, OktaError>)> =
+                futures::stream::iter(chunks)
+                    .map(|chunk| async move {
+                        let result = client.search_groups(&chunk).await;
+                        (chunk, result)
+                    })
+                    .buffer_unordered(self.concurrency)
+                    .collect()
+                    .await;
+            let now = Instant::now();
+            let stamp = k8s_openapi::jiff::Timestamp::now();
+            {
+                let mut entries = lock(&self.entries);
+                for (chunk, result) in results {
+                    match result {
+                        Ok(groups) => {
+                            for name in chunk {
+                                let exact = groups
+                                    .iter()
+                                    .filter(|g| g.profile.name == name)
+                                    .cloned()
+                                    .collect();
+                                entries.insert(
+                                    name,
+                                    Entry::Answer(Arc::new(GroupAnswer {
+                                        groups: exact,
+                                        fetched: now,
+                                        fetched_at: stamp,
+                                    })),
+                                );
+                            }
+                        }
+                        Err(error) => {
+                            tracing::warn!(%error, names = chunk.len(), "verifying groups with Okta failed");
+                            for name in chunk {
+                                // A failure does not erase an earlier answer's group id.
+                                entries.insert(
+                                    name,
+                                    Entry::Failed {
+                                        error: error.clone(),
+                                        at: now,
+                                    },
+                                );
+                            }
+                        }
+                    }
+                }
+            }
+            self.batches.send_modify(|n| *n += 1);
+        }
+    }
+
+    /// The group's members, re-listed only when its `lastMembershipUpdated` moved.
+    pub async fn members(&self, group: &OktaGroup) -> Result<Arc<Vec<OktaUser>>, OktaError> {
+        let mut members = self.members.lock().await;
+        if let Some(known) = members.get(&group.id)
+            && known.last_membership_updated.is_some()
+            && known.last_membership_updated == group.last_membership_updated
+        {
+            return Ok(known.users.clone());
+        }
+        let users = Arc::new(self.client.group_members(&group.id).await?);
+        members.insert(
+            group.id.clone(),
+            Members {
+                last_membership_updated: group.last_membership_updated.clone(),
+                users: users.clone(),
+            },
+        );
+        Ok(users)
+    }
+}
