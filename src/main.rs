@@ -1,20 +1,30 @@
 use clap::Parser;
-use okta_rbac_operator::cli::{Cli, Command, SimArgs, version_text};
+use okta_rbac_operator::cli::{
+    Cli, Command, LogFormat, RunArgs, SimArgs, UserNameArg, version_text,
+};
+use okta_rbac_operator::controller::desired::Policy;
 use okta_rbac_operator::controlplane::{ControlPlane, ControlPlaneOptions};
+use okta_rbac_operator::crd::UserNameAttribute;
+use okta_rbac_operator::okta::auth::Credentials;
+use okta_rbac_operator::operator::{LeaderElection, OperatorConfig};
 use okta_rbac_operator::sim::{OktaSim, Seed, SimOptions};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
     let cli = Cli::parse();
+    let filter =
+        tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match cli.log_format {
+        LogFormat::Plain => logs.init(),
+        LogFormat::Json => logs.json().init(),
+    }
     let result = match cli.command {
+        Command::Run(args) => run_operator(*args).await,
         Command::Version => {
             println!("{}", version_text());
             Ok(())
@@ -60,6 +70,75 @@ async fn run_controlplane(kubeconfig_out: Option<PathBuf>, keep_dir: bool) -> Re
     shutdown.received().await;
     drop(plane);
     Ok(())
+}
+
+fn read(path: &std::path::Path, what: &str) -> Result<String, String> {
+    std::fs::read_to_string(path).map_err(|e| format!("reading the {what} {}: {e}", path.display()))
+}
+
+fn operator_config(args: RunArgs) -> Result<OperatorConfig, String> {
+    let credentials = match (&args.okta_client_id, &args.okta_private_key_file, &args.okta_token_file) {
+        (Some(client_id), Some(key_file), _) => Credentials::private_key(
+            client_id.clone(),
+            &read(key_file, "Okta private key")?,
+            args.okta_private_key_id.clone(),
+            vec!["okta.groups.read".into()],
+        )
+        .map_err(|e| e.to_string())?,
+        (_, _, Some(token_file)) => Credentials::ApiToken(read(token_file, "Okta API token file")?.trim().to_string()),
+        _ => match std::env::var("OKTA_API_TOKEN") {
+            Ok(token) if !token.trim().is_empty() => Credentials::ApiToken(token.trim().to_string()),
+            _ => return Err("no Okta credentials: set --okta-token-file, OKTA_API_TOKEN, or --okta-client-id with --okta-private-key-file".into()),
+        },
+    };
+    let okta_ca_pem = args
+        .okta_ca_file
+        .as_deref()
+        .map(|path| read(path, "Okta CA file"))
+        .transpose()?;
+    let identity = std::env::var("POD_NAME")
+        .unwrap_or_else(|_| format!("okta-rbac-operator-{}", std::process::id()));
+    Ok(OperatorConfig {
+        okta_org_url: args.okta_org_url,
+        okta_credentials: credentials,
+        okta_ca_pem,
+        okta_concurrency: args.okta_concurrency,
+        okta_timeout: args.okta_timeout,
+        policy: Policy {
+            allowed_group_prefix: args.allowed_group_prefix,
+            groups_prefix: args.groups_prefix,
+            username_prefix: args.username_prefix,
+            user_name: match args.username_attribute {
+                UserNameArg::Email => UserNameAttribute::Email,
+                UserNameArg::Login => UserNameAttribute::Login,
+            },
+        },
+        resync: args.resync_interval,
+        metrics_address: args.metrics_address,
+        leader_election: args.leader_election.then(|| LeaderElection {
+            lease_name: args.lease_name,
+            lease_namespace: args.lease_namespace,
+            identity,
+            lease_seconds: args.lease_duration.as_secs().max(3),
+        }),
+        reconcile_concurrency: args.reconcile_concurrency,
+    })
+}
+
+async fn run_operator(args: RunArgs) -> Result<(), String> {
+    let shutdown = ShutdownSignal::install()?;
+    let config = operator_config(args)?;
+    let client = kube::Client::try_default()
+        .await
+        .map_err(|e| format!("connecting to Kubernetes: {e}"))?;
+    okta_rbac_operator::operator::run(
+        client,
+        config,
+        |running| tracing::info!(metrics = %running.metrics_address, "started"),
+        shutdown.received(),
+    )
+    .await
+    .map_err(|e| e.to_string())
 }
 
 async fn run_sim(args: SimArgs) -> Result<(), String> {

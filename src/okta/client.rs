@@ -31,9 +31,8 @@ pub struct OktaConfig {
     pub max_attempts: u32,
 }
 
-struct Metrics {
-    requests: Box<dyn Fn(&'static str, u16) + Send + Sync>,
-}
+/// Told about every answer: bucket, HTTP status (0: none), `X-Rate-Limit-Remaining`.
+type Observer = Box<dyn Fn(&'static str, u16, Option<u64>) + Send + Sync>;
 
 pub struct OktaClient {
     http: reqwest::Client,
@@ -43,7 +42,7 @@ pub struct OktaClient {
     in_flight: Semaphore,
     request_timeout: Duration,
     max_attempts: u32,
-    observer: Option<Metrics>,
+    observer: Option<Observer>,
 }
 
 /// The rate-limit bucket of a request, as Okta counts them.
@@ -134,24 +133,13 @@ impl OktaClient {
         })
     }
 
-    /// Calls `observe(bucket, status)` after every answer (status 0: no answer).
+    /// Calls `observe(bucket, status, remaining)` after every answer (status 0: none).
     pub fn with_observer(
         mut self,
-        observe: impl Fn(&'static str, u16) + Send + Sync + 'static,
+        observe: impl Fn(&'static str, u16, Option<u64>) + Send + Sync + 'static,
     ) -> Self {
-        self.observer = Some(Metrics {
-            requests: Box::new(observe),
-        });
+        self.observer = Some(Box::new(observe));
         self
-    }
-
-    /// The remaining budget of each bucket, as Okta last said.
-    pub fn rate_limit_remaining(&self) -> Vec<(&'static str, u64)> {
-        self.limits
-            .snapshot()
-            .into_iter()
-            .map(|(b, w)| (b, w.remaining))
-            .collect()
     }
 
     /// Groups whose name equals one of `names` in Okta's search (which ignores case),
@@ -261,7 +249,7 @@ impl OktaClient {
         let response = match sent {
             Ok(response) => response,
             Err(error) => {
-                self.observe(bucket, 0);
+                self.observe(bucket, 0, None);
                 return Err(if error.is_timeout() {
                     OktaError::Timeout(self.request_timeout)
                 } else {
@@ -270,7 +258,11 @@ impl OktaClient {
             }
         };
         let status = response.status();
-        self.observe(bucket, status.as_u16());
+        self.observe(
+            bucket,
+            status.as_u16(),
+            header_u64(&response, "x-rate-limit-remaining"),
+        );
         if let (Some(limit), Some(remaining), Some(reset)) = (
             header_u64(&response, "x-rate-limit-limit"),
             header_u64(&response, "x-rate-limit-remaining"),
@@ -315,9 +307,9 @@ impl OktaClient {
         })
     }
 
-    fn observe(&self, bucket: &'static str, status: u16) {
+    fn observe(&self, bucket: &'static str, status: u16, remaining: Option<u64>) {
         if let Some(observer) = &self.observer {
-            (observer.requests)(bucket, status);
+            observer(bucket, status, remaining);
         }
     }
 }

@@ -115,15 +115,14 @@ impl GroupDirectory {
                 .map(<[String]>::to_vec)
                 .collect();
             let client = &self.client;
-            let results: Vec<(Vec<String>, Result<Vec<OktaGroup>, OktaError>)> =
-                futures::stream::iter(chunks)
-                    .map(|chunk| async move {
-                        let result = client.search_groups(&chunk).await;
-                        (chunk, result)
-                    })
-                    .buffer_unordered(self.concurrency)
-                    .collect()
-                    .await;
+            let results: Vec<_> = futures::stream::iter(chunks)
+                .map(|chunk| async move {
+                    let result = client.search_groups(&chunk).await;
+                    (chunk, result)
+                })
+                .buffer_unordered(self.concurrency)
+                .collect()
+                .await;
             let now = Instant::now();
             let stamp = k8s_openapi::jiff::Timestamp::now();
             {

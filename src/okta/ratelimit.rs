@@ -41,16 +41,6 @@ impl RateLimits {
             .unwrap_or_else(|e| e.into_inner())
             .insert(bucket, window);
     }
-
-    /// The latest known remaining budget of each bucket (for metrics).
-    pub fn snapshot(&self) -> Vec<(&'static str, Window)> {
-        self.windows
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .iter()
-            .map(|(b, w)| (*b, *w))
-            .collect()
-    }
 }
 
 #[cfg(test)]

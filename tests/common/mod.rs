@@ -25,3 +25,187 @@ fn client_builder(sim: &OktaSim) -> reqwest::ClientBuilder {
         .tls_backend_preconfigured(config)
         .redirect(reqwest::redirect::Policy::none())
 }
+
+use k8s_openapi::api::rbac::v1::{ClusterRoleBinding, RoleBinding};
+use kube::CustomResourceExt;
+use kube::api::{Api, PostParams};
+use okta_rbac_operator::controller::desired::Policy;
+use okta_rbac_operator::controlplane::ControlPlane;
+use okta_rbac_operator::crd::{OktaGroupBinding, OktaGroupBindingSpec, UserNameAttribute};
+use okta_rbac_operator::okta::auth::Credentials;
+use okta_rbac_operator::operator::{OperatorConfig, run};
+use okta_rbac_operator::sim::seed::SeedApiToken;
+use okta_rbac_operator::sim::{Seed, SimOptions};
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+pub const OPERATOR_TOKEN: &str = "00operator-test-token";
+pub const RESYNC: Duration = Duration::from_secs(3);
+
+/// A control plane with the CRD, a local Okta, and the operator running against both,
+/// shared by the tests of one binary (each uses its own groups and objects).
+pub struct Harness {
+    pub plane: &'static ControlPlane,
+    pub sim: OktaSim,
+    pub metrics: SocketAddr,
+}
+
+pub fn harness() -> &'static Harness {
+    static HARNESS: OnceLock<Harness> = OnceLock::new();
+    HARNESS.get_or_init(|| {
+        let plane = ControlPlane::shared(|| vec![OktaGroupBinding::crd()]);
+        let (started_tx, started_rx) = std::sync::mpsc::channel();
+        // The simulator and the operator live on a runtime of their own, for the whole run.
+        std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .expect("runtime");
+            runtime.block_on(async move {
+                let seed = Seed {
+                    api_tokens: vec![SeedApiToken {
+                        name: "operator".into(),
+                        token: OPERATOR_TOKEN.into(),
+                        scopes: Some(vec!["okta.groups.read".into()]),
+                    }],
+                    ..Default::default()
+                };
+                let sim = OktaSim::start(SimOptions::new(seed))
+                    .await
+                    .expect("local Okta");
+                let config = OperatorConfig {
+                    okta_org_url: sim.base_url().parse().expect("url"),
+                    okta_credentials: Credentials::ApiToken(OPERATOR_TOKEN.into()),
+                    okta_ca_pem: sim.ca_pem().map(str::to_string),
+                    okta_concurrency: 4,
+                    okta_timeout: Duration::from_secs(5),
+                    policy: Policy {
+                        allowed_group_prefix: "k8s-".into(),
+                        groups_prefix: String::new(),
+                        username_prefix: String::new(),
+                        user_name: UserNameAttribute::Email,
+                    },
+                    resync: RESYNC,
+                    metrics_address: "127.0.0.1:0".parse().expect("address"),
+                    leader_election: None,
+                    reconcile_concurrency: 8,
+                };
+                let client = plane.client().await.expect("client");
+                let (address_tx, address_rx) = tokio::sync::oneshot::channel();
+                tokio::spawn(async move {
+                    let result = run(
+                        client,
+                        config,
+                        move |running| {
+                            let _ = address_tx.send(running.metrics_address);
+                        },
+                        std::future::pending(),
+                    )
+                    .await;
+                    panic!("the operator stopped: {result:?}");
+                });
+                let metrics = address_rx.await.expect("operator started");
+                started_tx
+                    .send(Harness {
+                        plane,
+                        sim,
+                        metrics,
+                    })
+                    .expect("hand over");
+                std::future::pending::<()>().await;
+            });
+        });
+        started_rx.recv().expect("harness started")
+    })
+}
+
+/// Polls `check` until it returns `Some`, or fails after `timeout` with `what`.
+pub async fn eventually<T, F, Fut>(timeout: Duration, what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {timeout:?} waiting for: {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+pub async fn apply_binding(
+    client: &kube::Client,
+    name: &str,
+    spec: OktaGroupBindingSpec,
+) -> OktaGroupBinding {
+    let api: Api<OktaGroupBinding> = Api::all(client.clone());
+    api.create(&PostParams::default(), &OktaGroupBinding::new(name, spec))
+        .await
+        .expect("create OktaGroupBinding")
+}
+
+pub fn condition<'a>(
+    ogb: &'a OktaGroupBinding,
+    type_: &str,
+) -> Option<&'a k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition> {
+    ogb.status
+        .as_ref()?
+        .conditions
+        .iter()
+        .find(|c| c.type_ == type_)
+}
+
+/// The object once a condition has this status (and, if given, reason).
+pub async fn wait_condition(
+    client: &kube::Client,
+    name: &str,
+    type_: &str,
+    status: &str,
+    reason: Option<&str>,
+) -> OktaGroupBinding {
+    let api: Api<OktaGroupBinding> = Api::all(client.clone());
+    eventually(
+        Duration::from_secs(30),
+        &format!("{name}: {type_}={status} {reason:?}"),
+        || {
+            let api = api.clone();
+            async move {
+                let ogb = api.get(name).await.ok()?;
+                let c = condition(&ogb, type_)?;
+                (c.status == status && reason.is_none_or(|r| c.reason == r)).then_some(ogb)
+            }
+        },
+    )
+    .await
+}
+
+/// The ClusterRoleBindings and RoleBindings owned by an object, by its uid label.
+pub async fn owned_bindings(
+    client: &kube::Client,
+    ogb: &OktaGroupBinding,
+) -> (Vec<ClusterRoleBinding>, Vec<RoleBinding>) {
+    let selector = format!(
+        "oktarbac.io/owner-uid={}",
+        ogb.metadata.uid.as_deref().expect("uid")
+    );
+    let params = kube::api::ListParams::default().labels(&selector);
+    let crbs = Api::<ClusterRoleBinding>::all(client.clone())
+        .list(&params)
+        .await
+        .expect("list")
+        .items;
+    let rbs = Api::<RoleBinding>::all(client.clone())
+        .list(&params)
+        .await
+        .expect("list")
+        .items;
+    (crbs, rbs)
+}

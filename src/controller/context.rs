@@ -1,0 +1,114 @@
+//! What every reconcile shares: the Kubernetes client, the Okta directory, the operator's
+//! policy, the caches of the cluster, events and metrics.
+
+use super::desired::Policy;
+use crate::metrics::Metrics;
+use crate::okta::GroupDirectory;
+use k8s_openapi::api::core::v1::Namespace;
+use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding, RoleRef};
+use kube::Client;
+use kube::ResourceExt;
+use kube::core::PartialObjectMeta;
+use kube::runtime::events::Recorder;
+use kube::runtime::reflector::{ObjectRef, Store};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+pub const MANAGER: &str = "okta-rbac-operator";
+pub const MANAGED_BY_LABEL: &str = "app.kubernetes.io/managed-by";
+/// Label values are at most 63 characters; an object's uid fits, its name may not.
+pub const OWNER_UID_LABEL: &str = "oktarbac.io/owner-uid";
+pub const OWNER_ANNOTATION: &str = "oktarbac.io/owner";
+
+/// The cluster as the operator's watches see it.
+#[derive(Clone)]
+pub struct Stores {
+    pub cluster_role_bindings: Store<ClusterRoleBinding>,
+    pub role_bindings: Store<RoleBinding>,
+    pub namespaces: Store<Namespace>,
+    pub cluster_roles: Store<PartialObjectMeta<ClusterRole>>,
+    pub roles: Store<PartialObjectMeta<Role>>,
+}
+
+fn owned_by_uid<K: kube::Resource>(object: &K, uid: &str) -> bool {
+    object.labels().get(OWNER_UID_LABEL).map(String::as_str) == Some(uid)
+}
+
+impl Stores {
+    pub fn owned_cluster_role_bindings(&self, uid: &str) -> Vec<Arc<ClusterRoleBinding>> {
+        self.cluster_role_bindings
+            .state()
+            .into_iter()
+            .filter(|b| owned_by_uid(b.as_ref(), uid))
+            .collect()
+    }
+
+    pub fn owned_role_bindings(&self, uid: &str) -> Vec<Arc<RoleBinding>> {
+        self.role_bindings
+            .state()
+            .into_iter()
+            .filter(|b| owned_by_uid(b.as_ref(), uid))
+            .collect()
+    }
+
+    pub fn namespace_exists(&self, name: &str) -> bool {
+        self.namespaces
+            .get(&ObjectRef::new(name))
+            .is_some_and(|ns| ns.metadata.deletion_timestamp.is_none())
+    }
+
+    pub fn role_exists(&self, role_ref: &RoleRef, namespace: Option<&str>) -> bool {
+        match (role_ref.kind.as_str(), namespace) {
+            ("Role", Some(ns)) => self
+                .roles
+                .get(&ObjectRef::new(&role_ref.name).within(ns))
+                .is_some(),
+            _ => self
+                .cluster_roles
+                .get(&ObjectRef::new(&role_ref.name))
+                .is_some(),
+        }
+    }
+
+    /// Every store has its first full list.
+    pub async fn wait_until_ready(
+        &self,
+    ) -> Result<(), kube::runtime::reflector::store::WriterDropped> {
+        self.cluster_role_bindings.wait_until_ready().await?;
+        self.role_bindings.wait_until_ready().await?;
+        self.namespaces.wait_until_ready().await?;
+        self.cluster_roles.wait_until_ready().await?;
+        self.roles.wait_until_ready().await
+    }
+}
+
+pub struct Context {
+    pub client: Client,
+    pub okta: Arc<GroupDirectory>,
+    pub policy: Policy,
+    pub resync: Duration,
+    pub stores: Stores,
+    pub recorder: Recorder,
+    pub metrics: Arc<Metrics>,
+    /// Consecutive Okta failures per object uid, for backoff.
+    pub failures: Mutex<HashMap<String, u32>>,
+}
+
+impl Context {
+    /// The delay before the next try after another Okta failure: 2 s doubling up to the
+    /// resync interval.
+    pub fn backoff_after_failure(&self, uid: &str) -> Duration {
+        let mut failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
+        let count = failures.entry(uid.to_string()).or_default();
+        *count = (*count + 1).min(16);
+        Duration::from_secs(2u64.saturating_pow(*count)).min(self.resync)
+    }
+
+    pub fn clear_failures(&self, uid: &str) {
+        self.failures
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(uid);
+    }
+}

@@ -1,0 +1,191 @@
+//! The controller: watches OktaGroupBindings and everything that changes their outcome
+//! (their bindings, namespaces, roles), and reconciles each object.
+
+mod apply;
+pub mod context;
+pub mod desired;
+mod reconcile;
+pub mod verdict;
+
+use crate::crd::OktaGroupBinding;
+use context::{Context, MANAGED_BY_LABEL, MANAGER, Stores};
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::Namespace;
+use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
+use kube::api::Api;
+use kube::core::PartialObjectMeta;
+use kube::runtime::reflector::{self, ObjectRef, Store};
+use kube::runtime::watcher::{self, Config};
+use kube::runtime::{Controller, WatchStreamExt};
+use kube::{Client, ResourceExt};
+use std::sync::Arc;
+
+/// The objects whose outcome depends on a namespace: explicit ones naming it, and every
+/// one with a selector (its labels may have started or stopped matching).
+fn objects_for_namespace(
+    objects: &Store<OktaGroupBinding>,
+    namespace: &Namespace,
+) -> Vec<ObjectRef<OktaGroupBinding>> {
+    let name = namespace.name_any();
+    objects
+        .state()
+        .iter()
+        .filter(|ogb| {
+            ogb.spec.role_bindings.iter().any(|rb| {
+                rb.namespace_selector.is_some() || rb.namespace.as_deref() == Some(name.as_str())
+            })
+        })
+        .map(|ogb| ObjectRef::from_obj(ogb.as_ref()))
+        .collect()
+}
+
+/// The objects that reference a role of this name (for the RoleMissing condition).
+fn objects_for_role(
+    objects: &Store<OktaGroupBinding>,
+    kind: &str,
+    name: &str,
+) -> Vec<ObjectRef<OktaGroupBinding>> {
+    objects
+        .state()
+        .iter()
+        .filter(|ogb| match kind {
+            "ClusterRole" => {
+                ogb.spec
+                    .cluster_role_bindings
+                    .iter()
+                    .any(|c| c.cluster_role == name)
+                    || ogb
+                        .spec
+                        .role_bindings
+                        .iter()
+                        .any(|r| r.cluster_role.as_deref() == Some(name))
+            }
+            _ => ogb
+                .spec
+                .role_bindings
+                .iter()
+                .any(|r| r.role.as_deref() == Some(name)),
+        })
+        .map(|ogb| ObjectRef::from_obj(ogb.as_ref()))
+        .collect()
+}
+
+/// Everything the controller needs besides the Kubernetes client.
+pub struct Parts {
+    pub okta: Arc<crate::okta::GroupDirectory>,
+    pub policy: desired::Policy,
+    pub resync: std::time::Duration,
+    pub metrics: Arc<crate::metrics::Metrics>,
+    pub concurrency: u16,
+}
+
+/// Runs the controller until `shutdown` resolves. `ready` is called once every watch has
+/// its first full list.
+pub async fn run(
+    client: Client,
+    parts: Parts,
+    ready: impl FnOnce() + Send + 'static,
+    shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
+) {
+    let managed = Config::default().labels(&format!("{MANAGED_BY_LABEL}={MANAGER}"));
+    let (crb_store, crb_writer) = reflector::store();
+    let crbs = watcher(
+        Api::<ClusterRoleBinding>::all(client.clone()),
+        managed.clone(),
+    )
+    .default_backoff()
+    .reflect(crb_writer)
+    .touched_objects();
+    let (rb_store, rb_writer) = reflector::store();
+    let rbs = watcher(Api::<RoleBinding>::all(client.clone()), managed)
+        .default_backoff()
+        .reflect(rb_writer)
+        .touched_objects();
+    let (ns_store, ns_writer) = reflector::store();
+    let namespaces = watcher(Api::<Namespace>::all(client.clone()), Config::default())
+        .default_backoff()
+        .reflect(ns_writer)
+        .touched_objects();
+    let (cr_store, cr_writer) = reflector::store();
+    let cluster_roles = watcher(
+        Api::<PartialObjectMeta<ClusterRole>>::all(client.clone()),
+        Config::default(),
+    )
+    .default_backoff()
+    .reflect(cr_writer)
+    .touched_objects();
+    let (role_store, role_writer) = reflector::store();
+    let roles = watcher(
+        Api::<PartialObjectMeta<Role>>::all(client.clone()),
+        Config::default(),
+    )
+    .default_backoff()
+    .reflect(role_writer)
+    .touched_objects();
+    let stores = Stores {
+        cluster_role_bindings: crb_store,
+        role_bindings: rb_store,
+        namespaces: ns_store,
+        cluster_roles: cr_store,
+        roles: role_store,
+    };
+
+    let reporter = kube::runtime::events::Reporter {
+        controller: MANAGER.into(),
+        instance: std::env::var("POD_NAME").ok(),
+    };
+    let ctx = Arc::new(Context {
+        recorder: kube::runtime::events::Recorder::new(client.clone(), reporter),
+        client: client.clone(),
+        okta: parts.okta,
+        policy: parts.policy,
+        resync: parts.resync,
+        stores: stores.clone(),
+        metrics: parts.metrics,
+        failures: Default::default(),
+    });
+
+    let controller = Controller::new(
+        Api::<OktaGroupBinding>::all(client.clone()),
+        Config::default(),
+    )
+    .with_config(kube::runtime::controller::Config::default().concurrency(parts.concurrency));
+    let objects = controller.store();
+    let (for_ns, for_cr, for_role) = (objects.clone(), objects.clone(), objects.clone());
+    let readiness_objects = objects.clone();
+    tokio::spawn(async move {
+        let synced = stores.wait_until_ready().await.is_ok()
+            && readiness_objects.wait_until_ready().await.is_ok();
+        if synced {
+            ready();
+        }
+    });
+    controller
+        .owns_stream(crbs)
+        .owns_stream(rbs)
+        .watches_stream(namespaces, move |ns| objects_for_namespace(&for_ns, &ns))
+        .watches_stream(cluster_roles, move |role| {
+            objects_for_role(&for_cr, "ClusterRole", &role.name_any())
+        })
+        .watches_stream(roles, move |role| {
+            objects_for_role(&for_role, "Role", &role.name_any())
+        })
+        .graceful_shutdown_on(shutdown)
+        .run(reconcile::reconcile, reconcile::error_policy, ctx)
+        .for_each(|result| async move {
+            if let Err(error) = result {
+                tracing::debug!(%error, "reconcile did not run");
+            }
+        })
+        .await;
+}
+
+fn watcher<K>(
+    api: Api<K>,
+    config: Config,
+) -> impl futures::Stream<Item = watcher::Result<watcher::Event<K>>> + Send
+where
+    K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug + Send + 'static,
+{
+    watcher::watcher(api, config)
+}
