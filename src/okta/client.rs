@@ -18,8 +18,9 @@ use url::Url;
 pub const NAMES_PER_SEARCH: usize = 50;
 const GROUPS_PAGE: u32 = 200;
 const MEMBERS_PAGE: u32 = 1000;
-/// Never wait longer than this for a rate-limit window in one call.
-const LONGEST_WAIT: Duration = Duration::from_secs(90);
+/// Wait this long at most for an exhausted rate-limit window to reset; a longer wait is
+/// reported as `RateLimited` (nothing is sent) and the object retried after the reset.
+const LONGEST_WAIT: Duration = Duration::from_secs(5);
 
 pub struct OktaConfig {
     pub org_url: Url,

@@ -35,7 +35,7 @@ struct AccessToken {
 
 pub struct Credentials {
     /// Token -> scopes (None: a super admin's token, allowed everything).
-    api_tokens: HashMap<String, Option<Vec<String>>>,
+    api_tokens: Mutex<HashMap<String, Option<Vec<String>>>>,
     service_apps: HashMap<String, ServiceApp>,
     access_tokens: Mutex<HashMap<String, AccessToken>>,
     /// `jti`s of assertions already used: Okta refuses a replayed assertion.
@@ -72,15 +72,25 @@ impl Credentials {
             );
         }
         Ok(Self {
-            api_tokens: seed
-                .api_tokens
-                .iter()
-                .map(|t| (t.token.clone(), t.scopes.clone()))
-                .collect(),
+            api_tokens: Mutex::new(
+                seed.api_tokens
+                    .iter()
+                    .map(|t| (t.token.clone(), t.scopes.clone()))
+                    .collect(),
+            ),
             service_apps,
             access_tokens: Mutex::new(HashMap::new()),
             used_assertions: Mutex::new(HashSet::new()),
         })
+    }
+
+    /// Adds (or, with `None`, revokes) an API token at runtime.
+    pub fn set_api_token(&self, token: &str, scopes: Option<Option<Vec<String>>>) {
+        let mut tokens = lock(&self.api_tokens);
+        match scopes {
+            Some(scopes) => tokens.insert(token.to_string(), scopes),
+            None => tokens.remove(token),
+        };
     }
 
     /// Checks the `Authorization` header for a Management API call needing `scope`.
@@ -91,7 +101,7 @@ impl Credentials {
             .ok_or_else(OktaError::invalid_token)?;
         // Okta accepts "SSWS token" and, as one official SDK sends it, "SSWStoken".
         let scopes = if let Some(token) = value.strip_prefix("SSWS") {
-            self.api_tokens
+            lock(&self.api_tokens)
                 .get(token.trim_start())
                 .ok_or_else(OktaError::invalid_token)?
                 .clone()

@@ -215,6 +215,16 @@ impl OktaSim {
         self.state.limits.exhaust(bucket, epoch_millis() / 1000);
     }
 
+    /// Revokes an API token: requests with it get E0000011 from now on.
+    pub fn revoke_api_token(&self, token: &str) {
+        self.state.credentials.set_api_token(token, None);
+    }
+
+    /// Issues (or restores) an API token with these scopes (`None`: everything).
+    pub fn issue_api_token(&self, token: &str, scopes: Option<Vec<String>>) {
+        self.state.credentials.set_api_token(token, Some(scopes));
+    }
+
     pub fn create_group(
         &self,
         name: &str,

@@ -163,7 +163,8 @@ pub fn condition<'a>(
         .find(|c| c.type_ == type_)
 }
 
-/// The object once a condition has this status (and, if given, reason).
+/// The object once a condition has this status (and, if given, reason). A timeout
+/// names the conditions last seen.
 pub async fn wait_condition(
     client: &kube::Client,
     name: &str,
@@ -172,19 +173,33 @@ pub async fn wait_condition(
     reason: Option<&str>,
 ) -> OktaGroupBinding {
     let api: Api<OktaGroupBinding> = Api::all(client.clone());
-    eventually(
-        Duration::from_secs(30),
-        &format!("{name}: {type_}={status} {reason:?}"),
-        || {
-            let api = api.clone();
-            async move {
-                let ogb = api.get(name).await.ok()?;
-                let c = condition(&ogb, type_)?;
-                (c.status == status && reason.is_none_or(|r| c.reason == r)).then_some(ogb)
+    let deadline = Instant::now() + Duration::from_secs(45);
+    let mut seen = String::from("nothing");
+    loop {
+        if let Ok(ogb) = api.get(name).await {
+            if let Some(c) = condition(&ogb, type_)
+                && c.status == status
+                && reason.is_none_or(|r| c.reason == r)
+            {
+                return ogb;
             }
-        },
-    )
-    .await
+            let conditions = ogb
+                .status
+                .as_ref()
+                .map(|s| s.conditions.clone())
+                .unwrap_or_default();
+            seen = conditions
+                .iter()
+                .map(|c| format!("{}={} {}: {}", c.type_, c.status, c.reason, c.message))
+                .collect::<Vec<_>>()
+                .join("; ");
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{name}: waited 45s for {type_}={status} {reason:?}; last seen: {seen}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }
 
 /// The ClusterRoleBindings and RoleBindings owned by an object, by its uid label.

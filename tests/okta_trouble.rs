@@ -1,0 +1,186 @@
+//! When Okta is down, slow, failing, rate limiting or refusing the operator's token, an
+//! OktaGroupBinding's existing bindings stay, a new one gets none, the condition says
+//! why (GroupVerified=Unknown), and everything is Ready again once Okta answers.
+
+mod common;
+
+use common::{OPERATOR_TOKEN, apply_binding, condition, harness, owned_bindings, wait_condition};
+use kube::Client;
+use okta_rbac_operator::controlplane::unique_name;
+use okta_rbac_operator::crd::{ClusterRoleBindingSpec, OktaGroupBindingSpec};
+use okta_rbac_operator::sim::{FaultSettings, GroupType, OktaSim, RateLimitSettings};
+use std::collections::BTreeMap;
+
+/// The faults are injected into the one local Okta of this binary: one test at a time.
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+fn spec(group: &str) -> OktaGroupBindingSpec {
+    OktaGroupBindingSpec {
+        group: group.into(),
+        subject: Default::default(),
+        cluster_role_bindings: vec![ClusterRoleBindingSpec {
+            cluster_role: "view".into(),
+        }],
+        role_bindings: vec![],
+        on_group_missing: Default::default(),
+        paused: false,
+    }
+}
+
+fn okta_group(prefix: &str) -> String {
+    let name = unique_name(&format!("k8s-{prefix}"));
+    harness()
+        .sim
+        .create_group(&name, GroupType::OktaGroup)
+        .expect("group");
+    name
+}
+
+/// Runs its closure when dropped: a failed test must not leave Okta in trouble for the
+/// tests after it.
+struct Recover<F: FnOnce(&OktaSim)>(Option<F>);
+
+impl<F: FnOnce(&OktaSim)> Recover<F> {
+    fn now(mut self) {
+        if let Some(recover) = self.0.take() {
+            recover(&harness().sim);
+        }
+    }
+}
+
+impl<F: FnOnce(&OktaSim)> Drop for Recover<F> {
+    fn drop(&mut self) {
+        if let Some(recover) = self.0.take() {
+            recover(&harness().sim);
+        }
+    }
+}
+
+/// An object that was Ready before the trouble keeps its binding, one created during
+/// the trouble gets none, both say `reason`, and both are Ready after `recover`.
+async fn survives(trouble: impl FnOnce(&OktaSim), reason: &str, recover: impl FnOnce(&OktaSim)) {
+    let recover = Recover(Some(recover));
+    let client: Client = harness().plane.client().await.expect("client");
+    let sim = &harness().sim;
+    let before = unique_name("before");
+    apply_binding(&client, &before, spec(&okta_group("before"))).await;
+    let ready = wait_condition(&client, &before, "Ready", "True", None).await;
+
+    trouble(sim);
+    let during = unique_name("during");
+    apply_binding(&client, &during, spec(&okta_group("during"))).await;
+
+    let kept = wait_condition(&client, &before, "GroupVerified", "Unknown", Some(reason)).await;
+    let (crbs, _) = owned_bindings(&client, &ready).await;
+    assert_eq!(crbs.len(), 1, "{reason}: an outage never locks a team out");
+    assert_eq!(condition(&kept, "Ready").expect("ready").status, "Unknown");
+    let new = wait_condition(&client, &during, "GroupVerified", "Unknown", Some(reason)).await;
+    assert_eq!(
+        condition(&new, "BindingsApplied").expect("applied").reason,
+        "AwaitingVerification"
+    );
+    let (crbs, _) = owned_bindings(&client, &new).await;
+    assert!(
+        crbs.is_empty(),
+        "{reason}: nothing is created for an unverified object"
+    );
+
+    recover.now();
+    wait_condition(&client, &before, "Ready", "True", Some("Ready")).await;
+    let recovered = wait_condition(&client, &during, "Ready", "True", Some("Ready")).await;
+    let (crbs, _) = owned_bindings(&client, &recovered).await;
+    assert_eq!(crbs.len(), 1, "{reason}: granted once Okta answers");
+}
+
+#[tokio::test]
+async fn an_okta_outage_keeps_bindings() {
+    let _one_at_a_time = SERIAL.lock().await;
+    survives(
+        |sim| {
+            sim.set_faults(FaultSettings {
+                outage_seconds: 600,
+                ..Default::default()
+            })
+        },
+        "OktaServerError",
+        OktaSim::clear_faults,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn okta_server_errors_keep_bindings() {
+    let _one_at_a_time = SERIAL.lock().await;
+    survives(
+        |sim| {
+            sim.set_faults(FaultSettings {
+                error_rate: 1.0,
+                ..Default::default()
+            })
+        },
+        "OktaServerError",
+        OktaSim::clear_faults,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn hanging_okta_requests_time_out_and_keep_bindings() {
+    let _one_at_a_time = SERIAL.lock().await;
+    survives(
+        |sim| {
+            sim.set_faults(FaultSettings {
+                hang_rate: 1.0,
+                ..Default::default()
+            })
+        },
+        "OktaTimeout",
+        OktaSim::clear_faults,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_revoked_okta_token_keeps_bindings() {
+    let _one_at_a_time = SERIAL.lock().await;
+    survives(
+        |sim| sim.revoke_api_token(OPERATOR_TOKEN),
+        "OktaUnauthorized",
+        |sim| sim.issue_api_token(OPERATOR_TOKEN, Some(vec!["okta.groups.read".into()])),
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn rate_limits_keep_bindings_and_nothing_is_sent_before_the_reset() {
+    let _one_at_a_time = SERIAL.lock().await;
+    let sim = &harness().sim;
+    sim.set_rate_limits(RateLimitSettings {
+        window_seconds: 20,
+        per_minute: BTreeMap::from([("groups".into(), 1000)]),
+        ..Default::default()
+    });
+    sim.clear_requests();
+    survives(
+        |sim| sim.exhaust_bucket(okta_rbac_operator::sim::limits::Bucket::Groups),
+        "OktaRateLimited",
+        |_| {},
+    )
+    .await;
+    let log: Vec<_> = sim
+        .requests()
+        .into_iter()
+        .filter(|r| r.bucket == Some("groups"))
+        .collect();
+    let refused: Vec<_> = log.iter().filter(|r| r.status == 429).collect();
+    assert!(!refused.is_empty(), "the bucket was exhausted");
+    for refusal in &refused {
+        let reset_ms = refusal.rate_limit_reset.expect("a 429 names its reset") * 1000;
+        let early: Vec<_> = log
+            .iter()
+            .filter(|r| r.started_ms > refusal.started_ms && r.started_ms < reset_ms)
+            .collect();
+        assert!(early.is_empty(), "sent into an exhausted window: {early:?}");
+    }
+    sim.set_rate_limits(RateLimitSettings::default());
+}
