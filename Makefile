@@ -32,7 +32,7 @@ SDK_REQUIREMENTS := tests/sdk/requirements.txt
 SDK_VENV_STAMP := $(SDK_VENV)/.installed-$(shell sha256sum $(SDK_REQUIREMENTS) | cut -c1-12)
 TARGET_DIR := $(or $(CARGO_TARGET_DIR),$(CURDIR)/target)
 
-.PHONY: help controlplane build crd lint fmt test rust-test sdk-test clean
+.PHONY: help controlplane build crd lint fmt test rust-test sdk-test measure clean
 
 help:
 	@echo "make test          lint and run every test (builds the control plane if needed)"
@@ -41,6 +41,7 @@ help:
 	@echo "make crd           regenerate crds/ from the Rust types"
 	@echo "make lint          cargo fmt --check and clippy -D warnings"
 	@echo "make sdk-test      Okta's official Python SDK against the local Okta"
+	@echo "make measure       convergence time, Okta requests, quiet-resync writes, memory (OBJECTS=100)"
 	@echo "make fmt           format the Rust code"
 
 controlplane: $(CONTROLPLANE_BUILD)/.built
@@ -89,6 +90,11 @@ sdk-test: $(SDK_VENV_STAMP)
 	$(CARGO) build --locked --bin okta-rbac-operator
 	cd tests/sdk && OKTA_RBAC_OPERATOR_BIN=$(TARGET_DIR)/debug/okta-rbac-operator \
 		$(SDK_VENV)/bin/python -m pytest -q -p no:cacheprovider
+
+# The operator's convergence, Okta requests, quiet-resync writes and memory (OBJECTS=100).
+measure: controlplane
+	$(CARGO) build --locked --release --bin okta-rbac-operator --example converge
+	OPERATOR_BIN=$(TARGET_DIR)/release/okta-rbac-operator $(TARGET_DIR)/release/examples/converge
 
 clean:
 	rm -rf .build target

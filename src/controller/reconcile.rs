@@ -178,9 +178,9 @@ fn new_status(
             id: group.id.clone(),
             name: group.profile.name.clone(),
             group_type: group.group_type.clone(),
-            member_count: group.member_count(),
+            member_count: group.member_count().map(i64::from),
             bound_users: (ogb.spec.subject.kind == SubjectKind::Users)
-                .then_some(subjects.len() as u32),
+                .then_some(subjects.len() as i64),
         }),
         // Keep the verified id: a group re-created under the same name must not pass.
         _ => old.group.clone(),

@@ -190,10 +190,10 @@ pub struct OktaGroupStatus {
     #[serde(rename = "type")]
     pub group_type: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub member_count: Option<u32>,
+    pub member_count: Option<i64>,
     /// Users mode: how many ACTIVE members are bound.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub bound_users: Option<u32>,
+    pub bound_users: Option<i64>,
 }
 
 #[derive(JsonSchema, Deserialize, Serialize, Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]

@@ -59,7 +59,7 @@ impl GroupDirectory {
         Arc::new(Self {
             client,
             resync,
-            coalesce: Duration::from_millis(25),
+            coalesce: Duration::from_millis(100),
             concurrency: concurrency.max(1),
             entries: Mutex::new(HashMap::new()),
             pending: Mutex::new(HashSet::new()),
@@ -106,10 +106,12 @@ impl GroupDirectory {
         loop {
             self.wake.notified().await;
             tokio::time::sleep(self.coalesce).await;
-            let names: Vec<String> = lock(&self.pending).drain().collect();
+            let mut names: HashSet<String> = lock(&self.pending).drain().collect();
             if names.is_empty() {
                 continue;
             }
+            names.extend(self.due_soon());
+            let names: Vec<String> = names.into_iter().collect();
             let chunks: Vec<Vec<String>> = names
                 .chunks(NAMES_PER_SEARCH)
                 .map(<[String]>::to_vec)
@@ -164,6 +166,18 @@ impl GroupDirectory {
             }
             self.batches.send_modify(|n| *n += 1);
         }
+    }
+
+    /// Cached names past three quarters of their lifetime: verified along with a batch
+    /// that goes out anyway, so that resyncs gather into full requests instead of
+    /// trickling one name at a time as each answer expires.
+    fn due_soon(&self) -> Vec<String> {
+        let threshold = self.resync.mul_f64(0.75);
+        lock(&self.entries)
+            .iter()
+            .filter(|(_, entry)| matches!(entry, Entry::Answer(answer) if answer.fetched.elapsed() >= threshold))
+            .map(|(name, _)| name.clone())
+            .collect()
     }
 
     /// The group's members, re-listed only when its `lastMembershipUpdated` moved.
