@@ -279,11 +279,16 @@ async fn groups_that_cannot_be_right_are_refused() {
         .expect("okta group");
     sim.create_group(&ambiguous, GroupType::AppGroup)
         .expect("app group");
-    let everyone = "Everyone";
+    // Okta's own BUILT_IN group is `Everyone`, outside the prefix; one inside it shows
+    // the operator refuses BUILT_IN groups by type, not only by name.
+    let built_in = unique_name("k8s-everyone");
+    sim.create_group(&built_in, GroupType::BuiltIn)
+        .expect("built-in group");
     let cases = [
         (outside.as_str(), "OutsideAllowedPrefix"),
         (ambiguous.as_str(), "AmbiguousName"),
-        (everyone, "OutsideAllowedPrefix"),
+        ("Everyone", "OutsideAllowedPrefix"),
+        (built_in.as_str(), "BuiltInGroup"),
     ];
     for (group, reason) in cases {
         let name = unique_name("refused");
