@@ -157,6 +157,38 @@ async fn a_found_group_gets_its_bindings_and_the_object_is_ready() {
         (rbs[0].role_ref.kind.as_str(), rbs[0].role_ref.name.as_str()),
         ("Role", "restricted-user")
     );
+    let granted = event(&client, &name, "Granted").await;
+    assert_eq!(granted.type_.as_deref(), Some("Normal"));
+    assert!(
+        granted
+            .message
+            .as_deref()
+            .is_some_and(|m| m.contains("2 bindings created")),
+        "{granted:?}"
+    );
+}
+
+/// The first event with this reason about an object.
+async fn event(client: &Client, object: &str, reason: &str) -> Event {
+    let events = Api::<Event>::all(client.clone());
+    eventually(
+        Duration::from_secs(20),
+        &format!("a {reason} event for {object}"),
+        || {
+            let events = events.clone();
+            async move {
+                let selector = format!("involvedObject.name={object}");
+                let list = events
+                    .list(&ListParams::default().fields(&selector))
+                    .await
+                    .ok()?;
+                list.items
+                    .into_iter()
+                    .find(|e| e.reason.as_deref() == Some(reason))
+            }
+        },
+    )
+    .await
 }
 
 #[tokio::test]
@@ -249,21 +281,7 @@ async fn a_group_re_created_with_the_same_name_is_treated_as_missing_with_a_warn
     );
     let (crbs, _) = owned_bindings(&client, &ogb).await;
     assert!(crbs.is_empty(), "a replaced group loses its bindings");
-    let events = Api::<Event>::all(client.clone());
-    let warning = eventually(Duration::from_secs(20), "a GroupReplaced event", || {
-        let events = events.clone();
-        let name = name.clone();
-        async move {
-            let list = events
-                .list(&ListParams::default().fields(&format!("involvedObject.name={name}")))
-                .await
-                .ok()?;
-            list.items
-                .into_iter()
-                .find(|e| e.reason.as_deref() == Some("GroupReplaced"))
-        }
-    })
-    .await;
+    let warning = event(&client, &name, "GroupReplaced").await;
     assert_eq!(warning.type_.as_deref(), Some("Warning"));
 }
 
