@@ -4,28 +4,16 @@
 
 mod common;
 
-use common::{OPERATOR_TOKEN, apply_binding, condition, harness, owned_bindings, wait_condition};
+use common::{
+    OPERATOR_TOKEN, apply_binding, condition, harness, owned_bindings, view_spec, wait_condition,
+};
 use kube::Client;
 use okta_rbac_operator::controlplane::unique_name;
-use okta_rbac_operator::crd::{ClusterRoleBindingSpec, OktaGroupBindingSpec};
 use okta_rbac_operator::sim::{FaultSettings, GroupType, OktaSim, RateLimitSettings};
 use std::collections::BTreeMap;
 
 /// The faults are injected into the one local Okta of this binary: one test at a time.
 static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-
-fn spec(group: &str) -> OktaGroupBindingSpec {
-    OktaGroupBindingSpec {
-        group: group.into(),
-        subject: Default::default(),
-        cluster_role_bindings: vec![ClusterRoleBindingSpec {
-            cluster_role: "view".into(),
-        }],
-        role_bindings: vec![],
-        on_group_missing: Default::default(),
-        paused: false,
-    }
-}
 
 fn okta_group(prefix: &str) -> String {
     let name = unique_name(&format!("k8s-{prefix}"));
@@ -63,12 +51,12 @@ async fn survives(trouble: impl FnOnce(&OktaSim), reason: &str, recover: impl Fn
     let client: Client = harness().plane.client().await.expect("client");
     let sim = &harness().sim;
     let before = unique_name("before");
-    apply_binding(&client, &before, spec(&okta_group("before"))).await;
+    apply_binding(&client, &before, view_spec(&okta_group("before"))).await;
     let ready = wait_condition(&client, &before, "Ready", "True", None).await;
 
     trouble(sim);
     let during = unique_name("during");
-    apply_binding(&client, &during, spec(&okta_group("during"))).await;
+    apply_binding(&client, &during, view_spec(&okta_group("during"))).await;
 
     let kept = wait_condition(&client, &before, "GroupVerified", "Unknown", Some(reason)).await;
     let (crbs, _) = owned_bindings(&client, &ready).await;

@@ -3,12 +3,12 @@
 
 mod common;
 
-use common::{apply_binding, wait_condition};
+use common::{apply_binding, view_spec, wait_condition};
 use k8s_openapi::api::coordination::v1::Lease;
 use kube::CustomResourceExt;
 use kube::api::Api;
 use okta_rbac_operator::controlplane::{ControlPlane, unique_name};
-use okta_rbac_operator::crd::{ClusterRoleBindingSpec, OktaGroupBinding, OktaGroupBindingSpec};
+use okta_rbac_operator::crd::OktaGroupBinding;
 use okta_rbac_operator::sim::seed::SeedApiToken;
 use okta_rbac_operator::sim::{GroupType, OktaSim, Seed, SimOptions};
 use std::path::{Path, PathBuf};
@@ -138,18 +138,8 @@ async fn two_replicas_elect_one_leader_and_the_standby_takes_over() {
     let group = unique_name("k8s-replicas");
     sim.create_group(&group, GroupType::OktaGroup)
         .expect("group");
-    let spec = |group: &str| OktaGroupBindingSpec {
-        group: group.into(),
-        subject: Default::default(),
-        cluster_role_bindings: vec![ClusterRoleBindingSpec {
-            cluster_role: "view".into(),
-        }],
-        role_bindings: vec![],
-        on_group_missing: Default::default(),
-        paused: false,
-    };
     let first = unique_name("first");
-    apply_binding(&client, &first, spec(&group)).await;
+    apply_binding(&client, &first, view_spec(&group)).await;
     wait_condition(&client, &first, "Ready", "True", None).await;
 
     let index = replicas
@@ -198,7 +188,7 @@ async fn two_replicas_elect_one_leader_and_the_standby_takes_over() {
     );
 
     let second = unique_name("second");
-    apply_binding(&client, &second, spec(&group)).await;
+    apply_binding(&client, &second, view_spec(&group)).await;
     wait_condition(&client, &second, "Ready", "True", None).await;
 
     for replica in [&old, &replicas[0]] {

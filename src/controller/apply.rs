@@ -243,18 +243,13 @@ async fn ensure<K: Binding>(
             desired.subjects.clone(),
         )
     };
+    let params = PostParams {
+        field_manager: Some(MANAGER.into()),
+        ..Default::default()
+    };
     let current = match existing {
-        Some(current) => Some(current.clone()),
-        None => match api
-            .create(
-                &PostParams {
-                    field_manager: Some(MANAGER.into()),
-                    ..Default::default()
-                },
-                &fresh(),
-            )
-            .await
-        {
+        Some(current) => current.clone(),
+        None => match api.create(&params, &fresh()).await {
             Ok(_) => {
                 report.created += 1;
                 return true;
@@ -262,7 +257,7 @@ async fn ensure<K: Binding>(
             // Our cache may lag behind our own writes, or someone else owns the name.
             Err(kube::Error::Api(status)) if status.code == 409 => {
                 match api.get(&desired.name).await {
-                    Ok(found) if owned_by(found.meta(), uid) => Some(found),
+                    Ok(found) if owned_by(found.meta(), uid) => found,
                     Ok(_) => {
                         report.conflicts.push(qualified(desired));
                         return false;
@@ -289,20 +284,10 @@ async fn ensure<K: Binding>(
             }
         },
     };
-    let Some(current) = current else { return false };
     if current.role_ref() != &desired.role_ref {
         // roleRef is immutable: replace the binding.
         let _ = api.delete(&desired.name, &DeleteParams::default()).await;
-        return match api
-            .create(
-                &PostParams {
-                    field_manager: Some(MANAGER.into()),
-                    ..Default::default()
-                },
-                &fresh(),
-            )
-            .await
-        {
+        return match api.create(&params, &fresh()).await {
             Ok(_) => {
                 report.updated += 1;
                 true
@@ -333,17 +318,7 @@ async fn ensure<K: Binding>(
             .get_or_insert_with(Default::default)
             .extend(wanted.owner_references.unwrap_or_default());
     }
-    match api
-        .replace(
-            &desired.name,
-            &PostParams {
-                field_manager: Some(MANAGER.into()),
-                ..Default::default()
-            },
-            &repaired,
-        )
-        .await
-    {
+    match api.replace(&desired.name, &params, &repaired).await {
         Ok(_) => {
             report.updated += 1;
             true

@@ -141,6 +141,20 @@ where
     }
 }
 
+/// The simplest declaration: the group gets the `view` ClusterRole.
+pub fn view_spec(group: &str) -> OktaGroupBindingSpec {
+    OktaGroupBindingSpec {
+        group: group.into(),
+        subject: Default::default(),
+        cluster_role_bindings: vec![okta_rbac_operator::crd::ClusterRoleBindingSpec {
+            cluster_role: "view".into(),
+        }],
+        role_bindings: vec![],
+        on_group_missing: Default::default(),
+        paused: false,
+    }
+}
+
 pub async fn apply_binding(
     client: &kube::Client,
     name: &str,
