@@ -287,18 +287,8 @@ async fn ensure<K: Binding>(
     if current.role_ref() != &desired.role_ref {
         // roleRef is immutable: replace the binding.
         let _ = api.delete(&desired.name, &DeleteParams::default()).await;
-        return match api.create(&params, &fresh()).await {
-            Ok(_) => {
-                report.updated += 1;
-                true
-            }
-            Err(error) => {
-                report
-                    .failures
-                    .push(format!("re-creating {}: {error}", qualified(desired)));
-                false
-            }
-        };
+        let result = api.create(&params, &fresh()).await;
+        return repaired_or_failed(result, "re-creating", desired, report);
     }
     if current.subjects() == desired.subjects.as_slice() && meta_in_order(current.meta(), uid) {
         return true;
@@ -318,7 +308,18 @@ async fn ensure<K: Binding>(
             .get_or_insert_with(Default::default)
             .extend(wanted.owner_references.unwrap_or_default());
     }
-    match api.replace(&desired.name, &params, &repaired).await {
+    let result = api.replace(&desired.name, &params, &repaired).await;
+    repaired_or_failed(result, "repairing", desired, report)
+}
+
+/// Counts a repair, or records why it failed; `true` when the binding is as declared.
+fn repaired_or_failed<T>(
+    result: kube::Result<T>,
+    doing: &str,
+    desired: &DesiredBinding,
+    report: &mut ApplyReport,
+) -> bool {
+    match result {
         Ok(_) => {
             report.updated += 1;
             true
@@ -326,7 +327,7 @@ async fn ensure<K: Binding>(
         Err(error) => {
             report
                 .failures
-                .push(format!("repairing {}: {error}", qualified(desired)));
+                .push(format!("{doing} {}: {error}", qualified(desired)));
             false
         }
     }
