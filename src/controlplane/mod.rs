@@ -219,6 +219,18 @@ impl ControlPlane {
         self.client_for(Credentials::Token(token)).await
     }
 
+    /// Writes a kubeconfig that authenticates with a bearer token (a ServiceAccount's, or
+    /// an OIDC ID token), for processes such as the operator or kubectl.
+    pub fn write_token_kubeconfig(&self, token: &str, path: &Path) -> Result<(), LaunchError> {
+        let config = kubeconfig(
+            &self.server_url,
+            self.pki.ca.cert_pem(),
+            Credentials::Token(token),
+        );
+        std::fs::write(path, config.to_string())
+            .map_err(io_error(format!("writing {}", path.display())))
+    }
+
     /// A client for a user authenticated by a client certificate with these groups.
     pub async fn client_as_user(&self, user: &str, groups: &[&str]) -> Result<Client, LaunchError> {
         let cert = self.pki.client_cert(user, groups)?;
