@@ -32,9 +32,10 @@ SDK_REQUIREMENTS := tests/sdk/requirements.txt
 SDK_VENV_STAMP := $(SDK_VENV)/.installed-$(shell sha256sum $(SDK_REQUIREMENTS) | cut -c1-12)
 TARGET_DIR := $(or $(CARGO_TARGET_DIR),$(CURDIR)/target)
 
-.PHONY: help controlplane build crd lint fmt test rust-test sdk-test measure clean
+.PHONY: help demo controlplane build crd lint fmt test rust-test sdk-test measure clean
 
 help:
+	@echo "make demo          the whole thing locally: local Okta, control plane with OIDC, operator, samples (DEMO_ARGS=--once to exit)"
 	@echo "make test          lint and run every test (builds the control plane if needed)"
 	@echo "make controlplane  build etcd, kube-apiserver, kube-controller-manager, kubectl ($(CONTROLPLANE_BUILD))"
 	@echo "make build         build the operator (release)"
@@ -60,6 +61,11 @@ $(CONTROLPLANE_BUILD)/.built:
 		if [ $$status -ne 0 ]; then tail -n 40 $(CONTROLPLANE_BUILD)/build.log >&2; exit $$status; fi
 	@touch $@
 	@echo ">> control plane ready: $$(ls $(CONTROLPLANE_BUILD) | grep -v build.log | tr '\n' ' ')"
+
+demo: controlplane
+	@echo ">> building the operator (cargo shows its progress)"
+	$(CARGO) build --locked --bin okta-rbac-operator
+	$(TARGET_DIR)/debug/okta-rbac-operator demo $(DEMO_ARGS)
 
 build:
 	$(CARGO) build --locked --release

@@ -46,6 +46,16 @@ pub enum Command {
         #[arg(long)]
         keep_dir: bool,
     },
+    /// Run the whole thing locally: the local Okta with the example org, a control plane
+    /// trusting it for OIDC, the operator and the samples; show what each user may do.
+    Demo {
+        /// Exit after showing the table instead of running until Ctrl-C.
+        #[arg(long)]
+        once: bool,
+        /// The apiserver's OIDC username and groups prefix (and the operator's).
+        #[arg(long, default_value = "")]
+        prefix: String,
+    },
     /// Print the OktaGroupBinding CustomResourceDefinition as YAML (committed in crds/).
     Crd,
     /// Run the local Okta (Management API, OAuth service apps, OIDC issuer) until Ctrl-C.

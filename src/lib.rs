@@ -4,6 +4,7 @@ pub mod cli;
 pub mod controller;
 pub mod controlplane;
 pub mod crd;
+pub mod demo;
 pub mod metrics;
 pub mod okta;
 pub mod operator;

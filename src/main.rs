@@ -34,6 +34,7 @@ async fn main() -> ExitCode {
             keep_dir,
         } => run_controlplane(kubeconfig_out, keep_dir).await,
         Command::Sim(args) => run_sim(args).await,
+        Command::Demo { once, prefix } => run_demo(once, &prefix).await,
         Command::Crd => okta_rbac_operator::crd::crd_yaml()
             .map(|yaml| print!("{yaml}"))
             .map_err(|e| e.to_string()),
@@ -139,6 +140,47 @@ async fn run_operator(args: RunArgs) -> Result<(), String> {
     )
     .await
     .map_err(|e| e.to_string())
+}
+
+async fn run_demo(once: bool, prefix: &str) -> Result<(), String> {
+    use okta_rbac_operator::demo::{Demo, USERS, access_table, kubectl_get_ogb};
+    let shutdown = ShutdownSignal::install()?;
+    println!(
+        ">> starting the local Okta (example org), a control plane trusting it for OIDC, the operator, and the samples"
+    );
+    let demo = Demo::start(prefix).await?;
+    println!(">> kubectl get ogb\n{}", kubectl_get_ogb(&demo)?);
+    println!(
+        ">> what each example user may do with their own ID token\n{}",
+        access_table(&demo).await?
+    );
+    if once {
+        return Ok(());
+    }
+    let ca = demo.plane.dir().join("okta-ca.pem");
+    println!(
+        ">> the cluster: export KUBECONFIG={}",
+        demo.plane.kubeconfig_path().display()
+    );
+    println!(">> a user's ID token (then: kubectl --token \"$TOKEN\" get pods):");
+    let (user, password) = USERS[1];
+    println!(
+        "   TOKEN=$(curl -s --cacert {} -d grant_type=password -d client_id=kubernetes -d username={user} -d password={password} -d 'scope=openid email groups' {}/v1/token | sed 's/.*\"id_token\":\"\\([^\"]*\\)\".*/\\1/')",
+        ca.display(),
+        demo.sim.issuer("default")
+    );
+    println!(
+        "   users: {}",
+        USERS
+            .iter()
+            .map(|(u, p)| format!("{u} / {p}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    println!(">> running until Ctrl-C");
+    shutdown.received().await;
+    println!(">> stopping");
+    Ok(())
 }
 
 async fn run_sim(args: SimArgs) -> Result<(), String> {
