@@ -162,12 +162,17 @@ async fn run_demo(once: bool, prefix: &str) -> Result<(), String> {
         ">> the cluster: export KUBECONFIG={}",
         demo.plane.kubeconfig_path().display()
     );
-    println!(">> a user's ID token (then: kubectl --token \"$TOKEN\" get pods):");
+    println!(">> act as a user: get their ID token, then call without the admin kubeconfig:");
     let (user, password) = USERS[1];
     println!(
         "   TOKEN=$(curl -s --cacert {} -d grant_type=password -d client_id=kubernetes -d username={user} -d password={password} -d 'scope=openid email groups' {}/v1/token | sed 's/.*\"id_token\":\"\\([^\"]*\\)\".*/\\1/')",
         ca.display(),
         demo.sim.issuer("default")
+    );
+    println!(
+        "   kubectl --server {} --certificate-authority {} --token \"$TOKEN\" get pods",
+        demo.plane.server_url(),
+        demo.plane.dir().join("ca.crt").display()
     );
     println!(
         "   users: {}",
