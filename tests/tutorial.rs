@@ -177,6 +177,61 @@ async fn each_example_user_gets_exactly_what_their_groups_were_granted() {
         }
     })
     .await;
+
+    // Users mode: bob is bound by name as an active member, and loses access when he
+    // is removed from the group in Okta, though his token still names the group.
+    let admin = t.plane.client().await.expect("admin");
+    let users_mode = serde_json::json!({
+        "apiVersion": "oktarbac.io/v1alpha1",
+        "kind": "OktaGroupBinding",
+        "metadata": {"name": "restricted-members"},
+        "spec": {
+            "group": "k8s-restricted-users",
+            "subject": {"kind": "Users"},
+            "roleBindings": [{"namespace": "default", "role": "restricted-user"}],
+        },
+    });
+    let users_mode: OktaGroupBinding = serde_json::from_value(users_mode).expect("object");
+    Api::<OktaGroupBinding>::all(admin.clone())
+        .create(&kube::api::PostParams::default(), &users_mode)
+        .await
+        .expect("create");
+    wait_condition(&admin, "restricted-members", "Ready", "True", None).await;
+    eventually(Duration::from_secs(30), "bob is bound by name", || {
+        let client = bob_client.clone();
+        async move {
+            (code(
+                Api::<Pod>::namespaced(client, "default")
+                    .list(&Default::default())
+                    .await,
+            ) == 200)
+                .then_some(())
+        }
+    })
+    .await;
+    let group = t
+        .sim
+        .group_id("k8s-restricted-users", GroupType::OktaGroup)
+        .expect("group");
+    t.sim
+        .remove_member(&group, "bob@example.com")
+        .expect("remove bob");
+    eventually(
+        Duration::from_secs(40),
+        "bob loses access at the next check",
+        || {
+            let client = bob_client.clone();
+            async move {
+                (code(
+                    Api::<Pod>::namespaced(client, "default")
+                        .list(&Default::default())
+                        .await,
+                ) == 403)
+                    .then_some(())
+            }
+        },
+    )
+    .await;
 }
 
 #[tokio::test]
