@@ -123,15 +123,49 @@ pub async fn access(client: &Client) -> Vec<u16> {
     ]
 }
 
+/// How the demo runs the operator.
+pub enum OperatorRun {
+    /// In this process, with the admin's credentials.
+    InProcess,
+    /// As its own process (this binary), with a token of its own ServiceAccount and
+    /// exactly the RBAC of `config/default`, applied with kubectl from the working
+    /// directory (the repository).
+    AsItself { binary: std::path::PathBuf },
+}
+
 /// The example org, a control plane that trusts it with this prefix, the operator and
 /// the samples, every object Ready.
 pub struct Demo {
     pub sim: OktaSim,
     pub plane: ControlPlane,
+    operator: Option<std::process::Child>,
+}
+
+impl Drop for Demo {
+    fn drop(&mut self) {
+        if let Some(child) = self.operator.as_mut() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
 }
 
 impl Demo {
+    /// The peak resident memory of an operator running as its own process, in KiB.
+    pub fn operator_peak_memory_kib(&self) -> Option<u64> {
+        let pid = self.operator.as_ref()?.id();
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+        status
+            .lines()
+            .find(|l| l.starts_with("VmHWM:"))
+            .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+    }
+
     pub async fn start(prefix: &str) -> Result<Self, String> {
+        Self::start_with(prefix, OperatorRun::InProcess).await
+    }
+
+    pub async fn start_with(prefix: &str, operator: OperatorRun) -> Result<Self, String> {
         let seed = Seed::from_yaml(EXAMPLE_ORG).map_err(|e| e.to_string())?;
         let sim = OktaSim::start(SimOptions::new(seed))
             .await
@@ -176,16 +210,93 @@ impl Demo {
             leader_election: None,
             reconcile_concurrency: 4,
         };
-        let operator_client = client.clone();
-        tokio::spawn(async move {
-            if let Err(error) = run(operator_client, config, |_| {}, std::future::pending()).await {
-                tracing::error!(%error, "the operator stopped");
+        let child = match operator {
+            OperatorRun::InProcess => {
+                let operator_client = client.clone();
+                tokio::spawn(async move {
+                    if let Err(error) =
+                        run(operator_client, config, |_| {}, std::future::pending()).await
+                    {
+                        tracing::error!(%error, "the operator stopped");
+                    }
+                });
+                None
             }
-        });
+            OperatorRun::AsItself { binary } => {
+                Some(start_as_itself(&plane, &client, &sim, prefix, &binary).await?)
+            }
+        };
+        let demo = Self {
+            sim,
+            plane,
+            operator: child,
+        };
         apply_samples(&client).await?;
         wait_ready(&client, &["k8s-admins", "k8s-restricted-users"]).await?;
-        Ok(Self { sim, plane })
+        Ok(demo)
     }
+}
+
+/// Applies `config/default` and starts the operator binary with its ServiceAccount's token.
+async fn start_as_itself(
+    plane: &ControlPlane,
+    client: &Client,
+    sim: &OktaSim,
+    prefix: &str,
+    binary: &std::path::Path,
+) -> Result<std::process::Child, String> {
+    use k8s_openapi::api::authentication::v1::{TokenRequest, TokenRequestSpec};
+    use k8s_openapi::api::core::v1::ServiceAccount;
+    let applied = std::process::Command::new(bin_dir().join("kubectl"))
+        .arg("--kubeconfig")
+        .arg(plane.kubeconfig_path())
+        .args(["apply", "-k", "config/default"])
+        .output()
+        .map_err(|e| format!("running kubectl: {e}"))?;
+    if !applied.status.success() {
+        return Err(format!(
+            "applying config/default: {}",
+            String::from_utf8_lossy(&applied.stderr)
+        ));
+    }
+    let request = TokenRequest {
+        spec: Some(TokenRequestSpec {
+            expiration_seconds: Some(3600),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let token = Api::<ServiceAccount>::namespaced(client.clone(), "okta-rbac-operator")
+        .create_token_request("okta-rbac-operator", &PostParams::default(), &request)
+        .await
+        .map_err(|e| format!("a token for the operator: {e}"))?
+        .status
+        .and_then(|s| s.token)
+        .ok_or("no token for the operator")?;
+    let kubeconfig = plane.dir().join("operator.kubeconfig");
+    plane
+        .write_token_kubeconfig(&token, &kubeconfig)
+        .map_err(|e| e.to_string())?;
+    let log = std::fs::File::create(plane.dir().join("operator.log")).map_err(|e| e.to_string())?;
+    std::process::Command::new(binary)
+        .args(["run", "--okta-org-url", sim.base_url(), "--okta-ca-file"])
+        .arg(plane.dir().join("okta-ca.pem"))
+        .args(["--groups-prefix", prefix, "--username-prefix", prefix])
+        .args([
+            "--resync-interval",
+            "10s",
+            "--metrics-address",
+            "127.0.0.1:0",
+            "--leader-election",
+        ])
+        .env("KUBECONFIG", &kubeconfig)
+        .env("OKTA_API_TOKEN", OPERATOR_TOKEN)
+        .env("POD_NAMESPACE", "okta-rbac-operator")
+        .env("POD_NAME", "operator-0")
+        .stdout(std::process::Stdio::null())
+        .stderr(log)
+        .spawn()
+        .map_err(|e| format!("starting {}: {e}", binary.display()))
 }
 
 async fn apply_samples(client: &Client) -> Result<(), String> {

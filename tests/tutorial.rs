@@ -9,15 +9,18 @@ use k8s_openapi::api::core::v1::{Pod, Secret};
 use kube::api::{Api, DeleteParams};
 use okta_rbac_operator::controlplane::{ControlPlane, bin_dir};
 use okta_rbac_operator::crd::OktaGroupBinding;
-use okta_rbac_operator::demo::{ACTIONS, Demo, USERS, access, id_token};
+use okta_rbac_operator::demo::{ACTIONS, Demo, OperatorRun, USERS, access, id_token};
 use okta_rbac_operator::sim::{GroupType, OktaSim};
 use std::process::Command;
 use std::time::Duration;
 
 type Tutorial = Demo;
 
+/// The example org, a control plane trusting it, and the operator running as itself:
+/// its own process, its ServiceAccount's token, exactly the RBAC of config/default.
 async fn tutorial(prefix: &str) -> Tutorial {
-    Demo::start(prefix)
+    let binary = env!("CARGO_BIN_EXE_okta-rbac-operator").into();
+    Demo::start_with(prefix, OperatorRun::AsItself { binary })
         .await
         .expect("the example org, a control plane trusting it, the operator and the samples")
 }
@@ -232,6 +235,13 @@ async fn each_example_user_gets_exactly_what_their_groups_were_granted() {
         },
     )
     .await;
+    let peak = t
+        .operator_peak_memory_kib()
+        .expect("the operator runs as its own process");
+    println!(
+        "operator peak memory during the tutorial: {:.1} MiB",
+        peak as f64 / 1024.0
+    );
 }
 
 #[tokio::test]
