@@ -3,7 +3,7 @@
 //! what each example user may do with their own real ID token.
 
 use crate::controller::desired::Policy;
-use crate::controlplane::{ControlPlane, ControlPlaneOptions, OidcOptions, bin_dir, unique_name};
+use crate::controlplane::{ControlPlane, ControlPlaneOptions, OidcOptions, unique_name};
 use crate::crd::{OktaGroupBinding, UserNameAttribute};
 use crate::okta::auth::Credentials;
 use crate::operator::{OperatorConfig, run};
@@ -247,17 +247,11 @@ async fn start_as_itself(
 ) -> Result<std::process::Child, String> {
     use k8s_openapi::api::authentication::v1::{TokenRequest, TokenRequestSpec};
     use k8s_openapi::api::core::v1::ServiceAccount;
-    let applied = std::process::Command::new(bin_dir().join("kubectl"))
-        .arg("--kubeconfig")
-        .arg(plane.kubeconfig_path())
-        .args(["apply", "-k", "config/default"])
-        .output()
-        .map_err(|e| format!("running kubectl: {e}"))?;
-    if !applied.status.success() {
-        return Err(format!(
-            "applying config/default: {}",
-            String::from_utf8_lossy(&applied.stderr)
-        ));
+    let applied = plane
+        .kubectl(&["apply", "-k", "config/default"], None)
+        .map_err(|e| e.to_string())?;
+    if !applied.success {
+        return Err(format!("applying config/default: {}", applied.stderr));
     }
     let request = TokenRequest {
         spec: Some(TokenRequestSpec {
@@ -399,11 +393,9 @@ pub async fn access_table(demo: &Demo) -> Result<String, String> {
 
 /// `kubectl get ogb`, as the admin.
 pub fn kubectl_get_ogb(demo: &Demo) -> Result<String, String> {
-    let output = std::process::Command::new(bin_dir().join("kubectl"))
-        .arg("--kubeconfig")
-        .arg(demo.plane.kubeconfig_path())
-        .args(["get", "ogb"])
-        .output()
-        .map_err(|e| format!("running kubectl: {e}"))?;
-    Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+    let output = demo
+        .plane
+        .kubectl(&["get", "ogb"], None)
+        .map_err(|e| e.to_string())?;
+    Ok(output.stdout)
 }

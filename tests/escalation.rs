@@ -7,11 +7,10 @@ use common::eventually;
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, PolicyRule, RoleRef, Subject};
 use kube::api::{Api, DeleteParams, ObjectMeta, PostParams};
 use kube::{Client, CustomResourceExt};
-use okta_rbac_operator::controlplane::{ControlPlane, bin_dir, unique_name};
+use okta_rbac_operator::controlplane::{ControlPlane, unique_name};
 use okta_rbac_operator::crd::{
     ClusterRoleBindingSpec, OktaGroupBinding, OktaGroupBindingSpec, RoleBindingSpec,
 };
-use std::process::Command;
 use std::time::Duration;
 
 fn plane() -> &'static ControlPlane {
@@ -106,13 +105,14 @@ async fn try_create(client: &Client, spec: OktaGroupBindingSpec) -> Result<(), S
 
 #[tokio::test]
 async fn a_user_may_grant_through_an_okta_group_binding_only_what_it_may_bind() {
-    let status = Command::new(bin_dir().join("kubectl"))
-        .arg("--kubeconfig")
-        .arg(plane().kubeconfig_path())
-        .args(["apply", "-k", "config/policy"])
-        .status()
+    let installed = plane()
+        .kubectl(&["apply", "-k", "config/policy"], None)
         .expect("kubectl");
-    assert!(status.success(), "installing config/policy");
+    assert!(
+        installed.success,
+        "installing config/policy: {}",
+        installed.stderr
+    );
     let admin = plane().client().await.expect("admin");
     let user = unique_name("jane");
     grant(

@@ -10,7 +10,7 @@ use k8s_openapi::api::core::v1::{Secret, ServiceAccount};
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, PolicyRule, RoleRef, Subject};
 use kube::CustomResourceExt;
 use kube::api::{Api, ObjectMeta, PostParams};
-use okta_rbac_operator::controlplane::{ControlPlane, bin_dir, unique_name};
+use okta_rbac_operator::controlplane::{ControlPlane, unique_name};
 use okta_rbac_operator::crd::{ClusterRoleBindingSpec, OktaGroupBinding, RoleBindingSpec};
 use okta_rbac_operator::sim::seed::SeedApiToken;
 use okta_rbac_operator::sim::{GroupType, OktaSim, Seed, SimOptions};
@@ -39,29 +39,14 @@ fn status_code(error: &kube::Error) -> Option<u16> {
 async fn the_shipped_rbac_is_enough_and_no_more() {
     let plane = ControlPlane::shared(|| vec![OktaGroupBinding::crd()]);
     let admin = plane.client().await.expect("admin");
-    let applied = Command::new(bin_dir().join("kubectl"))
-        .arg("--kubeconfig")
-        .arg(plane.kubeconfig_path())
-        .args(["apply", "-k", "config/default"])
-        .output()
-        .expect("kubectl");
-    assert!(
-        applied.status.success(),
-        "{}",
-        String::from_utf8_lossy(&applied.stderr)
-    );
-    // The samples' Role, which the grantable list names.
-    let applied = Command::new(bin_dir().join("kubectl"))
-        .arg("--kubeconfig")
-        .arg(plane.kubeconfig_path())
-        .args(["apply", "-f", "config/samples/k8s-restricted-users.yaml"])
-        .output()
-        .expect("kubectl");
-    assert!(
-        applied.status.success(),
-        "{}",
-        String::from_utf8_lossy(&applied.stderr)
-    );
+    // The shipped manifests, and the samples' Role, which the grantable list names.
+    for args in [
+        ["apply", "-k", "config/default"],
+        ["apply", "-f", "config/samples/k8s-restricted-users.yaml"],
+    ] {
+        let applied = plane.kubectl(&args, None).expect("kubectl");
+        assert!(applied.success, "kubectl {args:?}: {}", applied.stderr);
+    }
 
     let token = Api::<ServiceAccount>::namespaced(admin.clone(), NAMESPACE)
         .create_token_request(

@@ -5,38 +5,18 @@
 use k8s_openapi::api::core::v1::Namespace;
 use kube::CustomResourceExt;
 use kube::api::{Api, PostParams};
-use okta_rbac_operator::controlplane::{ControlPlane, bin_dir};
+use okta_rbac_operator::controlplane::ControlPlane;
 use okta_rbac_operator::crd::OktaGroupBinding;
 use serde::Deserialize;
 use serde_json::Value;
-use std::io::Write;
-use std::process::{Command, Stdio};
 
 fn plane() -> &'static ControlPlane {
     ControlPlane::shared(|| vec![OktaGroupBinding::crd()])
 }
 
 fn kubectl(args: &[&str], stdin: Option<&str>) -> (bool, String, String) {
-    let mut child = Command::new(bin_dir().join("kubectl"))
-        .arg("--kubeconfig")
-        .arg(plane().kubeconfig_path())
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("kubectl");
-    let mut input = child.stdin.take().expect("stdin");
-    input
-        .write_all(stdin.unwrap_or_default().as_bytes())
-        .expect("write");
-    drop(input);
-    let output = child.wait_with_output().expect("kubectl output");
-    (
-        output.status.success(),
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
+    let output = plane().kubectl(args, stdin).expect("kubectl");
+    (output.success, output.stdout, output.stderr)
 }
 
 fn documents(yaml: &str) -> Vec<Value> {

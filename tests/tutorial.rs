@@ -7,7 +7,7 @@ mod common;
 use common::{eventually, wait_condition};
 use k8s_openapi::api::core::v1::{Pod, Secret};
 use kube::api::{Api, DeleteParams};
-use okta_rbac_operator::controlplane::{ControlPlane, bin_dir};
+use okta_rbac_operator::controlplane::bin_dir;
 use okta_rbac_operator::crd::OktaGroupBinding;
 use okta_rbac_operator::demo::{ACTIONS, Demo, OperatorRun, USERS, access, id_token};
 use okta_rbac_operator::sim::{GroupType, OktaSim};
@@ -23,20 +23,6 @@ async fn tutorial(prefix: &str) -> Tutorial {
     Demo::start_with(prefix, OperatorRun::AsItself { binary })
         .await
         .expect("the example org, a control plane trusting it, the operator and the samples")
-}
-
-fn kubectl(plane: &ControlPlane, args: &[&str]) -> (bool, String, String) {
-    let output = Command::new(bin_dir().join("kubectl"))
-        .arg("--kubeconfig")
-        .arg(plane.kubeconfig_path())
-        .args(args)
-        .output()
-        .expect("kubectl");
-    (
-        output.status.success(),
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
 }
 
 async fn token_of(sim: &OktaSim, user: &str) -> String {
@@ -247,8 +233,9 @@ async fn each_example_user_gets_exactly_what_their_groups_were_granted() {
 #[tokio::test]
 async fn with_oidc_prefixes_the_subject_shows_the_prefix_and_access_still_matches() {
     let t = tutorial("oidc:").await;
-    let (ok, table, stderr) = kubectl(&t.plane, &["get", "ogb"]);
-    assert!(ok, "{stderr}");
+    let listed = t.plane.kubectl(&["get", "ogb"], None).expect("kubectl");
+    assert!(listed.success, "{}", listed.stderr);
+    let table = listed.stdout;
     assert!(
         table.contains("oidc:k8s-admins") && table.contains("oidc:k8s-restricted-users"),
         "{table}"

@@ -62,6 +62,14 @@ fn io_error(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> Launch
     move |source| LaunchError::Io { context, source }
 }
 
+/// What a kubectl run printed.
+#[derive(Debug)]
+pub struct KubectlOutput {
+    pub success: bool,
+    pub stdout: String,
+    pub stderr: String,
+}
+
 /// OIDC trust for the apiserver, written as a structured `--authentication-config`.
 #[derive(Clone, Debug)]
 pub struct OidcOptions {
@@ -217,6 +225,37 @@ impl ControlPlane {
     /// A client that authenticates with a bearer token (service-account or OIDC ID token).
     pub async fn client_with_token(&self, token: &str) -> Result<Client, LaunchError> {
         self.client_for(Credentials::Token(token)).await
+    }
+
+    /// Runs the kubectl built with the control plane, as the admin, with `stdin` fed in.
+    pub fn kubectl(
+        &self,
+        args: &[&str],
+        stdin: Option<&str>,
+    ) -> Result<KubectlOutput, LaunchError> {
+        use std::io::Write as _;
+        let mut child = std::process::Command::new(bin_dir().join("kubectl"))
+            .arg("--kubeconfig")
+            .arg(&self.kubeconfig_path)
+            .args(args)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .map_err(io_error("running kubectl"))?;
+        if let Some(mut input) = child.stdin.take() {
+            input
+                .write_all(stdin.unwrap_or_default().as_bytes())
+                .map_err(io_error("writing to kubectl"))?;
+        }
+        let output = child
+            .wait_with_output()
+            .map_err(io_error("running kubectl"))?;
+        Ok(KubectlOutput {
+            success: output.status.success(),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        })
     }
 
     /// Writes a kubeconfig that authenticates with a bearer token (a ServiceAccount's, or
