@@ -10,7 +10,7 @@ use k8s_openapi::api::core::v1::{Event, Namespace};
 use k8s_openapi::api::rbac::v1::{
     ClusterRole, ClusterRoleBinding, PolicyRule, Role, RoleRef, Subject,
 };
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::{Client, ResourceExt};
 use okta_rbac_operator::controller::desired::{Scope, binding_name};
@@ -473,7 +473,7 @@ async fn namespaces_gain_and_lose_bindings_as_their_labels_match() {
     spec.cluster_role_bindings = vec![];
     spec.role_bindings = vec![RoleBindingSpec {
         namespace: None,
-        namespace_selector: Some(LabelSelector {
+        namespace_selector: Some(okta_rbac_operator::crd::NamespaceSelector {
             match_labels: Some(BTreeMap::from([("team".into(), team.clone())])),
             match_expressions: None,
         }),

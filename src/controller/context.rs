@@ -2,6 +2,7 @@
 //! policy, the caches of the cluster, events and metrics.
 
 use super::desired::Policy;
+use super::owners::OwnerIndex;
 use crate::metrics::Metrics;
 use crate::okta::GroupDirectory;
 use k8s_openapi::api::core::v1::Namespace;
@@ -29,27 +30,39 @@ pub struct Stores {
     pub namespaces: Store<Namespace>,
     pub cluster_roles: Store<PartialObjectMeta<ClusterRole>>,
     pub roles: Store<PartialObjectMeta<Role>>,
+    pub cluster_role_binding_owners: Arc<OwnerIndex<ClusterRoleBinding>>,
+    pub role_binding_owners: Arc<OwnerIndex<RoleBinding>>,
 }
 
 fn owned_by_uid<K: kube::Resource>(object: &K, uid: &str) -> bool {
     object.labels().get(OWNER_UID_LABEL).map(String::as_str) == Some(uid)
 }
 
+/// The cached bindings owned by `uid`. The index and the store are fed by the same watch
+/// but not atomically, so each hit is checked against the cached object itself.
+fn owned<K>(store: &Store<K>, index: &OwnerIndex<K>, uid: &str) -> Vec<Arc<K>>
+where
+    K: kube::Resource<DynamicType = ()> + Clone + 'static,
+{
+    index
+        .owned_by(uid)
+        .iter()
+        .filter_map(|reference| store.get(reference))
+        .filter(|b| owned_by_uid(b.as_ref(), uid))
+        .collect()
+}
+
 impl Stores {
     pub fn owned_cluster_role_bindings(&self, uid: &str) -> Vec<Arc<ClusterRoleBinding>> {
-        self.cluster_role_bindings
-            .state()
-            .into_iter()
-            .filter(|b| owned_by_uid(b.as_ref(), uid))
-            .collect()
+        owned(
+            &self.cluster_role_bindings,
+            &self.cluster_role_binding_owners,
+            uid,
+        )
     }
 
     pub fn owned_role_bindings(&self, uid: &str) -> Vec<Arc<RoleBinding>> {
-        self.role_bindings
-            .state()
-            .into_iter()
-            .filter(|b| owned_by_uid(b.as_ref(), uid))
-            .collect()
+        owned(&self.role_bindings, &self.role_binding_owners, uid)
     }
 
     pub fn namespace_exists(&self, name: &str) -> bool {

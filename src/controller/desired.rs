@@ -1,10 +1,11 @@
 //! The pure core: from an OktaGroupBinding, Okta's answer and the cluster's namespaces to
 //! the exact bindings that should exist. No I/O here; everything is unit-tested.
 
-use crate::crd::{OktaGroupBinding, SubjectKind, UserNameAttribute};
+use crate::crd::{
+    NamespaceSelector, OktaGroupBinding, SelectorOperator, SubjectKind, UserNameAttribute,
+};
 use crate::okta::{OktaGroup, OktaUser};
 use k8s_openapi::api::rbac::v1::{RoleRef, Subject};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 
@@ -143,10 +144,8 @@ pub fn user_subjects(
         .collect()
 }
 
-/// Whether a namespace's labels match a label selector (matchLabels and
-/// matchExpressions with In, NotIn, Exists, DoesNotExist). An unknown operator matches
-/// nothing, as the apiserver's own validation would refuse it.
-pub fn selector_matches(selector: &LabelSelector, labels: &BTreeMap<String, String>) -> bool {
+/// Whether a namespace's labels match a selector, as Kubernetes' label selectors do.
+pub fn selector_matches(selector: &NamespaceSelector, labels: &BTreeMap<String, String>) -> bool {
     let labels_match = selector
         .match_labels
         .iter()
@@ -159,12 +158,11 @@ pub fn selector_matches(selector: &LabelSelector, labels: &BTreeMap<String, Stri
         .all(|expression| {
             let value = labels.get(&expression.key);
             let values = expression.values.as_deref().unwrap_or_default();
-            match expression.operator.as_str() {
-                "In" => value.is_some_and(|v| values.contains(v)),
-                "NotIn" => value.is_none_or(|v| !values.contains(v)),
-                "Exists" => value.is_some(),
-                "DoesNotExist" => value.is_none(),
-                _ => false,
+            match expression.operator {
+                SelectorOperator::In => value.is_some_and(|v| values.contains(v)),
+                SelectorOperator::NotIn => value.is_none_or(|v| !values.contains(v)),
+                SelectorOperator::Exists => value.is_some(),
+                SelectorOperator::DoesNotExist => value.is_none(),
             }
         });
     labels_match && expressions_match
@@ -273,9 +271,9 @@ pub fn desired_bindings(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::crd::SelectorRequirement;
     use crate::crd::{ClusterRoleBindingSpec, OktaGroupBindingSpec, RoleBindingSpec, SubjectSpec};
     use crate::okta::{GroupProfile, UserProfile};
-    use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelectorRequirement;
 
     fn policy() -> Policy {
         Policy {
@@ -306,7 +304,7 @@ mod tests {
                 },
                 RoleBindingSpec {
                     namespace: None,
-                    namespace_selector: Some(LabelSelector {
+                    namespace_selector: Some(NamespaceSelector {
                         match_labels: Some(BTreeMap::from([("team".into(), "payments".into())])),
                         match_expressions: None,
                     }),
@@ -411,17 +409,17 @@ mod tests {
 
     #[test]
     fn label_selectors_match_like_kubernetes() {
-        let selector = LabelSelector {
+        let selector = NamespaceSelector {
             match_labels: Some(BTreeMap::from([("team".into(), "payments".into())])),
             match_expressions: Some(vec![
-                LabelSelectorRequirement {
+                SelectorRequirement {
                     key: "env".into(),
-                    operator: "In".into(),
+                    operator: SelectorOperator::In,
                     values: Some(vec!["prod".into(), "staging".into()]),
                 },
-                LabelSelectorRequirement {
+                SelectorRequirement {
                     key: "frozen".into(),
-                    operator: "DoesNotExist".into(),
+                    operator: SelectorOperator::DoesNotExist,
                     values: None,
                 },
             ]),
@@ -439,7 +437,7 @@ mod tests {
             &labels(&[("team", "payments"), ("env", "prod"), ("frozen", "1")])
         ));
         assert!(
-            selector_matches(&LabelSelector::default(), &labels(&[])),
+            selector_matches(&NamespaceSelector::default(), &labels(&[])),
             "an empty selector matches all"
         );
     }

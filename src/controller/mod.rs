@@ -4,12 +4,13 @@
 mod apply;
 pub mod context;
 pub mod desired;
+mod owners;
 mod reconcile;
 pub mod verdict;
 
 use crate::crd::OktaGroupBinding;
 use context::{Context, MANAGED_BY_LABEL, MANAGER, Stores};
-use futures::StreamExt;
+use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::api::core::v1::Namespace;
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
 use kube::api::Api;
@@ -18,6 +19,7 @@ use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::watcher::{self, Config};
 use kube::runtime::{Controller, WatchStreamExt};
 use kube::{Client, ResourceExt};
+use owners::OwnerIndex;
 use std::sync::Arc;
 
 /// The objects whose outcome depends on a namespace: explicit ones naming it, and every
@@ -89,16 +91,20 @@ pub async fn run(
 ) {
     let managed = Config::default().labels(&format!("{MANAGED_BY_LABEL}={MANAGER}"));
     let (crb_store, crb_writer) = reflector::store();
+    let crb_owners = Arc::new(OwnerIndex::default());
     let crbs = watcher(
         Api::<ClusterRoleBinding>::all(client.clone()),
         managed.clone(),
     )
     .default_backoff()
+    .inspect_ok(indexed(&crb_owners))
     .reflect(crb_writer)
     .touched_objects();
     let (rb_store, rb_writer) = reflector::store();
+    let rb_owners = Arc::new(OwnerIndex::default());
     let rbs = watcher(Api::<RoleBinding>::all(client.clone()), managed)
         .default_backoff()
+        .inspect_ok(indexed(&rb_owners))
         .reflect(rb_writer)
         .touched_objects();
     let (ns_store, ns_writer) = reflector::store();
@@ -128,6 +134,8 @@ pub async fn run(
         namespaces: ns_store,
         cluster_roles: cr_store,
         roles: role_store,
+        cluster_role_binding_owners: crb_owners,
+        role_binding_owners: rb_owners,
     };
 
     let reporter = kube::runtime::events::Reporter {
@@ -178,6 +186,14 @@ pub async fn run(
             }
         })
         .await;
+}
+
+fn indexed<K>(index: &Arc<OwnerIndex<K>>) -> impl FnMut(&watcher::Event<K>) + use<K>
+where
+    K: kube::Resource<DynamicType = ()> + Clone,
+{
+    let index = Arc::clone(index);
+    move |event| index.observe(event)
 }
 
 fn watcher<K>(
