@@ -285,39 +285,6 @@ async fn a_group_re_created_with_the_same_name_is_treated_as_missing_with_a_warn
     assert_eq!(warning.type_.as_deref(), Some("Warning"));
 }
 
-#[tokio::test]
-async fn groups_that_cannot_be_right_are_refused() {
-    let client = client().await;
-    let sim = &harness().sim;
-    let outside = unique_name("platform");
-    sim.create_group(&outside, GroupType::OktaGroup)
-        .expect("group");
-    let ambiguous = unique_name("k8s-twice");
-    sim.create_group(&ambiguous, GroupType::OktaGroup)
-        .expect("okta group");
-    sim.create_group(&ambiguous, GroupType::AppGroup)
-        .expect("app group");
-    // Okta's own BUILT_IN group is `Everyone`, outside the prefix; one inside it shows
-    // the operator refuses BUILT_IN groups by type, not only by name.
-    let built_in = unique_name("k8s-everyone");
-    sim.create_group(&built_in, GroupType::BuiltIn)
-        .expect("built-in group");
-    let cases = [
-        (outside.as_str(), "OutsideAllowedPrefix"),
-        (ambiguous.as_str(), "AmbiguousName"),
-        ("Everyone", "OutsideAllowedPrefix"),
-        (built_in.as_str(), "BuiltInGroup"),
-    ];
-    for (group, reason) in cases {
-        let name = unique_name("refused");
-        apply_binding(&client, &name, spec(group)).await;
-        let ogb = wait_condition(&client, &name, "GroupVerified", "False", Some(reason)).await;
-        assert_eq!(condition(&ogb, "Ready").expect("ready").status, "False");
-        let (crbs, _) = owned_bindings(&client, &ogb).await;
-        assert!(crbs.is_empty(), "{group}: nothing is bound");
-    }
-}
-
 fn view_binding_name(ogb_name: &str) -> String {
     let role_ref = RoleRef {
         api_group: Some("rbac.authorization.k8s.io".into()),
@@ -395,43 +362,6 @@ async fn a_role_change_replaces_the_binding_and_undeclared_ones_are_deleted() {
     )
     .await;
     assert_eq!(roles, ["admin"]);
-}
-
-#[tokio::test]
-async fn a_binding_the_operator_does_not_own_is_left_alone_and_reported() {
-    let client = client().await;
-    let (group, _) = okta_group("clash");
-    let name = unique_name("clash");
-    let foreign = ClusterRoleBinding {
-        metadata: ObjectMeta {
-            name: Some(view_binding_name(&name)),
-            ..Default::default()
-        },
-        role_ref: RoleRef {
-            api_group: Some("rbac.authorization.k8s.io".into()),
-            kind: "ClusterRole".into(),
-            name: "view".into(),
-        },
-        subjects: Some(group_subject("someone-else")),
-    };
-    let crbs = Api::<ClusterRoleBinding>::all(client.clone());
-    crbs.create(&PostParams::default(), &foreign)
-        .await
-        .expect("foreign binding");
-    apply_binding(&client, &name, spec(&group)).await;
-    let ogb = wait_condition(&client, &name, "BindingsApplied", "False", Some("Conflict")).await;
-    assert!(
-        condition(&ogb, "BindingsApplied")
-            .expect("applied")
-            .message
-            .contains(&view_binding_name(&name))
-    );
-    let untouched = crbs
-        .get(&view_binding_name(&name))
-        .await
-        .expect("still there");
-    assert_eq!(untouched.subjects, foreign.subjects, "not taken over");
-    assert!(untouched.metadata.owner_references.is_none());
 }
 
 #[tokio::test]

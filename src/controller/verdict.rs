@@ -35,6 +35,13 @@ pub enum Grant {
     RevokeAll,
 }
 
+fn bindings(count: usize) -> String {
+    match count {
+        1 => "1 binding".to_string(),
+        n => format!("{n} bindings"),
+    }
+}
+
 pub fn grant(outcome: &Outcome, on_missing: OnGroupMissing) -> Grant {
     match outcome {
         Outcome::Verified(_) => Grant::Declared,
@@ -175,7 +182,7 @@ pub fn bindings_applied(grant: Grant, outcome: &Outcome, report: &ApplyReport) -
             BINDINGS_APPLIED,
             Status::True,
             "Applied",
-            format!("{} bindings as declared", report.bound),
+            format!("{} as declared", bindings(report.bound)),
         ),
         (Grant::RevokeAll, _) => Verdict::new(
             BINDINGS_APPLIED,
@@ -188,8 +195,8 @@ pub fn bindings_applied(grant: Grant, outcome: &Outcome, report: &ApplyReport) -
             Status::Unknown,
             "AwaitingVerification",
             format!(
-                "{} existing bindings kept; nothing is created until Okta verifies the group",
-                report.bound
+                "{} kept; nothing is created until Okta verifies the group",
+                bindings(report.bound)
             ),
         ),
         (Grant::KeepExisting, _) => Verdict::new(
