@@ -32,7 +32,7 @@ SDK_REQUIREMENTS := tests/sdk/requirements.txt
 SDK_VENV_STAMP := $(SDK_VENV)/.installed-$(shell sha256sum $(SDK_REQUIREMENTS) | cut -c1-12)
 TARGET_DIR := $(or $(CARGO_TARGET_DIR),$(CURDIR)/target)
 
-.PHONY: help demo controlplane build crd lint fmt test rust-test sdk-test measure clean
+.PHONY: help demo controlplane build crd lint fmt test rust-test sdk-test bench clean
 
 help:
 	@echo "make demo          the whole thing locally: local Okta, control plane with OIDC, operator, samples (DEMO_ARGS=--once to exit)"
@@ -42,7 +42,7 @@ help:
 	@echo "make crd           regenerate crds/ from the Rust types"
 	@echo "make lint          cargo fmt --check and clippy -D warnings"
 	@echo "make sdk-test      Okta's official Python SDK against the local Okta"
-	@echo "make measure       convergence time, Okta requests, quiet-resync writes, memory (OBJECTS=100)"
+	@echo "make bench         the operator against the limit at 100, 1000, 5000 objects (SIZES=...); writes docs/bench/"
 	@echo "make fmt           format the Rust code"
 
 controlplane: $(CONTROLPLANE_BUILD)/.built
@@ -97,10 +97,11 @@ sdk-test: $(SDK_VENV_STAMP)
 	cd tests/sdk && OKTA_RBAC_OPERATOR_BIN=$(TARGET_DIR)/debug/okta-rbac-operator \
 		$(SDK_VENV)/bin/python -m pytest -q -p no:cacheprovider
 
-# The operator's convergence, Okta requests, quiet-resync writes and memory (OBJECTS=100).
-measure: controlplane
-	$(CARGO) build --locked --release --bin okta-rbac-operator --example converge
-	OPERATOR_BIN=$(TARGET_DIR)/release/okta-rbac-operator $(TARGET_DIR)/release/examples/converge
+# Convergence time, Okta requests, apiserver writes, memory and CPU of the operator next
+# to the limit (a client creating the same bindings directly). SIZES=100,1000,5000.
+bench: controlplane
+	$(CARGO) build --locked --release --bin okta-rbac-operator --example bench
+	OPERATOR_BIN=$(TARGET_DIR)/release/okta-rbac-operator $(TARGET_DIR)/release/examples/bench
 
 clean:
 	rm -rf .build target

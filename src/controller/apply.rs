@@ -4,12 +4,14 @@
 
 use super::context::{Context, MANAGED_BY_LABEL, MANAGER, OWNER_ANNOTATION, OWNER_UID_LABEL};
 use super::desired::{DesiredBinding, Scope};
+use super::owners::OwnerIndex;
 use super::verdict::{ApplyReport, Grant};
 use crate::crd::{ManagedBinding, OktaGroupBinding};
 use k8s_openapi::NamespaceResourceScope;
 use k8s_openapi::api::rbac::v1::{ClusterRoleBinding, RoleBinding, RoleRef, Subject};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::{Api, DeleteParams, PostParams};
+use kube::runtime::reflector::ObjectRef;
 use kube::{Resource, ResourceExt};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -173,7 +175,16 @@ pub async fn apply(
                             .iter()
                             .find(|b| b.name_any() == d.name)
                             .map(|b| b.as_ref());
-                        ensure(&cluster_api(ctx), ogb, d, existing, &uid, &mut report).await
+                        ensure(
+                            &cluster_api(ctx),
+                            &ctx.stores.cluster_role_binding_owners,
+                            ogb,
+                            d,
+                            existing,
+                            &uid,
+                            &mut report,
+                        )
+                        .await
                     }
                     Scope::Namespace(ns) => {
                         if !ctx.stores.namespace_exists(ns) {
@@ -188,6 +199,7 @@ pub async fn apply(
                             .map(|b| b.as_ref());
                         ensure(
                             &namespaced_api::<RoleBinding>(ctx, ns),
+                            &ctx.stores.role_binding_owners,
                             ogb,
                             d,
                             existing,
@@ -230,6 +242,7 @@ async fn delete<K: Binding>(api: &Api<K>, name: &str, report: &mut ApplyReport) 
 /// Makes one declared binding exist exactly as declared; `true` when it does.
 async fn ensure<K: Binding>(
     api: &Api<K>,
+    created: &OwnerIndex<K>,
     ogb: &OktaGroupBinding,
     desired: &DesiredBinding,
     existing: Option<&K>,
@@ -247,10 +260,17 @@ async fn ensure<K: Binding>(
         field_manager: Some(MANAGER.into()),
         ..Default::default()
     };
+    let reference = match desired.namespace() {
+        Some(ns) => ObjectRef::<K>::new(&desired.name).within(ns),
+        None => ObjectRef::<K>::new(&desired.name),
+    };
     let current = match existing {
         Some(current) => current.clone(),
+        // Created by an earlier reconcile; the watch has not delivered it yet.
+        None if created.is_expected(&reference) => return true,
         None => match api.create(&params, &fresh()).await {
             Ok(_) => {
+                created.expect(reference);
                 report.created += 1;
                 return true;
             }

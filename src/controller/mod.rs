@@ -97,6 +97,7 @@ pub async fn run(
         managed.clone(),
     )
     .default_backoff()
+    .modify(trim)
     .inspect_ok(indexed(&crb_owners))
     .reflect(crb_writer)
     .touched_objects();
@@ -104,12 +105,14 @@ pub async fn run(
     let rb_owners = Arc::new(OwnerIndex::default());
     let rbs = watcher(Api::<RoleBinding>::all(client.clone()), managed)
         .default_backoff()
+        .modify(trim)
         .inspect_ok(indexed(&rb_owners))
         .reflect(rb_writer)
         .touched_objects();
     let (ns_store, ns_writer) = reflector::store();
     let namespaces = watcher(Api::<Namespace>::all(client.clone()), Config::default())
         .default_backoff()
+        .modify(trim)
         .reflect(ns_writer)
         .touched_objects();
     let (cr_store, cr_writer) = reflector::store();
@@ -118,6 +121,7 @@ pub async fn run(
         Config::default(),
     )
     .default_backoff()
+    .modify(trim)
     .reflect(cr_writer)
     .touched_objects();
     let (role_store, role_writer) = reflector::store();
@@ -126,6 +130,7 @@ pub async fn run(
         Config::default(),
     )
     .default_backoff()
+    .modify(trim)
     .reflect(role_writer)
     .touched_objects();
     let stores = Stores {
@@ -153,12 +158,27 @@ pub async fn run(
         failures: Default::default(),
     });
 
-    let controller = Controller::new(
+    // The objects' own watch, so that every group is queued for verification as soon as
+    // its object arrives (see GroupDirectory::prefetch).
+    let (objects, objects_writer) = reflector::store();
+    let directory = Arc::clone(&ctx.okta);
+    let object_events = watcher(
         Api::<OktaGroupBinding>::all(client.clone()),
         Config::default(),
     )
-    .with_config(kube::runtime::controller::Config::default().concurrency(parts.concurrency));
-    let objects = controller.store();
+    .default_backoff()
+    .modify(trim)
+    .inspect_ok(move |event| {
+        if let watcher::Event::Apply(ogb) | watcher::Event::InitApply(ogb) = event
+            && !ogb.spec.paused
+        {
+            directory.prefetch(&ogb.spec.group);
+        }
+    })
+    .reflect(objects_writer)
+    .applied_objects();
+    let controller = Controller::for_stream(object_events, objects.clone())
+        .with_config(kube::runtime::controller::Config::default().concurrency(parts.concurrency));
     let (for_ns, for_cr, for_role) = (objects.clone(), objects.clone(), objects.clone());
     let readiness_objects = objects.clone();
     tokio::spawn(async move {
@@ -186,6 +206,12 @@ pub async fn run(
             }
         })
         .await;
+}
+
+/// What the caches keep of an object: not its managed fields, which are most of a small
+/// object's size and which the operator never reads.
+fn trim<K: kube::Resource>(object: &mut K) {
+    object.managed_fields_mut().clear();
 }
 
 fn indexed<K>(index: &Arc<OwnerIndex<K>>) -> impl FnMut(&watcher::Event<K>) + use<K>

@@ -12,6 +12,7 @@ use kube::runtime::watcher::Event;
 use std::collections::{HashMap, HashSet};
 use std::hash::Hash;
 use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 pub struct OwnerIndex<K: Lookup>
 where
@@ -29,7 +30,14 @@ where
     /// Filled during a watch (re)list and swapped in when it is complete, as the reflector
     /// does, so a relist never shows a half-empty index.
     relisting: Option<HashMap<ObjectRef<K>, String>>,
+    /// Bindings just created whose watch event has not arrived yet (the "expectations" of
+    /// Kubernetes' own controllers): a reconcile that runs in between must not create them
+    /// again, which would only earn a 409 and a read.
+    expected: HashMap<ObjectRef<K>, Instant>,
 }
+
+/// How long a created binding is expected before the watch is assumed to have missed it.
+const EXPECTATION_TIMEOUT: Duration = Duration::from_secs(30);
 
 impl<K> Default for OwnerIndex<K>
 where
@@ -42,6 +50,7 @@ where
                 by_owner: HashMap::new(),
                 owner_of: HashMap::new(),
                 relisting: None,
+                expected: HashMap::new(),
             }),
         }
     }
@@ -58,6 +67,9 @@ where
     /// Follows one watch event.
     pub fn observe(&self, event: &Event<K>) {
         let mut owners = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        if let Event::Apply(object) | Event::InitApply(object) | Event::Delete(object) = event {
+            owners.expected.remove(&ObjectRef::from_obj(object));
+        }
         match event {
             Event::Apply(object) => {
                 let reference = ObjectRef::from_obj(object);
@@ -84,6 +96,24 @@ where
                 }
             }
         }
+    }
+
+    /// Notes that `reference` was just created, until its watch event arrives.
+    pub fn expect(&self, reference: ObjectRef<K>) {
+        let mut owners = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        owners
+            .expected
+            .retain(|_, since| since.elapsed() < EXPECTATION_TIMEOUT);
+        owners.expected.insert(reference, Instant::now());
+    }
+
+    /// Whether `reference` was created and its watch event is still on its way.
+    pub fn is_expected(&self, reference: &ObjectRef<K>) -> bool {
+        let owners = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        owners
+            .expected
+            .get(reference)
+            .is_some_and(|since| since.elapsed() < EXPECTATION_TIMEOUT)
     }
 
     /// The bindings labelled as owned by `uid`.
@@ -168,6 +198,19 @@ mod tests {
         index.observe(&Event::Delete(binding("a", "one", Some("u1"))));
         assert!(names(&index, "u1").is_empty());
         assert!(!index.inner.lock().unwrap().by_owner.contains_key("u1"));
+    }
+
+    #[test]
+    fn a_created_binding_is_expected_until_its_watch_event_arrives() {
+        let index = OwnerIndex::default();
+        let created = binding("a", "new", Some("u1"));
+        let reference = ObjectRef::from_obj(&created);
+        assert!(!index.is_expected(&reference));
+        index.expect(reference.clone());
+        assert!(index.is_expected(&reference));
+        index.observe(&Event::Apply(created));
+        assert!(!index.is_expected(&reference));
+        assert_eq!(names(&index, "u1"), ["a/new"]);
     }
 
     #[test]

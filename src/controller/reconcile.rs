@@ -135,7 +135,7 @@ async fn reconcile_inner(ogb: &OktaGroupBinding, ctx: &Context) -> Result<Action
         bindings,
         &[ready, verified.clone(), applied.clone()],
     );
-    publish_events(ctx, ogb, &old, &verified, &applied, &report).await;
+    publish_events(ctx, ogb, &old, &verified, &applied, &report);
     ctx.metrics.object(
         &uid,
         Some((state_name(&outcome), status.binding_count as i64)),
@@ -213,7 +213,7 @@ fn new_status(
     }
 }
 
-async fn publish_events(
+fn publish_events(
     ctx: &Context,
     ogb: &OktaGroupBinding,
     old: &OktaGroupBindingStatus,
@@ -260,18 +260,26 @@ async fn publish_events(
             format!("{} bindings deleted", report.deleted),
         ));
     }
-    for (type_, reason, note) in events {
-        let event = Event {
-            type_,
-            reason: reason.into(),
-            note: Some(note),
-            action: "Reconcile".into(),
-            secondary: None,
-        };
-        if let Err(error) = ctx.recorder.publish(&event, &reference).await {
-            tracing::warn!(%error, "publishing an event failed");
-        }
+    if events.is_empty() {
+        return;
     }
+    // Published off the reconcile's path: an event is a note for people, and waiting for
+    // it would hold a worker that could be granting the next object.
+    let recorder = ctx.recorder.clone();
+    tokio::spawn(async move {
+        for (type_, reason, note) in events {
+            let event = Event {
+                type_,
+                reason: reason.into(),
+                note: Some(note),
+                action: "Reconcile".into(),
+                secondary: None,
+            };
+            if let Err(error) = recorder.publish(&event, &reference).await {
+                tracing::warn!(%error, "publishing an event failed");
+            }
+        }
+    });
 }
 
 pub fn error_policy(ogb: Arc<OktaGroupBinding>, error: &Error, ctx: Arc<Context>) -> Action {

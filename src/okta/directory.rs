@@ -95,6 +95,20 @@ impl GroupDirectory {
         }
     }
 
+    /// Queues `name` for the next batch unless a fresh answer is cached, without waiting.
+    /// The controller calls it as objects arrive on the watch, so that batches fill up
+    /// with every new name instead of only those the running reconciles ask about (at
+    /// most the reconcile concurrency).
+    pub fn prefetch(&self, name: &str) {
+        let fresh = matches!(
+            lock(&self.entries).get(name),
+            Some(Entry::Answer(answer)) if answer.fetched.elapsed() < self.resync
+        );
+        if !fresh && lock(&self.pending).insert(name.to_string()) {
+            self.wake.notify_one();
+        }
+    }
+
     /// Forgets what is known about `name`, so the next lookup asks Okta.
     pub fn invalidate(&self, name: &str) {
         lock(&self.entries).remove(name);
