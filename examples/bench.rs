@@ -75,7 +75,7 @@ fn spec(i: usize) -> OktaGroupBindingSpec {
 
 /// Writes the apiserver counted for the resources either contender touches, by
 /// resource and verb.
-async fn apiserver_writes_by_kind(client: &Client) -> BTreeMap<(String, String), u64> {
+async fn apiserver_writes_by_kind(client: &Client) -> BTreeMap<(String, String, String), u64> {
     let request = http::Request::get("/metrics")
         .body(Vec::new())
         .expect("request");
@@ -93,7 +93,11 @@ async fn apiserver_writes_by_kind(client: &Client) -> BTreeMap<(String, String),
         .lines()
         .filter(|l| l.starts_with("apiserver_request_total{"))
     {
-        let (Some(verb), Some(resource)) = (label(line, "verb"), label(line, "resource")) else {
+        let (Some(verb), Some(resource), Some(code)) = (
+            label(line, "verb"),
+            label(line, "resource"),
+            label(line, "code"),
+        ) else {
             continue;
         };
         let counted = ["POST", "PUT", "PATCH", "DELETE", "APPLY"].contains(&verb.as_str())
@@ -105,7 +109,7 @@ async fn apiserver_writes_by_kind(client: &Client) -> BTreeMap<(String, String),
             ]
             .contains(&resource.as_str());
         if let (true, Some(value)) = (counted, line.rsplit(' ').next()) {
-            *writes.entry((resource, verb)).or_default() +=
+            *writes.entry((resource, verb, code)).or_default() +=
                 value.parse::<f64>().unwrap_or(0.0) as u64;
         }
     }
@@ -117,14 +121,14 @@ async fn apiserver_writes(client: &Client) -> u64 {
 }
 
 fn describe_writes(
-    before: &BTreeMap<(String, String), u64>,
-    after: &BTreeMap<(String, String), u64>,
+    before: &BTreeMap<(String, String, String), u64>,
+    after: &BTreeMap<(String, String, String), u64>,
 ) -> String {
     after
         .iter()
         .filter_map(|(key, count)| {
             let delta = count - before.get(key).copied().unwrap_or(0);
-            (delta > 0).then(|| format!("{} {}: {delta}", key.1, key.0))
+            (delta > 0).then(|| format!("{} {} {}: {delta}", key.1, key.0, key.2))
         })
         .collect::<Vec<_>>()
         .join(", ")
@@ -318,7 +322,10 @@ async fn run_operator(
             ])
             .env("KUBECONFIG", plane.kubeconfig_path())
             .env("OKTA_API_TOKEN", TOKEN)
-            .env("RUST_LOG", "warn")
+            .env(
+                "RUST_LOG",
+                std::env::var("OPERATOR_LOG").unwrap_or_else(|_| "warn".into()),
+            )
             .stdout(Stdio::null())
             .spawn()
             .expect("start the operator"),

@@ -277,7 +277,10 @@ async fn ensure<K: Binding>(
             // Our cache may lag behind our own writes, or someone else owns the name.
             Err(kube::Error::Api(status)) if status.code == 409 => {
                 match api.get(&desired.name).await {
-                    Ok(found) if owned_by(found.meta(), uid) => found,
+                    Ok(found) if owned_by(found.meta(), uid) => {
+                        tracing::debug!(binding = %qualified(desired), "already created; the cache had not seen it");
+                        found
+                    }
                     Ok(_) => {
                         report.conflicts.push(qualified(desired));
                         return false;

@@ -156,24 +156,25 @@ pub async fn run(
         stores: stores.clone(),
         metrics: parts.metrics,
         failures: Default::default(),
+        written_status: Default::default(),
     });
 
     // The objects' own watch, so that every group is queued for verification as soon as
     // its object arrives (see GroupDirectory::prefetch).
     let (objects, objects_writer) = reflector::store();
-    let directory = Arc::clone(&ctx.okta);
+    let observer = Arc::clone(&ctx);
     let object_events = watcher(
         Api::<OktaGroupBinding>::all(client.clone()),
         Config::default(),
     )
     .default_backoff()
     .modify(trim)
-    .inspect_ok(move |event| {
-        if let watcher::Event::Apply(ogb) | watcher::Event::InitApply(ogb) = event
-            && !ogb.spec.paused
-        {
-            directory.prefetch(&ogb.spec.group);
+    .inspect_ok(move |event| match event {
+        watcher::Event::Apply(ogb) | watcher::Event::InitApply(ogb) if !ogb.spec.paused => {
+            observer.okta.prefetch(&ogb.spec.group);
         }
+        watcher::Event::Delete(ogb) => observer.forget(&ogb.uid().unwrap_or_default()),
+        _ => {}
     })
     .reflect(objects_writer)
     .applied_objects();
@@ -189,8 +190,8 @@ pub async fn run(
         }
     });
     controller
-        .owns_stream(crbs)
-        .owns_stream(rbs)
+        .watches_stream(crbs, |binding| owner_of(&binding))
+        .watches_stream(rbs, |binding| owner_of(&binding))
         .watches_stream(namespaces, move |ns| objects_for_namespace(&for_ns, &ns))
         .watches_stream(cluster_roles, move |role| {
             objects_for_role(&for_cr, "ClusterRole", &role.name_any())
@@ -206,6 +207,19 @@ pub async fn run(
             }
         })
         .await;
+}
+
+/// The OktaGroupBinding that owns a binding. Not `owns_stream`: it assumes the owner lives
+/// in the child's namespace, so a RoleBinding's owner reference would name a different
+/// object key in every namespace, and one object would be reconciled several times at once.
+fn owner_of<K: kube::Resource>(binding: &K) -> Option<ObjectRef<OktaGroupBinding>> {
+    let owner = binding
+        .owner_references()
+        .iter()
+        .find(|r| r.controller == Some(true))?;
+    let kind_matches = owner.kind == "OktaGroupBinding"
+        && owner.api_version == <OktaGroupBinding as kube::Resource>::api_version(&());
+    kind_matches.then(|| ObjectRef::new(&owner.name))
 }
 
 /// What the caches keep of an object: not its managed fields, which are most of a small

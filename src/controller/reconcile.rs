@@ -116,6 +116,14 @@ async fn reconcile_inner(ogb: &OktaGroupBinding, ctx: &Context) -> Result<Action
     let desired = desired_bindings(ogb, &subjects, &views);
     let grant = verdict::grant(&outcome, ogb.spec.on_group_missing);
     let (report, bindings) = apply(ctx, ogb, &desired, grant).await;
+    tracing::debug!(
+        name = %ogb.name_any(),
+        created = report.created,
+        updated = report.updated,
+        deleted = report.deleted,
+        bound = report.bound,
+        "applied"
+    );
 
     let verified = verdict::group_verified(
         &outcome,
@@ -125,7 +133,7 @@ async fn reconcile_inner(ogb: &OktaGroupBinding, ctx: &Context) -> Result<Action
     );
     let applied = verdict::bindings_applied(grant, &outcome, &report);
     let ready = verdict::ready(&verified, &applied, &report);
-    let old = ogb.status.clone().unwrap_or_default();
+    let old = ctx.current_status(ogb);
     let status = new_status(
         ogb,
         ctx,
@@ -149,6 +157,7 @@ async fn reconcile_inner(ogb: &OktaGroupBinding, ctx: &Context) -> Result<Action
         )
         .await
         .map_err(Error::Status)?;
+        ctx.record_status(ogb, status);
     }
     Ok(match outcome {
         Outcome::Unknown(_) => Action::requeue(ctx.backoff_after_failure(&uid)),
