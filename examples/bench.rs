@@ -425,6 +425,21 @@ async fn run_operator(
     let quiet_writes = apiserver_writes(&client).await - quiet_before;
     let quiet_okta_requests = sim.requests().len();
 
+    if let Ok(metrics) = reqwest::get(format!("http://127.0.0.1:{metrics_port}/metrics")).await
+        && let Ok(text) = metrics.text().await
+    {
+        let value = |name: &str| -> f64 {
+            text.lines()
+                .find(|l| l.starts_with(name))
+                .and_then(|l| l.rsplit(' ').next()?.parse().ok())
+                .unwrap_or(0.0)
+        };
+        let count = value("okta_rbac_reconcile_duration_seconds_count");
+        eprintln!(
+            "   reconciles: {count}, mean {:.1} ms",
+            value("okta_rbac_reconcile_duration_seconds_sum") / count.max(1.0) * 1000.0
+        );
+    }
     OperatorResult {
         seconds,
         okta_requests,

@@ -101,6 +101,7 @@ pub async fn run(
     .inspect_ok(indexed(&crb_owners))
     .reflect(crb_writer)
     .touched_objects();
+    let crbs = without_errors(crbs, "ClusterRoleBindings");
     let (rb_store, rb_writer) = reflector::store();
     let rb_owners = Arc::new(OwnerIndex::default());
     let rbs = watcher(Api::<RoleBinding>::all(client.clone()), managed)
@@ -109,12 +110,14 @@ pub async fn run(
         .inspect_ok(indexed(&rb_owners))
         .reflect(rb_writer)
         .touched_objects();
+    let rbs = without_errors(rbs, "RoleBindings");
     let (ns_store, ns_writer) = reflector::store();
     let namespaces = watcher(Api::<Namespace>::all(client.clone()), Config::default())
         .default_backoff()
         .modify(trim)
         .reflect(ns_writer)
         .touched_objects();
+    let namespaces = without_errors(namespaces, "Namespaces");
     let (cr_store, cr_writer) = reflector::store();
     let cluster_roles = watcher(
         Api::<PartialObjectMeta<ClusterRole>>::all(client.clone()),
@@ -124,6 +127,7 @@ pub async fn run(
     .modify(trim)
     .reflect(cr_writer)
     .touched_objects();
+    let cluster_roles = without_errors(cluster_roles, "ClusterRoles");
     let (role_store, role_writer) = reflector::store();
     let roles = watcher(
         Api::<PartialObjectMeta<Role>>::all(client.clone()),
@@ -133,6 +137,7 @@ pub async fn run(
     .modify(trim)
     .reflect(role_writer)
     .touched_objects();
+    let roles = without_errors(roles, "Roles");
     let stores = Stores {
         cluster_role_bindings: crb_store,
         role_bindings: rb_store,
@@ -178,6 +183,7 @@ pub async fn run(
     })
     .reflect(objects_writer)
     .applied_objects();
+    let object_events = without_errors(object_events, "OktaGroupBindings");
     let controller = Controller::for_stream(object_events, objects.clone())
         .with_config(kube::runtime::controller::Config::default().concurrency(parts.concurrency));
     let (for_ns, for_cr, for_role) = (objects.clone(), objects.clone(), objects.clone());
@@ -207,6 +213,24 @@ pub async fn run(
             }
         })
         .await;
+}
+
+/// A watch's objects without its errors, which are logged. Each watch already backs off
+/// on its own; an error reaching the controller would also pause every other watch with
+/// the controller's trigger backoff, for up to minutes (seen after an apiserver restart).
+fn without_errors<K: Send>(
+    stream: impl futures::Stream<Item = Result<K, watcher::Error>> + Send,
+    what: &'static str,
+) -> impl futures::Stream<Item = Result<K, watcher::Error>> + Send {
+    stream.filter_map(move |item| {
+        std::future::ready(match item {
+            Ok(object) => Some(Ok(object)),
+            Err(error) => {
+                tracing::warn!(%error, "watching {what} failed; retrying with backoff");
+                None
+            }
+        })
+    })
 }
 
 /// The OktaGroupBinding that owns a binding. Not `owns_stream`: it assumes the owner lives

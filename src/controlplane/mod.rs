@@ -270,6 +270,41 @@ impl ControlPlane {
             .map_err(io_error(format!("writing {}", path.display())))
     }
 
+    /// Writes a kubeconfig for a user authenticated by a client certificate with these
+    /// groups, for a process that must be told apart in the audit log.
+    pub fn write_user_kubeconfig(
+        &self,
+        user: &str,
+        groups: &[&str],
+        path: &Path,
+    ) -> Result<(), LaunchError> {
+        let cert = self.pki.client_cert(user, groups)?;
+        let config = kubeconfig(
+            &self.server_url,
+            self.pki.ca.cert_pem(),
+            Credentials::ClientCert(&cert),
+        );
+        std::fs::write(path, config.to_string())
+            .map_err(io_error(format!("writing {}", path.display())))
+    }
+
+    /// Stops the kube-apiserver (SIGKILL) and starts it again with the same flags, on the
+    /// same port and etcd, as a crash and a restart by the kubelet would; returns once it
+    /// is ready again. Clients keep their address and credentials.
+    pub async fn restart_apiserver(&mut self) -> Result<Duration, LaunchError> {
+        let started = Instant::now();
+        let component = self
+            .components
+            .iter_mut()
+            .find(|c| c.name == APISERVER)
+            .ok_or_else(|| LaunchError::Client("no kube-apiserver to restart".into()))?;
+        component
+            .respawn(&mut self.watchdog)
+            .map_err(io_error("restarting kube-apiserver"))?;
+        self.wait_for_ready().await?;
+        Ok(started.elapsed())
+    }
+
     /// A client for a user authenticated by a client certificate with these groups.
     pub async fn client_as_user(&self, user: &str, groups: &[&str]) -> Result<Client, LaunchError> {
         let cert = self.pki.client_cert(user, groups)?;

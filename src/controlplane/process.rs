@@ -2,7 +2,6 @@
 //! file, and one watchdog per control plane kills them all and removes the working
 //! directory when this process goes away, even through a panic, SIGKILL or Ctrl-C.
 
-use std::fs::File;
 use std::io::{self, Write};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -68,6 +67,8 @@ impl Drop for Watchdog {
 pub(crate) struct Component {
     pub(crate) name: &'static str,
     child: Child,
+    binary: PathBuf,
+    args: Vec<String>,
     pub(crate) log_path: PathBuf,
 }
 
@@ -79,7 +80,27 @@ impl Component {
         log_path: PathBuf,
         watchdog: &mut Watchdog,
     ) -> io::Result<Self> {
-        let log = File::create(&log_path)?;
+        let child = Self::start(binary, args, &log_path, watchdog)?;
+        Ok(Self {
+            name,
+            child,
+            binary: binary.to_path_buf(),
+            args: args.to_vec(),
+            log_path,
+        })
+    }
+
+    fn start(
+        binary: &Path,
+        args: &[String],
+        log_path: &Path,
+        watchdog: &mut Watchdog,
+    ) -> io::Result<Child> {
+        // Appended to, so that a restarted component's log follows its first life's.
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log_path)?;
         let child = Command::new(binary)
             .args(args)
             .stdin(Stdio::null())
@@ -87,11 +108,14 @@ impl Component {
             .stderr(log)
             .spawn()?;
         watchdog.send(child.id().to_string());
-        Ok(Self {
-            name,
-            child,
-            log_path,
-        })
+        Ok(child)
+    }
+
+    /// Kills the process and starts it again with the same command line.
+    pub(crate) fn respawn(&mut self, watchdog: &mut Watchdog) -> io::Result<()> {
+        self.stop(watchdog);
+        self.child = Self::start(&self.binary, &self.args, &self.log_path, watchdog)?;
+        Ok(())
     }
 
     pub(crate) fn pid(&self) -> u32 {

@@ -119,7 +119,7 @@ impl GroupDirectory {
     pub async fn run(self: Arc<Self>) {
         loop {
             self.wake.notified().await;
-            tokio::time::sleep(self.coalesce).await;
+            self.gather().await;
             let mut names: HashSet<String> = lock(&self.pending).drain().collect();
             if names.is_empty() {
                 continue;
@@ -179,6 +179,21 @@ impl GroupDirectory {
                 }
             }
             self.batches.send_modify(|n| *n += 1);
+        }
+    }
+
+    /// Waits while names keep arriving, so that a burst (a GitOps sync, a restart) goes
+    /// out in full requests rather than one per coalescing window: until a window passes
+    /// with no new name, a full request's worth is pending, or ten windows have passed.
+    async fn gather(&self) {
+        let mut seen = 0;
+        for _ in 0..10 {
+            tokio::time::sleep(self.coalesce).await;
+            let pending = lock(&self.pending).len();
+            if pending == seen || pending >= NAMES_PER_SEARCH {
+                return;
+            }
+            seen = pending;
         }
     }
 

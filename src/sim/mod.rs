@@ -78,7 +78,8 @@ pub struct RequestRecord {
     pub status: u16,
     /// The rate-limit bucket it counted against.
     pub bucket: Option<&'static str>,
-    /// When it arrived and when it was answered, in milliseconds since the epoch.
+    /// When it arrived and when it was answered (or the client gave up: status 499), in
+    /// milliseconds since the epoch.
     pub started_ms: u64,
     pub finished_ms: u64,
     /// `X-Rate-Limit-Reset` of the answer, if it had one.
@@ -334,11 +335,22 @@ const HANG: Duration = Duration::from_secs(600);
 /// Okta's front door: every request gets an id; API and OAuth requests go through the
 /// injected faults, the rate-limit bucket and the concurrency limit, and are logged.
 async fn edge(State(state): State<Arc<SimState>>, request: Request, next: Next) -> Response {
-    let started_ms = epoch_millis();
-    let method = request.method().clone();
-    let path = request.uri().path().to_string();
-    let query = request.uri().query().map(str::to_string);
-    let bucket = Bucket::of(&method, &path);
+    let bucket = Bucket::of(request.method(), request.uri().path());
+    // Logged even when the client gives up first (a timeout drops this future): the log
+    // then shows every request the client had in flight, with status 499.
+    let mut record = bucket.map(|bucket| Logged {
+        state: state.clone(),
+        record: Some(RequestRecord {
+            method: request.method().to_string(),
+            path: request.uri().path().to_string(),
+            query: request.uri().query().map(str::to_string),
+            status: CLIENT_CLOSED_REQUEST,
+            bucket: Some(bucket.name()),
+            started_ms: epoch_millis(),
+            finished_ms: 0,
+            rate_limit_reset: None,
+        }),
+    });
     let mut response = match bucket {
         Some(bucket) => guarded(&state, bucket, request, next).await,
         None => next.run(request).await,
@@ -346,24 +358,34 @@ async fn edge(State(state): State<Arc<SimState>>, request: Request, next: Next) 
     if let Ok(id) = HeaderValue::from_str(&random_id("", 27)) {
         response.headers_mut().insert(REQUEST_ID, id);
     }
-    if bucket.is_some() {
-        let rate_limit_reset = response
+    if let Some(entry) = record.as_mut().and_then(|logged| logged.record.as_mut()) {
+        entry.status = response.status().as_u16();
+        entry.rate_limit_reset = response
             .headers()
             .get("x-rate-limit-reset")
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse().ok());
-        lock(&state.log).push(RequestRecord {
-            method: method.to_string(),
-            path,
-            query,
-            status: response.status().as_u16(),
-            bucket: bucket.map(Bucket::name),
-            started_ms,
-            finished_ms: epoch_millis(),
-            rate_limit_reset,
-        });
     }
     response
+}
+
+/// nginx's status for a request whose client closed the connection before the answer.
+const CLIENT_CLOSED_REQUEST: u16 = 499;
+
+/// Appends its record to the request log when dropped: after the answer, or when the
+/// client went away.
+struct Logged {
+    state: Arc<SimState>,
+    record: Option<RequestRecord>,
+}
+
+impl Drop for Logged {
+    fn drop(&mut self) {
+        if let Some(mut record) = self.record.take() {
+            record.finished_ms = epoch_millis();
+            lock(&self.state.log).push(record);
+        }
+    }
 }
 
 async fn guarded(state: &SimState, bucket: Bucket, request: Request, next: Next) -> Response {
