@@ -43,8 +43,9 @@ use std::time::{Duration, Instant};
 
 pub const OPERATOR_TOKEN: &str = "00operator-test-token";
 pub const RESYNC: Duration = Duration::from_secs(3);
-/// The harness operator's --okta-concurrency.
+/// The harness operator's --okta-concurrency and --okta-timeout.
 pub const OKTA_CONCURRENCY: usize = 4;
+pub const OKTA_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// A control plane with the CRD, a local Okta, and the operator running against both,
 /// shared by the tests of one binary (each uses its own groups and objects).
@@ -83,7 +84,7 @@ pub fn harness() -> &'static Harness {
                     okta_credentials: Credentials::ApiToken(OPERATOR_TOKEN.into()),
                     okta_ca_pem: sim.ca_pem().map(str::to_string),
                     okta_concurrency: OKTA_CONCURRENCY,
-                    okta_timeout: Duration::from_secs(5),
+                    okta_timeout: OKTA_TIMEOUT,
                     policy: Policy {
                         allowed_group_prefix: "k8s-".into(),
                         groups_prefix: String::new(),
