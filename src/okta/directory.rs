@@ -32,6 +32,15 @@ struct Members {
     users: Arc<Vec<OktaUser>>,
 }
 
+/// The longest a batch is held back for an exhausted rate-limit window.
+const LONGEST_HOLD: Duration = Duration::from_secs(60);
+
+fn epoch_seconds() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
 pub struct GroupDirectory {
     client: Arc<OktaClient>,
     resync: Duration,
@@ -40,6 +49,9 @@ pub struct GroupDirectory {
     concurrency: usize,
     entries: Mutex<HashMap<String, Entry>>,
     pending: Mutex<HashSet<String>>,
+    /// While Okta's window is exhausted: its reset, in epoch seconds. Lookups then fail
+    /// at once (their names wait in `pending` for the reset) instead of holding workers.
+    held_until: Mutex<Option<u64>>,
     wake: Notify,
     /// Bumped after every batch: waiters re-check the cache.
     batches: watch::Sender<u64>,
@@ -63,6 +75,7 @@ impl GroupDirectory {
             concurrency: concurrency.max(1),
             entries: Mutex::new(HashMap::new()),
             pending: Mutex::new(HashSet::new()),
+            held_until: Mutex::new(None),
             wake: Notify::new(),
             batches,
             members: tokio::sync::Mutex::new(HashMap::new()),
@@ -85,6 +98,11 @@ impl GroupDirectory {
                 }
                 Some(Entry::Failed { error, at }) if *at >= asked => return Err(error.clone()),
                 _ => {}
+            }
+            let held = *lock(&self.held_until);
+            if let Some(reset) = held.filter(|reset| *reset > epoch_seconds()) {
+                lock(&self.pending).insert(name.to_string());
+                return Err(OktaError::RateLimited { reset });
             }
             if lock(&self.pending).insert(name.to_string()) {
                 self.wake.notify_one();
@@ -141,6 +159,9 @@ impl GroupDirectory {
                 .await;
             let now = Instant::now();
             let stamp = k8s_openapi::jiff::Timestamp::now();
+            // Names refused for the rate limit go out with the next batch, after the reset.
+            let mut refused: Vec<String> = Vec::new();
+            let mut reset_at: Option<u64> = None;
             {
                 let mut entries = lock(&self.entries);
                 for (chunk, result) in results {
@@ -164,6 +185,10 @@ impl GroupDirectory {
                         }
                         Err(error) => {
                             tracing::warn!(%error, names = chunk.len(), "verifying groups with Okta failed");
+                            if let OktaError::RateLimited { reset } = &error {
+                                reset_at = reset_at.max(Some(*reset));
+                                refused.extend(chunk.iter().cloned());
+                            }
                             for name in chunk {
                                 // A failure does not erase an earlier answer's group id.
                                 entries.insert(
@@ -179,6 +204,18 @@ impl GroupDirectory {
                 }
             }
             self.batches.send_modify(|n| *n += 1);
+            if let Some(reset) = reset_at {
+                // Gather everything asked meanwhile and send it in full requests once the
+                // window resets, instead of spending the new window on stragglers.
+                lock(&self.pending).extend(refused);
+                let wait = reset
+                    .saturating_sub(epoch_seconds())
+                    .min(LONGEST_HOLD.as_secs());
+                *lock(&self.held_until) = Some(epoch_seconds() + wait);
+                tokio::time::sleep(Duration::from_secs(wait)).await;
+                *lock(&self.held_until) = None;
+                self.wake.notify_one();
+            }
         }
     }
 
