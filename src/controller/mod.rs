@@ -90,54 +90,38 @@ pub async fn run(
     shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
 ) {
     let managed = Config::default().labels(&format!("{MANAGED_BY_LABEL}={MANAGER}"));
-    let (crb_store, crb_writer) = reflector::store();
     let crb_owners = Arc::new(OwnerIndex::default());
-    let crbs = watcher(
+    let (crb_store, crbs) = cached(
         Api::<ClusterRoleBinding>::all(client.clone()),
         managed.clone(),
-    )
-    .default_backoff()
-    .modify(trim)
-    .inspect_ok(indexed(&crb_owners))
-    .reflect(crb_writer)
-    .touched_objects();
-    let crbs = without_errors(crbs, "ClusterRoleBindings");
-    let (rb_store, rb_writer) = reflector::store();
+        indexed(&crb_owners),
+        "ClusterRoleBindings",
+    );
     let rb_owners = Arc::new(OwnerIndex::default());
-    let rbs = watcher(Api::<RoleBinding>::all(client.clone()), managed)
-        .default_backoff()
-        .modify(trim)
-        .inspect_ok(indexed(&rb_owners))
-        .reflect(rb_writer)
-        .touched_objects();
-    let rbs = without_errors(rbs, "RoleBindings");
-    let (ns_store, ns_writer) = reflector::store();
-    let namespaces = watcher(Api::<Namespace>::all(client.clone()), Config::default())
-        .default_backoff()
-        .modify(trim)
-        .reflect(ns_writer)
-        .touched_objects();
-    let namespaces = without_errors(namespaces, "Namespaces");
-    let (cr_store, cr_writer) = reflector::store();
-    let cluster_roles = watcher(
+    let (rb_store, rbs) = cached(
+        Api::<RoleBinding>::all(client.clone()),
+        managed,
+        indexed(&rb_owners),
+        "RoleBindings",
+    );
+    let (ns_store, namespaces) = cached(
+        Api::<Namespace>::all(client.clone()),
+        Config::default(),
+        |_| {},
+        "Namespaces",
+    );
+    let (cr_store, cluster_roles) = cached(
         Api::<PartialObjectMeta<ClusterRole>>::all(client.clone()),
         Config::default(),
-    )
-    .default_backoff()
-    .modify(trim)
-    .reflect(cr_writer)
-    .touched_objects();
-    let cluster_roles = without_errors(cluster_roles, "ClusterRoles");
-    let (role_store, role_writer) = reflector::store();
-    let roles = watcher(
+        |_| {},
+        "ClusterRoles",
+    );
+    let (role_store, roles) = cached(
         Api::<PartialObjectMeta<Role>>::all(client.clone()),
         Config::default(),
-    )
-    .default_backoff()
-    .modify(trim)
-    .reflect(role_writer)
-    .touched_objects();
-    let roles = without_errors(roles, "Roles");
+        |_| {},
+        "Roles",
+    );
     let stores = Stores {
         cluster_role_bindings: crb_store,
         role_bindings: rb_store,
@@ -166,24 +150,19 @@ pub async fn run(
 
     // The objects' own watch, so that every group is queued for verification as soon as
     // its object arrives (see GroupDirectory::prefetch).
-    let (objects, objects_writer) = reflector::store();
     let observer = Arc::clone(&ctx);
-    let object_events = watcher(
+    let (objects, object_events) = cached(
         Api::<OktaGroupBinding>::all(client.clone()),
         Config::default(),
-    )
-    .default_backoff()
-    .modify(trim)
-    .inspect_ok(move |event| match event {
-        watcher::Event::Apply(ogb) | watcher::Event::InitApply(ogb) if !ogb.spec.paused => {
-            observer.okta.prefetch(&ogb.spec.group);
-        }
-        watcher::Event::Delete(ogb) => observer.forget(&ogb.uid().unwrap_or_default()),
-        _ => {}
-    })
-    .reflect(objects_writer)
-    .applied_objects();
-    let object_events = without_errors(object_events, "OktaGroupBindings");
+        move |event| match event {
+            watcher::Event::Apply(ogb) | watcher::Event::InitApply(ogb) if !ogb.spec.paused => {
+                observer.okta.prefetch(&ogb.spec.group);
+            }
+            watcher::Event::Delete(ogb) => observer.forget(&ogb.uid().unwrap_or_default()),
+            _ => {}
+        },
+        "OktaGroupBindings",
+    );
     let controller = Controller::for_stream(object_events, objects.clone())
         .with_config(kube::runtime::controller::Config::default().concurrency(parts.concurrency));
     let (for_ns, for_cr, for_role) = (objects.clone(), objects.clone(), objects.clone());
@@ -260,12 +239,32 @@ where
     move |event| index.observe(event)
 }
 
-fn watcher<K>(
+/// A cache of one kind and the stream of the objects it saw change (applied or deleted),
+/// for the controller's triggers. `observe` sees every watch event before the cache does.
+fn cached<K>(
     api: Api<K>,
     config: Config,
-) -> impl futures::Stream<Item = watcher::Result<watcher::Event<K>>> + Send
+    observe: impl FnMut(&watcher::Event<K>) + Send + 'static,
+    what: &'static str,
+) -> (
+    Store<K>,
+    impl futures::Stream<Item = Result<K, watcher::Error>> + Send,
+)
 where
-    K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug + Send + 'static,
+    K: kube::Resource<DynamicType = ()>
+        + Clone
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug
+        + Send
+        + Sync
+        + 'static,
 {
-    watcher::watcher(api, config)
+    let (store, writer) = reflector::store();
+    let stream = watcher::watcher(api, config)
+        .default_backoff()
+        .modify(trim)
+        .inspect_ok(observe)
+        .reflect(writer)
+        .touched_objects();
+    (store, without_errors(stream, what))
 }
