@@ -23,8 +23,7 @@ use okta_rbac_operator::controlplane::{ControlPlane, ControlPlaneOptions};
 use okta_rbac_operator::crd::{
     ClusterRoleBindingSpec, OktaGroupBinding, OktaGroupBindingSpec, RoleBindingSpec,
 };
-use okta_rbac_operator::sim::seed::{SeedApiToken, SeedGroup};
-use okta_rbac_operator::sim::{GroupType, OktaSim, Seed, SimOptions};
+use okta_rbac_operator::sim::{OktaSim, Seed, SimOptions};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::Path;
@@ -465,22 +464,7 @@ async fn bench(objects: usize, operator_bin: &str) -> SizeResult {
     })
     .await
     .expect("control plane");
-    let seed = Seed {
-        api_tokens: vec![SeedApiToken {
-            name: "bench".into(),
-            token: TOKEN.into(),
-            scopes: None,
-        }],
-        groups: (0..objects)
-            .map(|i| SeedGroup {
-                name: group(i),
-                group_type: GroupType::OktaGroup,
-                description: None,
-                members: vec![],
-            })
-            .collect(),
-        ..Default::default()
-    };
+    let seed = Seed::groups_only(TOKEN, (0..objects).map(group));
     let sim = OktaSim::start(SimOptions::new(seed))
         .await
         .expect("local Okta");

@@ -15,8 +15,7 @@ use kube::api::{Api, DeleteParams, ListParams, PostParams};
 use kube::{Client, CustomResourceExt, ResourceExt};
 use okta_rbac_operator::controlplane::{ControlPlane, ControlPlaneOptions};
 use okta_rbac_operator::crd::{OktaGroupBinding, OktaGroupBindingSpec, RoleBindingSpec};
-use okta_rbac_operator::sim::seed::{SeedApiToken, SeedGroup};
-use okta_rbac_operator::sim::{GroupType, OktaSim, Seed, SimOptions};
+use okta_rbac_operator::sim::{OktaSim, Seed, SimOptions};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -63,22 +62,7 @@ async fn world(groups: usize, extra_apiserver_args: Vec<String>) -> World {
     })
     .await
     .expect("control plane");
-    let seed = Seed {
-        api_tokens: vec![SeedApiToken {
-            name: "faults".into(),
-            token: TOKEN.into(),
-            scopes: None,
-        }],
-        groups: (0..groups)
-            .map(|i| SeedGroup {
-                name: group(i),
-                group_type: GroupType::OktaGroup,
-                description: None,
-                members: vec![],
-            })
-            .collect(),
-        ..Default::default()
-    };
+    let seed = Seed::groups_only(TOKEN, (0..groups).map(group));
     let sim = OktaSim::start(SimOptions::new(seed))
         .await
         .expect("local Okta");

@@ -240,6 +240,28 @@ fn default_window_seconds() -> u64 {
 }
 
 impl Seed {
+    /// An org of OKTA_GROUPs without members and one super admin's API token: what
+    /// scale tests and benchmarks need.
+    pub fn groups_only(token: &str, names: impl IntoIterator<Item = String>) -> Self {
+        Self {
+            api_tokens: vec![SeedApiToken {
+                name: "operator".into(),
+                token: token.into(),
+                scopes: None,
+            }],
+            groups: names
+                .into_iter()
+                .map(|name| SeedGroup {
+                    name,
+                    group_type: GroupType::OktaGroup,
+                    description: None,
+                    members: vec![],
+                })
+                .collect(),
+            ..Default::default()
+        }
+    }
+
     pub fn from_yaml(text: &str) -> Result<Self, serde_yaml_ng::Error> {
         serde_yaml_ng::from_str(text)
     }
