@@ -10,7 +10,7 @@ GO ?= go
 
 # Builds that outlive a checkout (CI points this at a cache in $HOME).
 OKTA_RBAC_CACHE ?= $(CURDIR)/.build
-CONTROLPLANE_MODULE := tests/controlplane
+CONTROLPLANE_MODULE := crates/testenv/controlplane
 CONTROLPLANE_SOURCES := $(CONTROLPLANE_MODULE)/go.mod $(CONTROLPLANE_MODULE)/go.sum $(sort $(wildcard $(CONTROLPLANE_MODULE)/cmd/*/main.go))
 KUBERNETES_VERSION := $(shell awk '$$1 == "k8s.io/kubernetes" {print $$2}' $(CONTROLPLANE_MODULE)/go.mod)
 KUBERNETES_MINOR := $(word 2,$(subst ., ,$(KUBERNETES_VERSION)))

@@ -1,0 +1,229 @@
+//! The benchmark behind `make bench`: workload S (every object: one Okta group, one
+//! ClusterRoleBinding and RoleBindings in 10 of 100 namespaces) at several sizes, on a
+//! fresh control plane per size with the local Okta at its default (tightest) rate limits.
+//!
+//! Side by side on the same control plane:
+//! - **the limit**: a tight client that creates the same bindings directly, with the
+//!   operator's concurrency (16 objects at a time, each object's bindings one by one);
+//! - **the operator**: the release binary as its own process, from the first
+//!   OktaGroupBinding created to every object Ready and every binding present.
+//!
+//! It prints a table and writes `docs/bench/results.md` and `docs/bench/bench.svg`.
+//! SIZES=100,1000,5000 by default.
+
+mod apiserver;
+mod limit;
+mod output;
+mod results;
+mod watch;
+mod workload;
+
+use apiserver::{apiserver_writes, apiserver_writes_by_kind, describe_writes};
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::Namespace;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use kube::CustomResourceExt;
+use kube::api::{Api, PostParams};
+use limit::run_limit;
+use okta_rbac_api::OktaGroupBinding;
+use okta_rbac_testenv::{ControlPlane, ControlPlaneOptions, OperatorLaunch};
+use okta_sim::{OktaSim, Seed, SimOptions};
+use output::{chart, table};
+use results::{OperatorResult, SizeResult};
+use std::path::Path;
+use std::time::{Duration, Instant};
+use watch::{reflect, watch_bindings};
+use workload::*;
+
+fn ready(ogb: &OktaGroupBinding) -> bool {
+    ogb.status.as_ref().is_some_and(|s| {
+        s.conditions
+            .iter()
+            .any(|c| c.type_ == "Ready" && c.status == "True")
+    })
+}
+
+async fn run_operator(
+    plane: &ControlPlane,
+    sim: &OktaSim,
+    operator_bin: &Path,
+    objects: usize,
+) -> OperatorResult {
+    let client = plane.client().await.expect("client");
+    let ca = plane.dir().join("okta-ca.pem");
+    sim.write_ca(&ca).expect("write CA");
+    let mut operator = OperatorLaunch::new(operator_bin, plane.kubeconfig_path(), sim.base_url())
+        .okta_ca_file(&ca)
+        .okta_token(TOKEN)
+        .log_filter(&std::env::var("OPERATOR_LOG").unwrap_or_else(|_| "warn".into()))
+        .args([
+            "--resync-interval".to_string(),
+            format!("{}s", resync_for(objects).as_secs()),
+            "--reconcile-concurrency".to_string(),
+            CONCURRENCY.to_string(),
+        ])
+        .start(&plane.dir().join("operator.log"))
+        .expect("start the operator");
+    operator
+        .wait_ready(Duration::from_secs(60))
+        .await
+        .expect("operator ready");
+
+    let objects_seen = reflect(
+        Api::<OktaGroupBinding>::all(client.clone()),
+        Default::default(),
+    );
+    assert!(objects_seen.wait_until_ready().await.is_ok(), "bench watch");
+    let (crbs, rbs) = watch_bindings(&client, MANAGED).await;
+
+    sim.clear_requests();
+    let by_kind_before = apiserver_writes_by_kind(&client).await;
+    let before: u64 = by_kind_before.values().sum();
+    let started = Instant::now();
+    let api: Api<OktaGroupBinding> = Api::all(client.clone());
+    let creating = futures::stream::iter(0..objects)
+        .map(move |i| {
+            let api = api.clone();
+            async move {
+                api.create(
+                    &PostParams::default(),
+                    &OktaGroupBinding::new(&format!("team-{i:05}"), spec(i)),
+                )
+                .await
+                .expect("create OktaGroupBinding");
+            }
+        })
+        .buffer_unordered(CONCURRENCY)
+        .collect::<Vec<()>>();
+    let creator = tokio::spawn(creating);
+    let expected_rbs = objects * NAMESPACES_PER_OBJECT;
+    loop {
+        let ready_count = objects_seen.state().iter().filter(|o| ready(o)).count();
+        if ready_count == objects && crbs.len() == objects && rbs.len() == expected_rbs {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(1800),
+            "not converged after 30 minutes: {ready_count} ready, {} + {} bindings",
+            crbs.len(),
+            rbs.len()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    creator.await.expect("creates");
+    let okta_requests = sim.requests().len();
+    // The bench's own creates of the objects are not the operator's writes.
+    let by_kind_after = apiserver_writes_by_kind(&client).await;
+    eprintln!(
+        "   writes: {}",
+        describe_writes(&by_kind_before, &by_kind_after)
+    );
+    let writes = by_kind_after.values().sum::<u64>() - before - objects as u64;
+
+    // A resync where nothing changed: every answer expires and is verified again.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    sim.clear_requests();
+    let quiet_before = apiserver_writes(&client).await;
+    tokio::time::sleep(resync_for(objects) + Duration::from_secs(5)).await;
+    let quiet_writes = apiserver_writes(&client).await - quiet_before;
+    let quiet_okta_requests = sim.requests().len();
+
+    if let Ok(metrics) = reqwest::get(format!("{}/metrics", operator.metrics_url())).await
+        && let Ok(text) = metrics.text().await
+    {
+        let value = |name: &str| -> f64 {
+            text.lines()
+                .find(|l| l.starts_with(name))
+                .and_then(|l| l.rsplit(' ').next()?.parse().ok())
+                .unwrap_or(0.0)
+        };
+        let count = value("okta_rbac_reconcile_duration_seconds_count");
+        eprintln!(
+            "   reconciles: {count}, mean {:.1} ms",
+            value("okta_rbac_reconcile_duration_seconds_sum") / count.max(1.0) * 1000.0
+        );
+    }
+    OperatorResult {
+        seconds,
+        okta_requests,
+        writes,
+        peak_mib: operator.peak_memory_kib().unwrap_or_default() as f64 / 1024.0,
+        cpu_seconds: operator.cpu_seconds(),
+        quiet_writes,
+        quiet_okta_requests,
+    }
+}
+
+async fn bench(objects: usize, operator_bin: &Path) -> SizeResult {
+    eprintln!(">> {objects} objects: starting a control plane and the local Okta");
+    let plane = ControlPlane::start(ControlPlaneOptions {
+        crds: vec![OktaGroupBinding::crd()],
+        ..Default::default()
+    })
+    .await
+    .expect("control plane");
+    let seed = Seed::groups_only(TOKEN, (0..objects).map(group));
+    let sim = OktaSim::start(SimOptions::new(seed))
+        .await
+        .expect("local Okta");
+    let client = plane.client().await.expect("client");
+    for n in 0..NAMESPACES {
+        let ns = Namespace {
+            metadata: ObjectMeta {
+                name: Some(namespace(n)),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        Api::<Namespace>::all(client.clone())
+            .create(&PostParams::default(), &ns)
+            .await
+            .expect("namespace");
+    }
+
+    eprintln!(">> {objects} objects: the limit");
+    let limit = run_limit(&client, objects).await;
+    eprintln!("   {:.2} s", limit.seconds);
+    eprintln!(">> {objects} objects: the operator");
+    let operator = run_operator(&plane, &sim, operator_bin, objects).await;
+    eprintln!("   {:.2} s", operator.seconds);
+    SizeResult {
+        objects,
+        limit,
+        operator,
+    }
+}
+
+#[tokio::main]
+async fn main() {
+    let sizes: Vec<usize> = std::env::var("SIZES")
+        .unwrap_or_else(|_| "100,1000,5000".into())
+        .split(',')
+        .filter_map(|s| s.trim().parse().ok())
+        .collect();
+    let operator_bin = okta_rbac_testenv::paths::operator_binary()
+        .expect("the operator binary (make bench builds it)");
+    let mut results = Vec::new();
+    for objects in sizes {
+        results.push(bench(objects, &operator_bin).await);
+    }
+    let table = table(&results);
+    println!("{table}");
+    let docs = okta_rbac_testenv::paths::checkout().join("docs/bench");
+    std::fs::create_dir_all(&docs).expect("docs/bench");
+    let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let notes = format!(
+        "Workload S on one machine with {cpus} CPUs: every object is one Okta group with one \
+         ClusterRoleBinding and RoleBindings in {NAMESPACES_PER_OBJECT} of {NAMESPACES} \
+         namespaces. A fresh control plane per size; the local Okta at its default rate \
+         limits (100 group searches a minute); {CONCURRENCY} objects at a time for both; \
+         resync 30 s (5,000 objects: 120 s, so that re-verifying fits the budget). \
+         Reproduce with `make bench`.\n\n"
+    );
+    std::fs::write(docs.join("results.md"), format!("{notes}{table}")).expect("results.md");
+    match chart(&results, &docs.join("bench.svg")) {
+        Ok(()) => eprintln!(">> wrote docs/bench/results.md and docs/bench/bench.svg"),
+        Err(error) => eprintln!(">> the chart failed: {error}"),
+    }
+}

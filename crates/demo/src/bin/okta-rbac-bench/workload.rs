@@ -1,0 +1,53 @@
+//! Workload S: every object is one Okta group with one ClusterRoleBinding and
+//! RoleBindings in 10 of 100 namespaces.
+
+use okta_rbac_api::{ClusterRoleBindingSpec, OktaGroupBindingSpec, RoleBindingSpec};
+use std::time::Duration;
+
+pub const TOKEN: &str = "00bench-token";
+pub const NAMESPACES: usize = 100;
+pub const NAMESPACES_PER_OBJECT: usize = 10;
+/// The operator's default --reconcile-concurrency, used by the limit too.
+pub const CONCURRENCY: usize = 16;
+/// The resync interval: 30 s, or longer when re-verifying every group within it would
+/// need more than half of the local Okta's default budget (100 group searches a minute,
+/// the tightest Okta org), as it would in a real org.
+pub fn resync_for(objects: usize) -> Duration {
+    let searches = objects.div_ceil(50) as u64;
+    Duration::from_secs(30.max(searches * 60 * 2 / 100))
+}
+pub const MANAGED: &str = "app.kubernetes.io/managed-by=okta-rbac-operator";
+pub const LIMIT_LABEL: &str = "bench";
+
+pub fn group(i: usize) -> String {
+    format!("k8s-team-{i:05}")
+}
+
+pub fn namespace(n: usize) -> String {
+    format!("bench-{n:03}")
+}
+
+/// Object i's 10 namespaces, spread over all 100.
+pub fn namespaces_of(i: usize) -> impl Iterator<Item = String> {
+    (0..NAMESPACES_PER_OBJECT).map(move |k| namespace((i + k * NAMESPACES_PER_OBJECT) % NAMESPACES))
+}
+
+pub fn spec(i: usize) -> OktaGroupBindingSpec {
+    OktaGroupBindingSpec {
+        group: group(i),
+        subject: Default::default(),
+        cluster_role_bindings: vec![ClusterRoleBindingSpec {
+            cluster_role: "view".into(),
+        }],
+        role_bindings: namespaces_of(i)
+            .map(|ns| RoleBindingSpec {
+                namespace: Some(ns),
+                namespace_selector: None,
+                role: None,
+                cluster_role: Some("view".into()),
+            })
+            .collect(),
+        on_group_missing: Default::default(),
+        paused: false,
+    }
+}

@@ -1,0 +1,84 @@
+//! `make demo`: the local Okta, a control plane trusting it for OIDC, the operator and the
+//! samples; then each example user's real access. Runs until Ctrl-C (`--once` exits).
+
+use clap::Parser;
+use okta_rbac_demo::{Demo, USERS, access_table, kubectl_get_ogb};
+use std::process::ExitCode;
+use tokio::signal::unix::{SignalKind, signal};
+
+#[derive(Debug, Parser)]
+#[command(name = "okta-rbac-demo", version)]
+struct Args {
+    /// Exit after showing the table instead of running until Ctrl-C.
+    #[arg(long)]
+    once: bool,
+    /// The apiserver's OIDC username and groups prefix (and the operator's).
+    #[arg(long, default_value = "")]
+    prefix: String,
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match run(Args::parse()).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("error: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(args: Args) -> Result<(), String> {
+    let mut interrupt = signal(SignalKind::interrupt()).map_err(|e| e.to_string())?;
+    let mut terminate = signal(SignalKind::terminate()).map_err(|e| e.to_string())?;
+    let operator = okta_rbac_testenv::paths::operator_binary().map_err(|e| e.to_string())?;
+    println!(
+        ">> starting the local Okta (example org), a control plane trusting it for OIDC, the operator and the samples"
+    );
+    let demo = Demo::start(&args.prefix, &operator).await?;
+    println!(">> kubectl get ogb\n{}", kubectl_get_ogb(&demo)?);
+    println!(
+        ">> what each example user may do with their own ID token\n{}",
+        access_table(&demo).await?
+    );
+    if !args.once {
+        let ca = demo.plane.dir().join("okta-ca.pem");
+        println!(
+            ">> the cluster: export KUBECONFIG={}",
+            demo.plane.kubeconfig_path().display()
+        );
+        println!(">> act as a user: get their ID token, then call without the admin kubeconfig:");
+        let (user, password) = USERS[1];
+        println!(
+            "   TOKEN=$(curl -s --cacert {} -d grant_type=password -d client_id=kubernetes -d username={user} -d password={password} -d 'scope=openid email groups' {}/v1/token | sed 's/.*\"id_token\":\"\\([^\"]*\\)\".*/\\1/')",
+            ca.display(),
+            demo.sim.issuer("default")
+        );
+        println!(
+            "   kubectl --server {} --certificate-authority {} --token \"$TOKEN\" get pods",
+            demo.plane.server_url(),
+            demo.plane.dir().join("ca.crt").display()
+        );
+        println!(
+            "   users: {}",
+            USERS
+                .iter()
+                .map(|(u, p)| format!("{u} / {p}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        println!(">> running until Ctrl-C");
+        tokio::select! {
+            _ = interrupt.recv() => {}
+            _ = terminate.recv() => {}
+        }
+    }
+    println!(">> stopping");
+    demo.stop()
+}

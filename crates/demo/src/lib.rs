@@ -1,0 +1,214 @@
+//! `make demo` and `make bench`: the local Okta with the example org, a control plane
+//! whose kube-apiserver trusts it as OIDC issuer, the operator running as itself, and the
+//! samples; then what each example user may do with their own real ID token. Depends on
+//! the test environment and the local Okta; nothing here is shipped.
+
+mod access;
+
+pub use access::{ACTIONS, access, access_table, id_token};
+
+use k8s_openapi::api::authentication::v1::{TokenRequest, TokenRequestSpec};
+use k8s_openapi::api::core::v1::ServiceAccount;
+use k8s_openapi::api::rbac::v1::Role;
+use kube::api::{Api, PostParams};
+use kube::{Client, CustomResourceExt};
+use okta_rbac_api::OktaGroupBinding;
+use okta_rbac_testenv::{
+    ControlPlane, ControlPlaneOptions, OidcOptions, OperatorLaunch, OperatorProcess,
+};
+use okta_sim::{OktaSim, Seed, SimOptions};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+pub const EXAMPLE_ORG: &str = include_str!("../../../examples/okta-org.yaml");
+const SAMPLES: [&str; 2] = [
+    include_str!("../../../config/samples/k8s-admins.yaml"),
+    include_str!("../../../config/samples/k8s-restricted-users.yaml"),
+];
+const OPERATOR_TOKEN: &str = "00simulated-operator-token";
+/// Where `config/default` installs the operator.
+const OPERATOR_NAMESPACE: &str = "okta-rbac-operator";
+/// The example users and their passwords in the example org.
+pub const USERS: [(&str, &str); 4] = [
+    ("alice@example.com", "alice-password"),
+    ("bob@example.com", "bob-password"),
+    ("carol@example.com", "carol-password"),
+    ("dave@example.com", "dave-password"),
+];
+
+/// The example org, a control plane that trusts it with this prefix, the operator (its
+/// own process, with its ServiceAccount's token and exactly the RBAC of
+/// `config/default`) and the samples, every object Ready.
+pub struct Demo {
+    // Dropped in this order: the operator stops before the control plane goes away.
+    operator: OperatorProcess,
+    pub plane: ControlPlane,
+    pub sim: OktaSim,
+}
+
+impl Demo {
+    pub async fn start(prefix: &str, operator_binary: &Path) -> Result<Self, String> {
+        let seed = Seed::from_yaml(EXAMPLE_ORG).map_err(|e| e.to_string())?;
+        let sim = OktaSim::start(SimOptions::new(seed))
+            .await
+            .map_err(|e| e.to_string())?;
+        let plane = ControlPlane::start(ControlPlaneOptions {
+            crds: vec![OktaGroupBinding::crd()],
+            oidc: Some(OidcOptions {
+                issuer_url: sim.issuer("default"),
+                client_id: "kubernetes".into(),
+                ca_pem: sim.ca_pem().unwrap_or_default().into(),
+                username_claim: "email".into(),
+                username_prefix: prefix.into(),
+                groups_claim: "groups".into(),
+                groups_prefix: prefix.into(),
+            }),
+            ..Default::default()
+        })
+        .await
+        .map_err(|e| e.to_string())?;
+        sim.write_ca(&plane.dir().join("okta-ca.pem"))
+            .map_err(|e| e.to_string())?;
+        let client = plane.client().await.map_err(|e| e.to_string())?;
+        let operator = start_operator(&plane, &client, &sim, prefix, operator_binary).await?;
+        let demo = Self {
+            operator,
+            plane,
+            sim,
+        };
+        apply_samples(&client).await?;
+        wait_ready(&client, &["k8s-admins", "k8s-restricted-users"]).await?;
+        Ok(demo)
+    }
+
+    /// The operator's peak resident memory so far, in KiB.
+    pub fn operator_peak_memory_kib(&self) -> Option<u64> {
+        self.operator.peak_memory_kib()
+    }
+
+    /// Stops the operator with SIGTERM, as a rollout would, before the control plane and
+    /// the local Okta go: a demo that ends prints no errors. `Err` says how it ended
+    /// otherwise.
+    pub fn stop(mut self) -> Result<(), String> {
+        let stopped = self
+            .operator
+            .terminate(Duration::from_secs(10))
+            .map_err(|e| e.to_string())?;
+        match stopped {
+            Some(status) if status.success() => Ok(()),
+            Some(status) => Err(format!(
+                "the operator exited with {status}; see {}",
+                self.operator.log_path().display()
+            )),
+            None => Err("the operator did not stop within 10 s of SIGTERM".into()),
+        }
+    }
+}
+
+/// Applies `config/default` and starts the operator binary with its ServiceAccount's token.
+async fn start_operator(
+    plane: &ControlPlane,
+    client: &Client,
+    sim: &OktaSim,
+    prefix: &str,
+    binary: &Path,
+) -> Result<OperatorProcess, String> {
+    let applied = plane
+        .kubectl(&["apply", "-k", "config/default"], None)
+        .map_err(|e| e.to_string())?;
+    if !applied.success {
+        return Err(format!("applying config/default: {}", applied.stderr));
+    }
+    let request = TokenRequest {
+        spec: Some(TokenRequestSpec {
+            expiration_seconds: Some(3600),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let token = Api::<ServiceAccount>::namespaced(client.clone(), OPERATOR_NAMESPACE)
+        .create_token_request("okta-rbac-operator", &PostParams::default(), &request)
+        .await
+        .map_err(|e| format!("a token for the operator: {e}"))?
+        .status
+        .and_then(|s| s.token)
+        .ok_or("no token for the operator")?;
+    let kubeconfig = plane.dir().join("operator.kubeconfig");
+    plane
+        .write_token_kubeconfig(&token, &kubeconfig)
+        .map_err(|e| e.to_string())?;
+    OperatorLaunch::new(binary, &kubeconfig, sim.base_url())
+        .okta_ca_file(&plane.dir().join("okta-ca.pem"))
+        .okta_token(OPERATOR_TOKEN)
+        .namespace(OPERATOR_NAMESPACE)
+        .args(["--groups-prefix", prefix, "--username-prefix", prefix])
+        .args(["--resync-interval", "10s", "--leader-election"])
+        .start(&plane.dir().join("operator.log"))
+        .map_err(|e| e.to_string())
+}
+
+async fn apply_samples(client: &Client) -> Result<(), String> {
+    for text in SAMPLES {
+        for document in serde_yaml_ng::Deserializer::from_str(text) {
+            let value: serde_json::Value =
+                serde::Deserialize::deserialize(document).map_err(|e| e.to_string())?;
+            match value["kind"].as_str() {
+                Some("Role") => {
+                    let role: Role = serde_json::from_value(value).map_err(|e| e.to_string())?;
+                    let namespace = role
+                        .metadata
+                        .namespace
+                        .clone()
+                        .unwrap_or_else(|| "default".into());
+                    Api::<Role>::namespaced(client.clone(), &namespace)
+                        .create(&PostParams::default(), &role)
+                        .await
+                        .map_err(|e| e.to_string())?;
+                }
+                Some("OktaGroupBinding") => {
+                    let ogb: OktaGroupBinding =
+                        serde_json::from_value(value).map_err(|e| e.to_string())?;
+                    Api::<OktaGroupBinding>::all(client.clone())
+                        .create(&PostParams::default(), &ogb)
+                        .await
+                        .map_err(|e| e.to_string())?;
+                }
+                other => return Err(format!("unexpected sample kind {other:?}")),
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn wait_ready(client: &Client, names: &[&str]) -> Result<(), String> {
+    let api: Api<OktaGroupBinding> = Api::all(client.clone());
+    let deadline = Instant::now() + Duration::from_secs(60);
+    for name in names {
+        loop {
+            let ready = api.get(name).await.ok().is_some_and(|ogb| {
+                ogb.status.is_some_and(|s| {
+                    s.conditions
+                        .iter()
+                        .any(|c| c.type_ == "Ready" && c.status == "True")
+                })
+            });
+            if ready {
+                break;
+            }
+            if Instant::now() > deadline {
+                return Err(format!("{name} did not become Ready within a minute"));
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+    Ok(())
+}
+
+/// `kubectl get ogb`, as the admin.
+pub fn kubectl_get_ogb(demo: &Demo) -> Result<String, String> {
+    let output = demo
+        .plane
+        .kubectl(&["get", "ogb"], None)
+        .map_err(|e| e.to_string())?;
+    Ok(output.stdout)
+}

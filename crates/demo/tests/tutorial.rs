@@ -1,0 +1,243 @@
+//! The tutorial, end to end: the kube-apiserver trusts the local Okta as its OIDC issuer,
+//! the operator turns the example OktaGroupBindings into RBAC, and each example user's
+//! real ID token gets exactly what their Okta groups were granted.
+
+use k8s_openapi::api::core::v1::{Pod, Secret};
+use kube::api::{Api, DeleteParams};
+use okta_rbac_api::OktaGroupBinding;
+use okta_rbac_demo::{ACTIONS, Demo, USERS, access, id_token};
+use okta_rbac_testenv::paths::{controlplane_bin_dir, operator_binary};
+use okta_rbac_testenv::wait::{eventually, wait_condition};
+use okta_sim::{GroupType, OktaSim};
+use std::process::Command;
+use std::time::Duration;
+
+type Tutorial = Demo;
+
+/// The example org, a control plane trusting it, and the operator running as itself:
+/// its own process, its ServiceAccount's token, exactly the RBAC of config/default.
+async fn tutorial(prefix: &str) -> Tutorial {
+    let binary =
+        operator_binary().expect("the operator binary (cargo build -p okta-rbac-operator)");
+    Demo::start(prefix, &binary)
+        .await
+        .expect("the example org, a control plane trusting it, the operator and the samples")
+}
+
+async fn token_of(sim: &OktaSim, user: &str) -> String {
+    let password = USERS
+        .iter()
+        .find(|(u, _)| *u == user)
+        .expect("an example user")
+        .1;
+    id_token(sim, "default", user, password)
+        .await
+        .expect("an ID token")
+}
+
+/// 200 for the actions a user may do, 403 for the rest.
+fn expected(allowed: &[&str]) -> Vec<u16> {
+    ACTIONS
+        .iter()
+        .map(|action| if allowed.contains(action) { 200 } else { 403 })
+        .collect()
+}
+
+fn code<T>(result: Result<T, kube::Error>) -> u16 {
+    match result {
+        Ok(_) => 200,
+        Err(kube::Error::Api(status)) => status.code,
+        Err(other) => panic!("no answer from the apiserver: {other}"),
+    }
+}
+
+const BOB: &[&str] = &["list pods in default", "list services in default"];
+
+async fn check_matrix(t: &Tutorial) {
+    for (user, allowed) in [
+        ("alice@example.com", &ACTIONS[..]),
+        ("bob@example.com", BOB),
+        ("carol@example.com", &[][..]),
+        ("dave@example.com", &[][..]),
+    ] {
+        let token = token_of(&t.sim, user).await;
+        let client = t
+            .plane
+            .client_with_token(&token)
+            .await
+            .expect("token client");
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        let seen = loop {
+            let seen = access(&client).await;
+            if seen == expected(allowed) {
+                break seen;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{user}: saw {seen:?} for {ACTIONS:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        };
+        println!("{user}: {seen:?}");
+    }
+}
+
+#[tokio::test]
+async fn each_example_user_gets_exactly_what_their_groups_were_granted() {
+    let t = tutorial("").await;
+    check_matrix(&t).await;
+
+    // kubectl with a real token, as a person would call it.
+    let bob = token_of(&t.sim, "bob@example.com").await;
+    let server = t.plane.server_url().to_string();
+    let ca = t.plane.dir().join("ca.crt");
+    let as_bob = |args: &[&str]| {
+        let output = Command::new(controlplane_bin_dir().join("kubectl"))
+            .args(["--server", &server, "--certificate-authority"])
+            .arg(&ca)
+            .args(["--token", &bob])
+            .args(args)
+            .output()
+            .expect("kubectl");
+        (
+            output.status.success(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
+    };
+    assert!(
+        as_bob(&["get", "pods", "-n", "default"]).0,
+        "bob may list pods in default"
+    );
+    let (ok, stderr) = as_bob(&["get", "secrets", "-n", "default"]);
+    assert!(
+        !ok && stderr.contains("Forbidden"),
+        "bob may not list secrets: {stderr}"
+    );
+    let (ok, stderr) = as_bob(&["auth", "whoami"]);
+    assert!(ok, "{stderr}");
+
+    // The group is deleted in Okta: its bindings are revoked, even for a token that
+    // still names the group.
+    let alice = token_of(&t.sim, "alice@example.com").await;
+    let alice_client = t.plane.client_with_token(&alice).await.expect("alice");
+    let admins = t
+        .sim
+        .group_id("k8s-admins", GroupType::OktaGroup)
+        .expect("group");
+    t.sim.delete_group(&admins).expect("delete");
+    let admin = t.plane.client().await.expect("admin");
+    wait_condition(
+        &admin,
+        "k8s-admins",
+        "GroupVerified",
+        "False",
+        Some("GroupMissing"),
+    )
+    .await;
+    eventually(Duration::from_secs(20), "alice loses cluster-admin", || {
+        let client = alice_client.clone();
+        async move {
+            (code(
+                Api::<Secret>::namespaced(client, "default")
+                    .list(&Default::default())
+                    .await,
+            ) == 403)
+                .then_some(())
+        }
+    })
+    .await;
+
+    // The OktaGroupBinding is deleted: bob's access is gone.
+    let bob_client = t.plane.client_with_token(&bob).await.expect("bob");
+    Api::<OktaGroupBinding>::all(admin)
+        .delete("k8s-restricted-users", &DeleteParams::default())
+        .await
+        .expect("delete the binding");
+    eventually(Duration::from_secs(30), "bob loses access", || {
+        let client = bob_client.clone();
+        async move {
+            (code(
+                Api::<Pod>::namespaced(client, "default")
+                    .list(&Default::default())
+                    .await,
+            ) == 403)
+                .then_some(())
+        }
+    })
+    .await;
+
+    // Users mode: bob is bound by name as an active member, and loses access when he
+    // is removed from the group in Okta, though his token still names the group.
+    let admin = t.plane.client().await.expect("admin");
+    let users_mode = serde_json::json!({
+        "apiVersion": "oktarbac.io/v1alpha1",
+        "kind": "OktaGroupBinding",
+        "metadata": {"name": "restricted-members"},
+        "spec": {
+            "group": "k8s-restricted-users",
+            "subject": {"kind": "Users"},
+            "roleBindings": [{"namespace": "default", "role": "restricted-user"}],
+        },
+    });
+    let users_mode: OktaGroupBinding = serde_json::from_value(users_mode).expect("object");
+    Api::<OktaGroupBinding>::all(admin.clone())
+        .create(&kube::api::PostParams::default(), &users_mode)
+        .await
+        .expect("create");
+    wait_condition(&admin, "restricted-members", "Ready", "True", None).await;
+    eventually(Duration::from_secs(30), "bob is bound by name", || {
+        let client = bob_client.clone();
+        async move {
+            (code(
+                Api::<Pod>::namespaced(client, "default")
+                    .list(&Default::default())
+                    .await,
+            ) == 200)
+                .then_some(())
+        }
+    })
+    .await;
+    let group = t
+        .sim
+        .group_id("k8s-restricted-users", GroupType::OktaGroup)
+        .expect("group");
+    t.sim
+        .remove_member(&group, "bob@example.com")
+        .expect("remove bob");
+    eventually(
+        Duration::from_secs(40),
+        "bob loses access at the next check",
+        || {
+            let client = bob_client.clone();
+            async move {
+                (code(
+                    Api::<Pod>::namespaced(client, "default")
+                        .list(&Default::default())
+                        .await,
+                ) == 403)
+                    .then_some(())
+            }
+        },
+    )
+    .await;
+    let peak = t
+        .operator_peak_memory_kib()
+        .expect("the operator runs as its own process");
+    println!(
+        "operator peak memory during the tutorial: {:.1} MiB",
+        peak as f64 / 1024.0
+    );
+}
+
+#[tokio::test]
+async fn with_oidc_prefixes_the_subject_shows_the_prefix_and_access_still_matches() {
+    let t = tutorial("oidc:").await;
+    let listed = t.plane.kubectl(&["get", "ogb"], None).expect("kubectl");
+    assert!(listed.success, "{}", listed.stderr);
+    let table = listed.stdout;
+    assert!(
+        table.contains("oidc:k8s-admins") && table.contains("oidc:k8s-restricted-users"),
+        "{table}"
+    );
+    check_matrix(&t).await;
+}

@@ -1,0 +1,303 @@
+//! A local Okta for tests, the demo and anyone without an Okta org: the Management API's
+//! group endpoints, OAuth service-app tokens and OIDC authorization servers, close enough
+//! to Okta that Okta's own SDKs work against it. Depends on axum and the test PKI, never
+//! on the operator, which must not depend on it either.
+//!
+//! Tests, the benchmark and the demo start one with [`OktaSim::start`]; the `okta-sim`
+//! binary runs one on its own. `/_sim/...` is its admin API: change the directory, inject
+//! faults, read the request log.
+
+mod admin;
+mod api;
+mod auth;
+pub mod directory;
+mod edge;
+mod errors;
+mod faults;
+pub mod limits;
+mod oidc;
+mod paging;
+pub mod query;
+pub mod seed;
+mod tls;
+mod wire;
+
+pub use faults::FaultSettings;
+pub use seed::{GroupType, RateLimitSettings, Seed, UserStatus};
+
+use axum::Router;
+use directory::{Directory, DirectoryError};
+use errors::OktaError;
+use limits::{Bucket, RateLimiter, lock};
+use okta_rbac_pki::CertificateAuthority;
+use serde::Serialize;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+#[derive(Debug, thiserror::Error)]
+pub enum SimError {
+    #[error("the seed is not valid: {0}")]
+    Seed(String),
+    #[error("TLS setup: {0}")]
+    Tls(String),
+    #[error("listening on {addr}: {source}")]
+    Listen {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("generating a signing key: {0}")]
+    Key(String),
+}
+
+#[derive(Clone, Debug)]
+pub struct SimOptions {
+    pub seed: Seed,
+    /// Port 0 picks a free one.
+    pub listen: SocketAddr,
+    /// HTTPS with the simulator's own CA (the default); plain HTTP only when asked for.
+    pub tls: bool,
+}
+
+impl SimOptions {
+    pub fn new(seed: Seed) -> Self {
+        Self {
+            seed,
+            listen: SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0),
+            tls: true,
+        }
+    }
+}
+
+/// One line of the request log.
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RequestRecord {
+    pub method: String,
+    pub path: String,
+    pub query: Option<String>,
+    pub status: u16,
+    /// The rate-limit bucket it counted against.
+    pub bucket: Option<&'static str>,
+    /// When it arrived and when it was answered (or the client gave up: status 499), in
+    /// milliseconds since the epoch.
+    pub started_ms: u64,
+    pub finished_ms: u64,
+    /// `X-Rate-Limit-Reset` of the answer, if it had one.
+    pub rate_limit_reset: Option<u64>,
+}
+
+pub(crate) struct SimState {
+    pub base_url: String,
+    pub directory: Mutex<Directory>,
+    pub limits: RateLimiter,
+    pub faults: faults::Faults,
+    pub log: Mutex<Vec<RequestRecord>>,
+    pub credentials: auth::Credentials,
+    pub servers: oidc::AuthorizationServers,
+}
+
+/// A running simulator. Dropping it stops it.
+pub struct OktaSim {
+    state: Arc<SimState>,
+    addr: SocketAddr,
+    ca: Option<CertificateAuthority>,
+    handle: axum_server::Handle<SocketAddr>,
+}
+
+pub(crate) fn epoch_millis() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or_default()
+}
+
+impl OktaSim {
+    pub async fn start(options: SimOptions) -> Result<Self, SimError> {
+        let listener =
+            std::net::TcpListener::bind(options.listen).map_err(|source| SimError::Listen {
+                addr: options.listen,
+                source,
+            })?;
+        let addr = listener.local_addr().map_err(|source| SimError::Listen {
+            addr: options.listen,
+            source,
+        })?;
+        listener
+            .set_nonblocking(true)
+            .map_err(|source| SimError::Listen { addr, source })?;
+        let scheme = if options.tls { "https" } else { "http" };
+        let base_url = format!("{scheme}://{addr}");
+
+        let directory =
+            Directory::from_seed(&options.seed).map_err(|e| SimError::Seed(e.to_string()))?;
+        let state = Arc::new(SimState {
+            credentials: auth::Credentials::from_seed(&options.seed).map_err(SimError::Seed)?,
+            servers: oidc::AuthorizationServers::from_seed(&options.seed, &base_url)?,
+            directory: Mutex::new(directory),
+            limits: RateLimiter::new(options.seed.rate_limits.clone()),
+            faults: faults::Faults::default(),
+            log: Mutex::new(Vec::new()),
+            base_url,
+        });
+        let app = router(state.clone());
+        let handle = axum_server::Handle::new();
+        let (ca, serve) = if options.tls {
+            let (ca, config) = tls::tls_config(addr)?;
+            let server = axum_server::tls_rustls::from_tcp_rustls(listener, config)
+                .map_err(|source| SimError::Listen { addr, source })?
+                .handle(handle.clone());
+            let serve = tokio::spawn(async move { server.serve(app.into_make_service()).await });
+            (Some(ca), serve)
+        } else {
+            let server = axum_server::from_tcp(listener)
+                .map_err(|source| SimError::Listen { addr, source })?
+                .handle(handle.clone());
+            (
+                None,
+                tokio::spawn(async move { server.serve(app.into_make_service()).await }),
+            )
+        };
+        drop(serve);
+        Ok(Self {
+            state,
+            addr,
+            ca,
+            handle,
+        })
+    }
+
+    /// `https://127.0.0.1:PORT`: the org URL a client is configured with.
+    pub fn base_url(&self) -> &str {
+        &self.state.base_url
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The PEM of the CA that signed the serving certificate (None for plain HTTP).
+    pub fn ca_pem(&self) -> Option<&str> {
+        self.ca.as_ref().map(|ca| ca.cert_pem())
+    }
+
+    /// Writes the CA, for `--oidc-ca-file` or an Okta client's CA file option.
+    pub fn write_ca(&self, path: &Path) -> std::io::Result<()> {
+        std::fs::write(path, self.ca_pem().unwrap_or_default())
+    }
+
+    /// The issuer URL of an authorization server (`/oauth2/{id}`).
+    pub fn issuer(&self, server_id: &str) -> String {
+        format!("{}/oauth2/{server_id}", self.base_url())
+    }
+
+    /// Every request so far (admin calls excluded), oldest first.
+    pub fn requests(&self) -> Vec<RequestRecord> {
+        lock(&self.state.log).clone()
+    }
+
+    pub fn clear_requests(&self) {
+        lock(&self.state.log).clear();
+    }
+
+    pub fn set_faults(&self, settings: FaultSettings) {
+        self.state.faults.set(settings);
+    }
+
+    pub fn clear_faults(&self) {
+        self.state.faults.set(FaultSettings::default());
+    }
+
+    pub fn set_rate_limits(&self, settings: RateLimitSettings) {
+        self.state.limits.set_settings(settings);
+    }
+
+    /// Uses up a bucket's current minute, as a burst from another client would.
+    pub fn exhaust_bucket(&self, bucket: Bucket) {
+        self.state.limits.exhaust(bucket, epoch_millis() / 1000);
+    }
+
+    /// Revokes an API token: requests with it get E0000011 from now on.
+    pub fn revoke_api_token(&self, token: &str) {
+        self.state.credentials.set_api_token(token, None);
+    }
+
+    /// Issues (or restores) an API token with these scopes (`None`: everything).
+    pub fn issue_api_token(&self, token: &str, scopes: Option<Vec<String>>) {
+        self.state.credentials.set_api_token(token, Some(scopes));
+    }
+
+    pub fn create_group(
+        &self,
+        name: &str,
+        group_type: GroupType,
+    ) -> Result<String, DirectoryError> {
+        lock(&self.state.directory).create_group(name, None, group_type)
+    }
+
+    pub fn rename_group(&self, id: &str, name: &str) -> Result<(), DirectoryError> {
+        lock(&self.state.directory).update_group(id, Some(name.into()), None)
+    }
+
+    pub fn delete_group(&self, id: &str) -> Result<(), DirectoryError> {
+        lock(&self.state.directory).delete_group(id)
+    }
+
+    /// The id of the group with exactly this name and type, if there is one.
+    pub fn group_id(&self, name: &str, group_type: GroupType) -> Option<String> {
+        lock(&self.state.directory)
+            .groups
+            .values()
+            .find(|g| g.name == name && g.group_type == group_type)
+            .map(|g| g.id.clone())
+    }
+
+    pub fn create_user(
+        &self,
+        login: &str,
+        status: UserStatus,
+        password: Option<&str>,
+    ) -> Result<String, DirectoryError> {
+        lock(&self.state.directory).create_user(
+            login,
+            None,
+            None,
+            None,
+            status,
+            password.map(str::to_string),
+        )
+    }
+
+    pub fn add_member(&self, group_id: &str, user: &str) -> Result<(), DirectoryError> {
+        lock(&self.state.directory).add_member(group_id, user)
+    }
+
+    pub fn remove_member(&self, group_id: &str, user: &str) -> Result<(), DirectoryError> {
+        lock(&self.state.directory).remove_member(group_id, user)
+    }
+
+    pub fn set_user_status(&self, user: &str, status: UserStatus) -> Result<(), DirectoryError> {
+        lock(&self.state.directory).set_user_status(user, status)
+    }
+}
+
+impl Drop for OktaSim {
+    fn drop(&mut self) {
+        self.handle.shutdown();
+    }
+}
+
+fn router(state: Arc<SimState>) -> Router {
+    Router::new()
+        .merge(api::routes())
+        .merge(auth::routes())
+        .merge(oidc::routes())
+        .merge(admin::routes())
+        .fallback(|| async { OktaError::not_found("the requested path") })
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            edge::edge,
+        ))
+        .with_state(state)
+}

@@ -1,0 +1,182 @@
+//! The command line: each subcommand is one thing the binary really does.
+
+use crate::okta::auth::Credentials;
+use crate::policy::Policy;
+use crate::runtime::{LeaderElection, OperatorConfig};
+use clap::{Parser, Subcommand};
+use okta_rbac_api::UserNameAttribute;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "okta-rbac-operator",
+    version,
+    about = "Turns Okta groups into Kubernetes RBAC"
+)]
+pub struct Cli {
+    /// Log format.
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        default_value = "plain",
+        env = "LOG_FORMAT"
+    )]
+    pub log_format: LogFormat,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+pub enum LogFormat {
+    Plain,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the operator: verify OktaGroupBindings with Okta and keep their bindings.
+    Run(Box<RunArgs>),
+    /// Print the version and the Kubernetes release it is built and tested against.
+    Version,
+    /// Print the OktaGroupBinding CustomResourceDefinition as YAML (committed in crds/).
+    Crd,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct RunArgs {
+    /// The Okta org, such as https://example.okta.com.
+    #[arg(long, env = "OKTA_ORG_URL")]
+    pub okta_org_url: url::Url,
+    /// File holding an Okta API token (SSWS). Or set OKTA_API_TOKEN.
+    #[arg(long, env = "OKTA_API_TOKEN_FILE", conflicts_with = "okta_client_id")]
+    pub okta_token_file: Option<PathBuf>,
+    /// Service app client id, for OAuth client credentials with a private key.
+    #[arg(long, env = "OKTA_CLIENT_ID", requires = "okta_private_key_file")]
+    pub okta_client_id: Option<String>,
+    /// PEM private key (RSA or EC) registered with the service app.
+    #[arg(long, env = "OKTA_PRIVATE_KEY_FILE")]
+    pub okta_private_key_file: Option<PathBuf>,
+    /// The key's id (kid) in the app's JWKS, when it has several keys.
+    #[arg(long, env = "OKTA_PRIVATE_KEY_ID")]
+    pub okta_private_key_id: Option<String>,
+    /// Extra PEM CA certificates to trust for Okta (a private CA or the local Okta).
+    #[arg(long, env = "OKTA_CA_FILE")]
+    pub okta_ca_file: Option<PathBuf>,
+    /// Concurrent requests to Okta at most.
+    #[arg(long, env = "OKTA_CONCURRENCY", default_value_t = 8)]
+    pub okta_concurrency: usize,
+    /// Time allowed for one Okta request.
+    #[arg(long, env = "OKTA_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub okta_timeout: std::time::Duration,
+    /// Prefix of group subjects: the same as the apiserver's --oidc-groups-prefix.
+    #[arg(long, env = "GROUPS_PREFIX", default_value = "")]
+    pub groups_prefix: String,
+    /// Prefix of user subjects (Users mode): the apiserver's --oidc-username-prefix.
+    #[arg(long, env = "USERNAME_PREFIX", default_value = "")]
+    pub username_prefix: String,
+    /// The Okta profile attribute that is the user name (the apiserver's --oidc-username-claim).
+    #[arg(long, env = "USERNAME_ATTRIBUTE", value_enum, default_value = "email")]
+    pub username_attribute: UserNameArg,
+    /// Only groups starting with this (case-insensitively) can be bound; Okta's groups
+    /// claim filter keeps the others out of tokens anyway.
+    #[arg(long, env = "ALLOWED_GROUP_PREFIX", default_value = "k8s-")]
+    pub allowed_group_prefix: String,
+    /// How long an answer from Okta is trusted before the group is verified again.
+    #[arg(long, env = "RESYNC_INTERVAL", default_value = "5m", value_parser = humantime::parse_duration)]
+    pub resync_interval: std::time::Duration,
+    /// OktaGroupBindings reconciled at once.
+    #[arg(long, env = "RECONCILE_CONCURRENCY", default_value_t = 16)]
+    pub reconcile_concurrency: u16,
+    /// Address of /metrics, /healthz and /readyz.
+    #[arg(long, env = "METRICS_ADDRESS", default_value = "0.0.0.0:8080")]
+    pub metrics_address: SocketAddr,
+    /// Elect a leader among replicas with a Lease; only the leader writes.
+    #[arg(long, env = "LEADER_ELECTION")]
+    pub leader_election: bool,
+    #[arg(long, env = "LEASE_NAME", default_value = "okta-rbac-operator")]
+    pub lease_name: String,
+    /// Defaults to the pod's namespace (POD_NAMESPACE).
+    #[arg(long, env = "POD_NAMESPACE", default_value = "okta-rbac-operator")]
+    pub lease_namespace: String,
+    /// How long a leader's lease lasts without renewal: the longest hand-over.
+    #[arg(long, env = "LEASE_DURATION", default_value = "15s", value_parser = humantime::parse_duration)]
+    pub lease_duration: std::time::Duration,
+}
+
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+pub enum UserNameArg {
+    Email,
+    Login,
+}
+
+/// The Kubernetes release the operator is built and tested against (the test control
+/// plane's; a test keeps the two equal).
+pub const TESTED_KUBERNETES: &str = "v1.37.2";
+
+/// What `version` prints.
+pub fn version_text() -> String {
+    format!(
+        "okta-rbac-operator {} (Kubernetes {TESTED_KUBERNETES})",
+        env!("CARGO_PKG_VERSION"),
+    )
+}
+
+fn read(path: &std::path::Path, what: &str) -> Result<String, String> {
+    std::fs::read_to_string(path).map_err(|e| format!("reading the {what} {}: {e}", path.display()))
+}
+
+impl RunArgs {
+    /// The operator's configuration: credentials read from their files or the
+    /// environment, the identity from `POD_NAME`.
+    pub fn into_config(self) -> Result<OperatorConfig, String> {
+        let args = self;
+        let credentials = match (&args.okta_client_id, &args.okta_private_key_file, &args.okta_token_file) {
+            (Some(client_id), Some(key_file), _) => Credentials::private_key(
+                client_id.clone(),
+                &read(key_file, "Okta private key")?,
+                args.okta_private_key_id.clone(),
+                vec!["okta.groups.read".into()],
+            )
+            .map_err(|e| e.to_string())?,
+            (_, _, Some(token_file)) => Credentials::ApiToken(read(token_file, "Okta API token file")?.trim().to_string()),
+            _ => match std::env::var("OKTA_API_TOKEN") {
+                Ok(token) if !token.trim().is_empty() => Credentials::ApiToken(token.trim().to_string()),
+                _ => return Err("no Okta credentials: set --okta-token-file, OKTA_API_TOKEN, or --okta-client-id with --okta-private-key-file".into()),
+            },
+        };
+        let okta_ca_pem = args
+            .okta_ca_file
+            .as_deref()
+            .map(|path| read(path, "Okta CA file"))
+            .transpose()?;
+        let identity = std::env::var("POD_NAME")
+            .unwrap_or_else(|_| format!("okta-rbac-operator-{}", std::process::id()));
+        Ok(OperatorConfig {
+            okta_org_url: args.okta_org_url,
+            okta_credentials: credentials,
+            okta_ca_pem,
+            okta_concurrency: args.okta_concurrency,
+            okta_timeout: args.okta_timeout,
+            policy: Policy {
+                allowed_group_prefix: args.allowed_group_prefix,
+                groups_prefix: args.groups_prefix,
+                username_prefix: args.username_prefix,
+                user_name: match args.username_attribute {
+                    UserNameArg::Email => UserNameAttribute::Email,
+                    UserNameArg::Login => UserNameAttribute::Login,
+                },
+            },
+            resync: args.resync_interval,
+            metrics_address: args.metrics_address,
+            leader_election: args.leader_election.then(|| LeaderElection {
+                lease_name: args.lease_name,
+                lease_namespace: args.lease_namespace,
+                identity,
+                lease_seconds: args.lease_duration.as_secs().max(3),
+            }),
+            reconcile_concurrency: args.reconcile_concurrency,
+        })
+    }
+}

@@ -1,0 +1,202 @@
+//! The controller: watches OktaGroupBindings and everything that changes their outcome
+//! (their bindings, namespaces, roles), and runs a reconcile for each object they touch.
+
+use crate::cache::{OwnerIndex, Stores, cached, indexed};
+use crate::labels::{MANAGED_BY_LABEL, MANAGER};
+use crate::reconcile::{self, context::Context};
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::Namespace;
+use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
+use kube::api::Api;
+use kube::core::PartialObjectMeta;
+use kube::runtime::Controller;
+use kube::runtime::reflector::{ObjectRef, Store};
+use kube::runtime::watcher::{self, Config};
+use kube::{Client, ResourceExt};
+use okta_rbac_api::OktaGroupBinding;
+use std::sync::Arc;
+
+/// The objects whose outcome depends on a namespace: explicit ones naming it, and every
+/// one with a selector (its labels may have started or stopped matching).
+fn objects_for_namespace(
+    objects: &Store<OktaGroupBinding>,
+    namespace: &Namespace,
+) -> Vec<ObjectRef<OktaGroupBinding>> {
+    let name = namespace.name_any();
+    objects
+        .state()
+        .iter()
+        .filter(|ogb| {
+            ogb.spec.role_bindings.iter().any(|rb| {
+                rb.namespace_selector.is_some() || rb.namespace.as_deref() == Some(name.as_str())
+            })
+        })
+        .map(|ogb| ObjectRef::from_obj(ogb.as_ref()))
+        .collect()
+}
+
+/// The objects that reference a role of this name (for the RoleMissing condition).
+fn objects_for_role(
+    objects: &Store<OktaGroupBinding>,
+    kind: &str,
+    name: &str,
+) -> Vec<ObjectRef<OktaGroupBinding>> {
+    objects
+        .state()
+        .iter()
+        .filter(|ogb| match kind {
+            "ClusterRole" => {
+                ogb.spec
+                    .cluster_role_bindings
+                    .iter()
+                    .any(|c| c.cluster_role == name)
+                    || ogb
+                        .spec
+                        .role_bindings
+                        .iter()
+                        .any(|r| r.cluster_role.as_deref() == Some(name))
+            }
+            _ => ogb
+                .spec
+                .role_bindings
+                .iter()
+                .any(|r| r.role.as_deref() == Some(name)),
+        })
+        .map(|ogb| ObjectRef::from_obj(ogb.as_ref()))
+        .collect()
+}
+
+/// Everything the controller needs besides the Kubernetes client.
+pub struct Parts {
+    pub okta: Arc<crate::okta::GroupDirectory>,
+    pub policy: crate::policy::Policy,
+    pub resync: std::time::Duration,
+    pub metrics: Arc<crate::metrics::Metrics>,
+    pub concurrency: u16,
+}
+
+/// Runs the controller until `shutdown` resolves. `ready` is called once every watch has
+/// its first full list.
+pub async fn run(
+    client: Client,
+    parts: Parts,
+    ready: impl FnOnce() + Send + 'static,
+    shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
+) {
+    let managed = Config::default().labels(&format!("{MANAGED_BY_LABEL}={MANAGER}"));
+    let crb_owners = Arc::new(OwnerIndex::default());
+    let (crb_store, crbs) = cached(
+        Api::<ClusterRoleBinding>::all(client.clone()),
+        managed.clone(),
+        indexed(&crb_owners),
+        "ClusterRoleBindings",
+    );
+    let rb_owners = Arc::new(OwnerIndex::default());
+    let (rb_store, rbs) = cached(
+        Api::<RoleBinding>::all(client.clone()),
+        managed,
+        indexed(&rb_owners),
+        "RoleBindings",
+    );
+    let (ns_store, namespaces) = cached(
+        Api::<Namespace>::all(client.clone()),
+        Config::default(),
+        |_| {},
+        "Namespaces",
+    );
+    let (cr_store, cluster_roles) = cached(
+        Api::<PartialObjectMeta<ClusterRole>>::all(client.clone()),
+        Config::default(),
+        |_| {},
+        "ClusterRoles",
+    );
+    let (role_store, roles) = cached(
+        Api::<PartialObjectMeta<Role>>::all(client.clone()),
+        Config::default(),
+        |_| {},
+        "Roles",
+    );
+    let stores = Stores {
+        cluster_role_bindings: crb_store,
+        role_bindings: rb_store,
+        namespaces: ns_store,
+        cluster_roles: cr_store,
+        roles: role_store,
+        cluster_role_binding_owners: crb_owners,
+        role_binding_owners: rb_owners,
+    };
+
+    let reporter = kube::runtime::events::Reporter {
+        controller: MANAGER.into(),
+        instance: std::env::var("POD_NAME").ok(),
+    };
+    let ctx = Arc::new(Context {
+        recorder: kube::runtime::events::Recorder::new(client.clone(), reporter),
+        client: client.clone(),
+        okta: parts.okta,
+        policy: parts.policy,
+        resync: parts.resync,
+        stores: stores.clone(),
+        metrics: parts.metrics,
+        failures: Default::default(),
+        written_status: Default::default(),
+    });
+
+    // The objects' own watch, so that every group is queued for verification as soon as
+    // its object arrives (see GroupDirectory::prefetch).
+    let observer = Arc::clone(&ctx);
+    let (objects, object_events) = cached(
+        Api::<OktaGroupBinding>::all(client.clone()),
+        Config::default(),
+        move |event| match event {
+            watcher::Event::Apply(ogb) | watcher::Event::InitApply(ogb) if !ogb.spec.paused => {
+                observer.okta.prefetch(&ogb.spec.group);
+            }
+            watcher::Event::Delete(ogb) => observer.forget(&ogb.uid().unwrap_or_default()),
+            _ => {}
+        },
+        "OktaGroupBindings",
+    );
+    let controller = Controller::for_stream(object_events, objects.clone())
+        .with_config(kube::runtime::controller::Config::default().concurrency(parts.concurrency));
+    let (for_ns, for_cr, for_role) = (objects.clone(), objects.clone(), objects.clone());
+    let readiness_objects = objects.clone();
+    tokio::spawn(async move {
+        let synced = stores.wait_until_ready().await.is_ok()
+            && readiness_objects.wait_until_ready().await.is_ok();
+        if synced {
+            ready();
+        }
+    });
+    controller
+        .watches_stream(crbs, |binding| owner_of(&binding))
+        .watches_stream(rbs, |binding| owner_of(&binding))
+        .watches_stream(namespaces, move |ns| objects_for_namespace(&for_ns, &ns))
+        .watches_stream(cluster_roles, move |role| {
+            objects_for_role(&for_cr, "ClusterRole", &role.name_any())
+        })
+        .watches_stream(roles, move |role| {
+            objects_for_role(&for_role, "Role", &role.name_any())
+        })
+        .graceful_shutdown_on(shutdown)
+        .run(reconcile::reconcile, reconcile::error_policy, ctx)
+        .for_each(|result| async move {
+            if let Err(error) = result {
+                tracing::debug!(%error, "reconcile did not run");
+            }
+        })
+        .await;
+}
+
+/// The OktaGroupBinding that owns a binding. Not `owns_stream`: it assumes the owner lives
+/// in the child's namespace, so a RoleBinding's owner reference would name a different
+/// object key in every namespace, and one object would be reconciled several times at once.
+fn owner_of<K: kube::Resource>(binding: &K) -> Option<ObjectRef<OktaGroupBinding>> {
+    let owner = binding
+        .owner_references()
+        .iter()
+        .find(|r| r.controller == Some(true))?;
+    let kind_matches = owner.kind == "OktaGroupBinding"
+        && owner.api_version == <OktaGroupBinding as kube::Resource>::api_version(&());
+    kind_matches.then(|| ObjectRef::new(&owner.name))
+}

@@ -1,0 +1,60 @@
+use clap::Parser;
+use okta_rbac_operator::cli::{Cli, Command, LogFormat, RunArgs, version_text};
+use std::process::ExitCode;
+use tokio::signal::unix::{SignalKind, signal};
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let filter =
+        tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match cli.log_format {
+        LogFormat::Plain => logs.init(),
+        LogFormat::Json => logs.json().init(),
+    }
+    let result = match cli.command {
+        Command::Run(args) => run(*args).await,
+        Command::Version => {
+            println!("{}", version_text());
+            Ok(())
+        }
+        Command::Crd => okta_rbac_api::crd_yaml()
+            .map(|yaml| print!("{yaml}"))
+            .map_err(|e| e.to_string()),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("error: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(args: RunArgs) -> Result<(), String> {
+    // Installed before anything can say "started", so that a SIGTERM right after it is a
+    // clean stop and not the default kill.
+    let mut interrupt = signal(SignalKind::interrupt()).map_err(|e| e.to_string())?;
+    let mut terminate = signal(SignalKind::terminate()).map_err(|e| e.to_string())?;
+    let shutdown = async move {
+        tokio::select! {
+            _ = interrupt.recv() => {}
+            _ = terminate.recv() => {}
+        }
+    };
+    let config = args.into_config()?;
+    let client = kube::Client::try_default()
+        .await
+        .map_err(|e| format!("connecting to Kubernetes: {e}"))?;
+    okta_rbac_operator::runtime::run(
+        client,
+        config,
+        |running| tracing::info!(metrics = %running.metrics_address, "started"),
+        shutdown,
+    )
+    .await
+    .map_err(|e| e.to_string())
+}

@@ -1,0 +1,154 @@
+//! Prometheus metrics. Every label comes from a small fixed set (results, error kinds,
+//! Okta buckets, HTTP status codes, verification states), never from free text.
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct KindLabel {
+    pub kind: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OktaRequestLabels {
+    pub bucket: String,
+    pub status: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct BucketLabel {
+    pub bucket: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct StateLabel {
+    pub state: String,
+}
+
+pub const STATES: [&str; 5] = ["verified", "missing", "refused", "unknown", "paused"];
+
+pub struct Metrics {
+    registry: Registry,
+    pub reconciles: Counter,
+    pub reconcile_failures: Family<KindLabel, Counter>,
+    binding_write_failures: Family<KindLabel, Counter>,
+    pub reconcile_duration: Histogram,
+    pub okta_requests: Family<OktaRequestLabels, Counter>,
+    pub okta_rate_limit_remaining: Family<BucketLabel, Gauge>,
+    managed_bindings: Gauge,
+    groups: Family<StateLabel, Gauge>,
+    /// uid -> (verification state, bindings), to keep the gauges exact.
+    objects: Mutex<HashMap<String, (&'static str, i64)>>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let mut registry = Registry::with_prefix("okta_rbac");
+        let reconciles = Counter::default();
+        registry.register("reconciles", "Reconciles run", reconciles.clone());
+        let reconcile_failures = Family::<KindLabel, Counter>::default();
+        registry.register(
+            "reconcile_failures",
+            "Reconciles that failed, by error kind",
+            reconcile_failures.clone(),
+        );
+        let binding_write_failures = Family::<KindLabel, Counter>::default();
+        registry.register(
+            "binding_write_failures",
+            "ClusterRoleBinding and RoleBinding writes that failed, by kind",
+            binding_write_failures.clone(),
+        );
+        let reconcile_duration = Histogram::new(exponential_buckets(0.001, 2.0, 16));
+        registry.register(
+            "reconcile_duration_seconds",
+            "Time one reconcile took",
+            reconcile_duration.clone(),
+        );
+        let okta_requests = Family::<OktaRequestLabels, Counter>::default();
+        registry.register(
+            "okta_requests",
+            "Requests to Okta by rate-limit bucket and HTTP status (0: no answer)",
+            okta_requests.clone(),
+        );
+        let okta_rate_limit_remaining = Family::<BucketLabel, Gauge>::default();
+        registry.register(
+            "okta_rate_limit_remaining",
+            "X-Rate-Limit-Remaining of Okta's last answer, by bucket",
+            okta_rate_limit_remaining.clone(),
+        );
+        let managed_bindings = Gauge::default();
+        registry.register(
+            "managed_bindings",
+            "ClusterRoleBindings and RoleBindings the operator keeps",
+            managed_bindings.clone(),
+        );
+        let groups = Family::<StateLabel, Gauge>::default();
+        registry.register(
+            "groups",
+            "OktaGroupBindings by verification state",
+            groups.clone(),
+        );
+        Self {
+            registry,
+            reconciles,
+            reconcile_failures,
+            binding_write_failures,
+            reconcile_duration,
+            okta_requests,
+            okta_rate_limit_remaining,
+            managed_bindings,
+            groups,
+            objects: Mutex::new(HashMap::new()),
+        }
+    }
+}
+
+impl Metrics {
+    pub fn okta_request(&self, bucket: &str, status: u16) {
+        self.okta_requests
+            .get_or_create(&OktaRequestLabels {
+                bucket: bucket.to_string(),
+                status: status.to_string(),
+            })
+            .inc();
+    }
+
+    /// Counts a failed binding write of this kind (a bounded set, see `WriteFailure::kind`).
+    pub fn binding_write_failed(&self, kind: &'static str) {
+        self.binding_write_failures
+            .get_or_create(&KindLabel { kind: kind.into() })
+            .inc();
+    }
+
+    /// Records an object's state; `None` when it is gone.
+    pub fn object(&self, uid: &str, state: Option<(&'static str, i64)>) {
+        let mut objects = self.objects.lock().unwrap_or_else(|e| e.into_inner());
+        match state {
+            Some(state) => objects.insert(uid.to_string(), state),
+            None => objects.remove(uid),
+        };
+        self.managed_bindings
+            .set(objects.values().map(|(_, n)| n).sum());
+        for state in STATES {
+            let count = objects.values().filter(|(s, _)| *s == state).count() as i64;
+            self.groups
+                .get_or_create(&StateLabel {
+                    state: state.to_string(),
+                })
+                .set(count);
+        }
+    }
+
+    pub fn encode(&self) -> String {
+        let mut text = String::new();
+        // Writing into a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut text, &self.registry);
+        text
+    }
+}

@@ -1,0 +1,325 @@
+//! The Okta Management API client: one place that knows Okta's rate limits, errors and
+//! pagination. It follows every `Link rel="next"`, never sends into a window it knows is
+//! exhausted, holds at most `concurrency` requests in flight, and retries 429, 5xx and
+//! timeouts with backoff.
+
+use super::auth::{Authenticator, Credentials};
+use super::ratelimit::{RateLimits, Window, epoch_seconds};
+use super::{OktaError, OktaGroup, OktaUser};
+use rand::Rng;
+use reqwest::{Response, StatusCode};
+use serde::de::DeserializeOwned;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::Semaphore;
+use url::Url;
+
+/// A group search term per name; 50 keep the URL well under Okta's limits.
+pub const NAMES_PER_SEARCH: usize = 50;
+const GROUPS_PAGE: u32 = 200;
+const MEMBERS_PAGE: u32 = 1000;
+/// Wait this long at most for an exhausted rate-limit window to reset; a longer wait is
+/// reported as `RateLimited` (nothing is sent) and the object retried after the reset.
+const LONGEST_WAIT: Duration = Duration::from_secs(5);
+
+pub struct OktaConfig {
+    pub org_url: Url,
+    pub credentials: Credentials,
+    /// PEM CA certificates trusted besides the public roots (a private CA, the local Okta).
+    pub extra_ca_pem: Option<String>,
+    pub concurrency: usize,
+    pub request_timeout: Duration,
+    pub max_attempts: u32,
+}
+
+/// Told about every answer: bucket, HTTP status (0: none), `X-Rate-Limit-Remaining`.
+type Observer = Box<dyn Fn(&'static str, u16, Option<u64>) + Send + Sync>;
+
+pub struct OktaClient {
+    http: reqwest::Client,
+    org_url: Url,
+    auth: Authenticator,
+    limits: RateLimits,
+    in_flight: Semaphore,
+    request_timeout: Duration,
+    max_attempts: u32,
+    observer: Option<Observer>,
+}
+
+/// The rate-limit bucket of a request, as Okta counts them.
+fn bucket(path: &str) -> &'static str {
+    let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+    match segments.as_slice() {
+        ["api", "v1", "groups"] => "groups",
+        ["api", "v1", "groups", _] => "group",
+        ["api", "v1", "groups", _, "users"] => "group-users",
+        _ => "other",
+    }
+}
+
+fn header_u64(response: &Response, name: &str) -> Option<u64> {
+    response
+        .headers()
+        .get(name)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+}
+
+/// The `rel="next"` URL of a response, from any of its `Link` header lines.
+fn next_link(response: &Response) -> Option<String> {
+    response
+        .headers()
+        .get_all("link")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .find(|link| link.contains("rel=\"next\""))
+        .and_then(|link| {
+            Some(
+                link.trim()
+                    .strip_prefix('<')?
+                    .split('>')
+                    .next()?
+                    .to_string(),
+            )
+        })
+}
+
+fn backoff(attempt: u32) -> Duration {
+    let base = 250u64 << attempt.min(6);
+    Duration::from_millis(base + rand::thread_rng().gen_range(0..=base / 2))
+}
+
+impl OktaClient {
+    pub fn new(config: OktaConfig) -> Result<Self, OktaError> {
+        let mut roots = rustls::RootCertStore::empty();
+        roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+        if let Some(pem) = &config.extra_ca_pem {
+            use rustls::pki_types::CertificateDer;
+            use rustls::pki_types::pem::PemObject;
+            for cert in CertificateDer::pem_slice_iter(pem.as_bytes()) {
+                let cert =
+                    cert.map_err(|e| OktaError::Config(format!("reading the CA file: {e}")))?;
+                roots
+                    .add(cert)
+                    .map_err(|e| OktaError::Config(format!("adding a CA: {e}")))?;
+            }
+        }
+        let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .map_err(|e| OktaError::Config(e.to_string()))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+        let http = reqwest::Client::builder()
+            .tls_backend_preconfigured(tls)
+            .https_only(config.org_url.scheme() == "https")
+            .user_agent(concat!("okta-rbac-operator/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| OktaError::Config(e.to_string()))?;
+        let org = config.org_url.as_str().trim_end_matches('/').to_string();
+        Ok(Self {
+            http,
+            auth: Authenticator::new(config.credentials, &org),
+            org_url: config.org_url,
+            limits: RateLimits::default(),
+            in_flight: Semaphore::new(config.concurrency.max(1)),
+            request_timeout: config.request_timeout,
+            max_attempts: config.max_attempts.max(1),
+            observer: None,
+        })
+    }
+
+    /// Calls `observe(bucket, status, remaining)` after every answer (status 0: none).
+    pub fn with_observer(
+        mut self,
+        observe: impl Fn(&'static str, u16, Option<u64>) + Send + Sync + 'static,
+    ) -> Self {
+        self.observer = Some(Box::new(observe));
+        self
+    }
+
+    /// Groups whose name equals one of `names` in Okta's search (which ignores case),
+    /// with member counts: one request per [`NAMES_PER_SEARCH`] names, plus its pages.
+    pub async fn search_groups(&self, names: &[String]) -> Result<Vec<OktaGroup>, OktaError> {
+        let expression = names
+            .iter()
+            .map(|name| {
+                format!(
+                    "profile.name eq \"{}\"",
+                    name.replace('\\', "\\\\").replace('"', "\\\"")
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(" or ");
+        let mut url = self.url("/api/v1/groups")?;
+        url.query_pairs_mut()
+            .append_pair("search", &expression)
+            .append_pair("expand", "stats")
+            .append_pair("limit", &GROUPS_PAGE.to_string());
+        self.get_all(url).await
+    }
+
+    /// Every member of a group, all pages.
+    pub async fn group_members(&self, group_id: &str) -> Result<Vec<OktaUser>, OktaError> {
+        let mut url = self.url(&format!("/api/v1/groups/{group_id}/users"))?;
+        url.query_pairs_mut()
+            .append_pair("limit", &MEMBERS_PAGE.to_string());
+        self.get_all(url).await
+    }
+
+    fn url(&self, path: &str) -> Result<Url, OktaError> {
+        self.org_url
+            .join(path)
+            .map_err(|e| OktaError::Config(e.to_string()))
+    }
+
+    async fn get_all<T: DeserializeOwned>(&self, first: Url) -> Result<Vec<T>, OktaError> {
+        let mut items = Vec::new();
+        let mut next = Some(first);
+        while let Some(url) = next.take() {
+            let response = self.get(&url).await?;
+            if let Some(link) = next_link(&response) {
+                let link =
+                    Url::parse(&link).map_err(|e| OktaError::Decode(format!("next link: {e}")))?;
+                // The token goes wherever the next link points: only ever to our org.
+                if link.origin() != self.org_url.origin() {
+                    return Err(OktaError::Decode(format!(
+                        "next link leaves the org: {link}"
+                    )));
+                }
+                next = Some(link);
+            }
+            let page: Vec<T> = response
+                .json()
+                .await
+                .map_err(|e| OktaError::Decode(e.to_string()))?;
+            items.extend(page);
+        }
+        Ok(items)
+    }
+
+    /// One GET with rate-limit waits, the concurrency bound and retries.
+    async fn get(&self, url: &Url) -> Result<Response, OktaError> {
+        let bucket = bucket(url.path());
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let error = match self.send_once(url, bucket).await {
+                Ok(response) => return Ok(response),
+                Err(error) => error,
+            };
+            if attempt >= self.max_attempts || !error.is_transient() {
+                return Err(error);
+            }
+            if !matches!(error, OktaError::RateLimited { .. }) {
+                tokio::time::sleep(backoff(attempt)).await;
+            }
+            tracing::debug!(%error, attempt, bucket, "retrying an Okta request");
+        }
+    }
+
+    async fn send_once(&self, url: &Url, bucket: &'static str) -> Result<Response, OktaError> {
+        if let Some(wait) = self.limits.wait_before(bucket, epoch_seconds()) {
+            if wait > LONGEST_WAIT {
+                return Err(OktaError::RateLimited {
+                    reset: epoch_seconds() + wait.as_secs(),
+                });
+            }
+            tracing::debug!(bucket, ?wait, "waiting for Okta's rate-limit window");
+            tokio::time::sleep(wait).await;
+        }
+        let _slot = self
+            .in_flight
+            .acquire()
+            .await
+            .map_err(|_| OktaError::Config("client closed".into()))?;
+        let authorization = self.auth.header(&self.http, self.request_timeout).await?;
+        let sent = self
+            .http
+            .get(url.clone())
+            .header("Authorization", authorization)
+            .header("Accept", "application/json")
+            .timeout(self.request_timeout)
+            .send()
+            .await;
+        let response = match sent {
+            Ok(response) => response,
+            Err(error) => {
+                self.observe(bucket, 0, None);
+                return Err(if error.is_timeout() {
+                    OktaError::Timeout(self.request_timeout)
+                } else {
+                    OktaError::Unreachable(error.to_string())
+                });
+            }
+        };
+        let status = response.status();
+        self.observe(
+            bucket,
+            status.as_u16(),
+            header_u64(&response, "x-rate-limit-remaining"),
+        );
+        if let (Some(remaining), Some(reset)) = (
+            header_u64(&response, "x-rate-limit-remaining"),
+            header_u64(&response, "x-rate-limit-reset"),
+        ) {
+            self.limits.record(bucket, Window { remaining, reset });
+        }
+        if status.is_success() {
+            return Ok(response);
+        }
+        if status == StatusCode::TOO_MANY_REQUESTS {
+            let reset = header_u64(&response, "x-rate-limit-reset").unwrap_or(epoch_seconds() + 1);
+            // A 429 means no budget until the reset, whatever the headers said.
+            self.limits.record(
+                bucket,
+                Window {
+                    remaining: 0,
+                    reset,
+                },
+            );
+            return Err(OktaError::RateLimited { reset });
+        }
+        if status == StatusCode::UNAUTHORIZED {
+            self.auth.invalidate().await;
+        }
+        let body: serde_json::Value = response.json().await.unwrap_or_default();
+        Err(OktaError::Api {
+            status: status.as_u16(),
+            code: body["errorCode"].as_str().unwrap_or_default().to_string(),
+            summary: body["errorSummary"]
+                .as_str()
+                .unwrap_or("no error body")
+                .to_string(),
+        })
+    }
+
+    fn observe(&self, bucket: &'static str, status: u16, remaining: Option<u64>) {
+        if let Some(observer) = &self.observer {
+            observer(bucket, status, remaining);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_count_against_okta_s_buckets() {
+        assert_eq!(bucket("/api/v1/groups"), "groups");
+        assert_eq!(bucket("/api/v1/groups/00g1"), "group");
+        assert_eq!(bucket("/api/v1/groups/00g1/users"), "group-users");
+    }
+
+    #[test]
+    fn backoff_grows_and_stays_bounded() {
+        assert!(backoff(1) < backoff(4));
+        assert!(backoff(30) <= Duration::from_millis((250 << 6) * 3 / 2));
+    }
+}

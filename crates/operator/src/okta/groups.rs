@@ -1,0 +1,238 @@
+//! One cache of Okta's answers about groups, shared by every OktaGroupBinding. Lookups
+//! that arrive close together are verified together, many names per `search` request;
+//! an answer is reused until the resync interval has passed. Member lists (Users mode)
+//! come from [`MemberLists`]. No lock is held while a request is in flight.
+
+use super::client::NAMES_PER_SEARCH;
+use super::members::MemberLists;
+use super::{OktaClient, OktaError, OktaGroup, OktaUser};
+use futures::StreamExt;
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::{Notify, watch};
+
+/// Okta's answer about one group name.
+#[derive(Clone, Debug)]
+pub struct GroupAnswer {
+    /// Groups whose `profile.name` is exactly the name (case included). Empty: Okta says
+    /// there is no such group. More than one: the name is ambiguous.
+    pub groups: Vec<OktaGroup>,
+    pub fetched: Instant,
+}
+
+#[derive(Clone)]
+enum Entry {
+    Answer(Arc<GroupAnswer>),
+    Failed { error: OktaError, at: Instant },
+}
+
+/// The longest a batch is held back for an exhausted rate-limit window.
+const LONGEST_HOLD: Duration = Duration::from_secs(60);
+
+fn epoch_seconds() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+pub struct GroupDirectory {
+    client: Arc<OktaClient>,
+    resync: Duration,
+    /// Lookups arriving within this window share a request.
+    coalesce: Duration,
+    concurrency: usize,
+    entries: Mutex<HashMap<String, Entry>>,
+    pending: Mutex<HashSet<String>>,
+    /// While Okta's window is exhausted: its reset, in epoch seconds. Lookups then fail
+    /// at once (their names wait in `pending` for the reset) instead of holding workers.
+    held_until: Mutex<Option<u64>>,
+    wake: Notify,
+    /// Bumped after every batch: waiters re-check the cache.
+    batches: watch::Sender<u64>,
+    members: MemberLists,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+impl GroupDirectory {
+    /// The directory and the task that runs its batches (spawn it).
+    pub fn new(client: Arc<OktaClient>, resync: Duration, concurrency: usize) -> Arc<Self> {
+        let (batches, _) = watch::channel(0);
+        Arc::new(Self {
+            members: MemberLists::new(client.clone()),
+            client,
+            resync,
+            coalesce: Duration::from_millis(100),
+            concurrency: concurrency.max(1),
+            entries: Mutex::new(HashMap::new()),
+            pending: Mutex::new(HashSet::new()),
+            held_until: Mutex::new(None),
+            wake: Notify::new(),
+            batches,
+        })
+    }
+
+    /// Okta's answer about `name`: from the cache while it is fresher than the resync
+    /// interval, otherwise from the next batch.
+    pub async fn lookup(&self, name: &str) -> Result<Arc<GroupAnswer>, OktaError> {
+        let asked = Instant::now();
+        let mut batches = self.batches.subscribe();
+        loop {
+            match lock(&self.entries).get(name) {
+                Some(Entry::Answer(answer)) if answer.fetched.elapsed() < self.resync => {
+                    return Ok(answer.clone());
+                }
+                Some(Entry::Failed { error, at }) if *at >= asked => return Err(error.clone()),
+                _ => {}
+            }
+            let held = *lock(&self.held_until);
+            if let Some(reset) = held.filter(|reset| *reset > epoch_seconds()) {
+                lock(&self.pending).insert(name.to_string());
+                return Err(OktaError::RateLimited { reset });
+            }
+            if lock(&self.pending).insert(name.to_string()) {
+                self.wake.notify_one();
+            }
+            if batches.changed().await.is_err() {
+                return Err(OktaError::Config("the Okta directory stopped".into()));
+            }
+        }
+    }
+
+    /// Queues `name` for the next batch unless a fresh answer is cached, without waiting.
+    /// The controller calls it as objects arrive on the watch, so that batches fill up
+    /// with every new name instead of only those the running reconciles ask about (at
+    /// most the reconcile concurrency).
+    pub fn prefetch(&self, name: &str) {
+        let fresh = matches!(
+            lock(&self.entries).get(name),
+            Some(Entry::Answer(answer)) if answer.fetched.elapsed() < self.resync
+        );
+        if !fresh && lock(&self.pending).insert(name.to_string()) {
+            self.wake.notify_one();
+        }
+    }
+
+    /// Runs batches forever: wait for lookups, gather the names that arrive within the
+    /// coalescing window, and verify them [`NAMES_PER_SEARCH`] per request.
+    pub async fn run(self: Arc<Self>) {
+        loop {
+            self.wake.notified().await;
+            self.gather().await;
+            let mut names: HashSet<String> = lock(&self.pending).drain().collect();
+            if names.is_empty() {
+                continue;
+            }
+            names.extend(self.due_soon());
+            let names: Vec<String> = names.into_iter().collect();
+            let chunks: Vec<Vec<String>> = names
+                .chunks(NAMES_PER_SEARCH)
+                .map(<[String]>::to_vec)
+                .collect();
+            let client = &self.client;
+            let results: Vec<_> = futures::stream::iter(chunks)
+                .map(|chunk| async move {
+                    let result = client.search_groups(&chunk).await;
+                    (chunk, result)
+                })
+                .buffer_unordered(self.concurrency)
+                .collect()
+                .await;
+            let now = Instant::now();
+            // Names refused for the rate limit go out with the next batch, after the reset.
+            let mut refused: Vec<String> = Vec::new();
+            let mut reset_at: Option<u64> = None;
+            {
+                let mut entries = lock(&self.entries);
+                for (chunk, result) in results {
+                    match result {
+                        Ok(groups) => {
+                            for name in chunk {
+                                let exact = groups
+                                    .iter()
+                                    .filter(|g| g.profile.name == name)
+                                    .cloned()
+                                    .collect();
+                                entries.insert(
+                                    name,
+                                    Entry::Answer(Arc::new(GroupAnswer {
+                                        groups: exact,
+                                        fetched: now,
+                                    })),
+                                );
+                            }
+                        }
+                        Err(error) => {
+                            tracing::warn!(%error, names = chunk.len(), "verifying groups with Okta failed");
+                            if let OktaError::RateLimited { reset } = &error {
+                                reset_at = reset_at.max(Some(*reset));
+                                refused.extend(chunk.iter().cloned());
+                            }
+                            for name in chunk {
+                                // A failure does not erase an earlier answer's group id.
+                                entries.insert(
+                                    name,
+                                    Entry::Failed {
+                                        error: error.clone(),
+                                        at: now,
+                                    },
+                                );
+                            }
+                        }
+                    }
+                }
+            }
+            self.batches.send_modify(|n| *n += 1);
+            if let Some(reset) = reset_at {
+                // Gather everything asked meanwhile and send it in full requests once the
+                // window resets, instead of spending the new window on stragglers.
+                lock(&self.pending).extend(refused);
+                let wait = reset
+                    .saturating_sub(epoch_seconds())
+                    .min(LONGEST_HOLD.as_secs());
+                *lock(&self.held_until) = Some(epoch_seconds() + wait);
+                tokio::time::sleep(Duration::from_secs(wait)).await;
+                *lock(&self.held_until) = None;
+                self.wake.notify_one();
+            }
+        }
+    }
+
+    /// Waits while names keep arriving, so that a burst (a GitOps sync, a restart) goes
+    /// out in full requests rather than one per coalescing window: until a window passes
+    /// with no new name, a full request's worth is pending, or ten windows have passed.
+    async fn gather(&self) {
+        let mut seen = 0;
+        for _ in 0..10 {
+            tokio::time::sleep(self.coalesce).await;
+            let pending = lock(&self.pending).len();
+            if pending == seen || pending >= NAMES_PER_SEARCH {
+                return;
+            }
+            seen = pending;
+        }
+    }
+
+    /// Cached names past three quarters of their lifetime: verified along with a batch
+    /// that goes out anyway, so that resyncs gather into full requests instead of
+    /// trickling one name at a time as each answer expires.
+    fn due_soon(&self) -> Vec<String> {
+        let threshold = self.resync.mul_f64(0.75);
+        lock(&self.entries)
+            .iter()
+            .filter(|(_, entry)| matches!(entry, Entry::Answer(answer) if answer.fetched.elapsed() >= threshold))
+            .map(|(name, _)| name.clone())
+            .collect()
+    }
+
+    /// The group's members (ACTIVE or not), re-listed only when its
+    /// `lastMembershipUpdated` moved.
+    pub async fn members(&self, group: &OktaGroup) -> Result<Arc<Vec<OktaUser>>, OktaError> {
+        self.members.of(group).await
+    }
+}

@@ -1,0 +1,105 @@
+//! Member lists of groups bound in Users mode, re-listed only when the group's
+//! `lastMembershipUpdated` moved. Each group's list is fetched once however many objects
+//! ask at the same time, lists of different groups are fetched concurrently (the client
+//! bounds the requests in flight and keeps to Okta's rate limits), and no lock is held
+//! while a request is in flight.
+
+use super::{OktaClient, OktaError, OktaGroup, OktaUser};
+use futures::FutureExt;
+use futures::future::{BoxFuture, Shared};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+type Members = Result<Arc<Vec<OktaUser>>, OktaError>;
+
+enum Known {
+    Listed {
+        last_membership_updated: Option<String>,
+        users: Arc<Vec<OktaUser>>,
+    },
+    Fetching {
+        last_membership_updated: Option<String>,
+        fetch: Shared<BoxFuture<'static, Members>>,
+    },
+}
+
+pub struct MemberLists {
+    client: Arc<OktaClient>,
+    /// By group id.
+    known: Mutex<HashMap<String, Known>>,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+impl MemberLists {
+    pub fn new(client: Arc<OktaClient>) -> Self {
+        Self {
+            client,
+            known: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The members of `group` as of its `lastMembershipUpdated`.
+    pub async fn of(&self, group: &OktaGroup) -> Members {
+        let moment = &group.last_membership_updated;
+        let fetch = {
+            let mut known = lock(&self.known);
+            match known.get(&group.id) {
+                // Without a timestamp nothing says the list is current: list again.
+                Some(Known::Listed {
+                    last_membership_updated,
+                    users,
+                }) if moment.is_some() && last_membership_updated == moment => {
+                    return Ok(users.clone());
+                }
+                Some(Known::Fetching {
+                    last_membership_updated,
+                    fetch,
+                }) if last_membership_updated == moment => fetch.clone(),
+                _ => {
+                    let client = self.client.clone();
+                    let id = group.id.clone();
+                    let fetch = async move { client.group_members(&id).await.map(Arc::new) }
+                        .boxed()
+                        .shared();
+                    known.insert(
+                        group.id.clone(),
+                        Known::Fetching {
+                            last_membership_updated: moment.clone(),
+                            fetch: fetch.clone(),
+                        },
+                    );
+                    fetch
+                }
+            }
+        };
+        let result = fetch.await;
+        let mut known = lock(&self.known);
+        let still_this_fetch = matches!(
+            known.get(&group.id),
+            Some(Known::Fetching { last_membership_updated, .. }) if last_membership_updated == moment
+        );
+        if still_this_fetch {
+            match &result {
+                Ok(users) => {
+                    known.insert(
+                        group.id.clone(),
+                        Known::Listed {
+                            last_membership_updated: moment.clone(),
+                            users: users.clone(),
+                        },
+                    );
+                }
+                // The next caller asks Okta again.
+                Err(_) => {
+                    known.remove(&group.id);
+                }
+            }
+        }
+        result
+    }
+}

@@ -1,0 +1,16 @@
+//! The operator-wide settings that decisions depend on, mirroring the apiserver's OIDC flags.
+
+use okta_rbac_api::UserNameAttribute;
+
+#[derive(Clone, Debug)]
+pub struct Policy {
+    /// Only groups whose name starts with this (case-insensitively, like Okta's claim
+    /// filter) can be bound; empty allows all.
+    pub allowed_group_prefix: String,
+    /// The apiserver's `--oidc-groups-prefix`, when the object sets none.
+    pub groups_prefix: String,
+    /// The apiserver's `--oidc-username-prefix`, when the object sets none.
+    pub username_prefix: String,
+    /// The apiserver's `--oidc-username-claim` (email or login), when the object sets none.
+    pub user_name: UserNameAttribute,
+}

@@ -1,0 +1,248 @@
+//! Step 4, apply: carries out the plan's writes, one at a time, and says what became of
+//! each. I/O only: every decision was made in the plan.
+
+use super::plan::Write;
+use crate::binding::{BindingObject, BindingRef};
+use crate::cache::Stores;
+use crate::labels::MANAGER;
+use k8s_openapi::api::rbac::v1::{ClusterRoleBinding, RoleBinding};
+use kube::api::{Api, DeleteParams, PostParams};
+use kube::{Client, Resource};
+
+/// What a write did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Done {
+    Created,
+    /// Repaired in place, or deleted and created again for a new roleRef.
+    Repaired,
+    Deleted,
+    /// Deleted already (by someone else, or the garbage collector).
+    AlreadyGone,
+    /// Created already by this object; the cache had not seen it yet.
+    AlreadyOwned,
+}
+
+/// Why a write failed.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum WriteFailure {
+    /// A binding of that name exists and is not this object's: it is left untouched.
+    #[error("not managed by this object, left untouched")]
+    Conflict,
+    #[error("namespace {0} does not exist")]
+    NamespaceMissing(String),
+    #[error("{doing} {target}: {message}")]
+    Api {
+        doing: &'static str,
+        target: String,
+        code: u16,
+        reason: String,
+        message: String,
+    },
+    #[error("{doing} {target}: {message}")]
+    Transport {
+        doing: &'static str,
+        target: String,
+        message: String,
+    },
+}
+
+impl WriteFailure {
+    /// A bounded label for metrics.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            WriteFailure::Conflict => "Conflict",
+            WriteFailure::NamespaceMissing(_) => "NamespaceMissing",
+            WriteFailure::Api { code: 403, .. } => "Forbidden",
+            WriteFailure::Api { code: 409, .. } => "Conflict",
+            WriteFailure::Api {
+                code: 400 | 422, ..
+            } => "Invalid",
+            WriteFailure::Api { code: 429, .. } => "Throttled",
+            WriteFailure::Api { code, .. } if *code >= 500 => "ServerError",
+            WriteFailure::Api { .. } => "Other",
+            WriteFailure::Transport { .. } => "Unreachable",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct WriteResult {
+    pub target: BindingRef,
+    pub result: Result<Done, WriteFailure>,
+}
+
+/// Everything apply needs: the client to write with, the caches to tell about creations,
+/// and the uid of the object the bindings belong to.
+pub struct Writer<'a> {
+    pub client: &'a Client,
+    pub stores: &'a Stores,
+    pub owner_uid: &'a str,
+}
+
+fn failure(doing: &'static str, target: &BindingRef, error: kube::Error) -> WriteFailure {
+    match error {
+        kube::Error::Api(status) => WriteFailure::Api {
+            doing,
+            target: target.to_string(),
+            code: status.code,
+            reason: status.reason.clone(),
+            message: status.message.clone(),
+        },
+        other => WriteFailure::Transport {
+            doing,
+            target: target.to_string(),
+            message: other.to_string(),
+        },
+    }
+}
+
+fn params() -> PostParams {
+    PostParams {
+        field_manager: Some(MANAGER.into()),
+        ..Default::default()
+    }
+}
+
+pub async fn apply(writer: &Writer<'_>, writes: &[Write]) -> Vec<WriteResult> {
+    let mut results = Vec::with_capacity(writes.len());
+    for write in writes {
+        let target = write.target();
+        let result = match write {
+            Write::Create(binding) => create(writer, binding).await,
+            Write::Repair(binding) => replace(writer, binding).await,
+            Write::Recreate(binding) => {
+                // A failed delete shows in the create that follows.
+                let _ = delete(writer, &target).await;
+                create(writer, binding)
+                    .await
+                    .map(|_| Done::Repaired)
+                    .map_err(|e| relabel(e, "re-creating"))
+            }
+            Write::Delete(reference) => delete(writer, reference).await,
+        };
+        results.push(WriteResult { target, result });
+    }
+    results
+}
+
+fn relabel(failure: WriteFailure, doing: &'static str) -> WriteFailure {
+    match failure {
+        WriteFailure::Api {
+            target,
+            code,
+            reason,
+            message,
+            ..
+        } => WriteFailure::Api {
+            doing,
+            target,
+            code,
+            reason,
+            message,
+        },
+        WriteFailure::Transport {
+            target, message, ..
+        } => WriteFailure::Transport {
+            doing,
+            target,
+            message,
+        },
+        other => other,
+    }
+}
+
+async fn create(writer: &Writer<'_>, binding: &BindingObject) -> Result<Done, WriteFailure> {
+    let target = binding.reference();
+    let created = match binding {
+        BindingObject::Cluster(b) => cluster_api(writer).create(&params(), b).await.map(|_| ()),
+        BindingObject::Namespaced(b) => namespaced_api(writer, &target)
+            .create(&params(), b)
+            .await
+            .map(|_| ()),
+    };
+    match created {
+        Ok(()) => {
+            writer.stores.expect(&target, writer.owner_uid);
+            Ok(Done::Created)
+        }
+        // The cache may lag behind our own writes, or someone else owns the name.
+        Err(kube::Error::Api(status)) if status.code == 409 => {
+            match owner_uids(writer, &target).await {
+                Ok(owners) if owners.iter().any(|uid| uid == writer.owner_uid) => {
+                    tracing::debug!(binding = %target, "already created; the cache had not seen it");
+                    Ok(Done::AlreadyOwned)
+                }
+                Ok(_) => Err(WriteFailure::Conflict),
+                Err(error) => Err(failure("reading", &target, error)),
+            }
+        }
+        Err(kube::Error::Api(status)) if status.code == 404 => Err(WriteFailure::NamespaceMissing(
+            target.namespace.clone().unwrap_or_default(),
+        )),
+        Err(error) => Err(failure("creating", &target, error)),
+    }
+}
+
+async fn replace(writer: &Writer<'_>, binding: &BindingObject) -> Result<Done, WriteFailure> {
+    let target = binding.reference();
+    let replaced = match binding {
+        BindingObject::Cluster(b) => cluster_api(writer)
+            .replace(&target.name, &params(), b)
+            .await
+            .map(|_| ()),
+        BindingObject::Namespaced(b) => namespaced_api(writer, &target)
+            .replace(&target.name, &params(), b)
+            .await
+            .map(|_| ()),
+    };
+    replaced
+        .map(|()| Done::Repaired)
+        .map_err(|e| failure("repairing", &target, e))
+}
+
+async fn delete(writer: &Writer<'_>, target: &BindingRef) -> Result<Done, WriteFailure> {
+    let deleted = match &target.namespace {
+        None => cluster_api(writer)
+            .delete(&target.name, &DeleteParams::default())
+            .await
+            .map(|_| ()),
+        Some(_) => namespaced_api(writer, target)
+            .delete(&target.name, &DeleteParams::default())
+            .await
+            .map(|_| ()),
+    };
+    match deleted {
+        Ok(()) => Ok(Done::Deleted),
+        Err(kube::Error::Api(status)) if status.code == 404 => Ok(Done::AlreadyGone),
+        Err(error) => Err(failure("deleting", target, error)),
+    }
+}
+
+/// The uids in the owner references of the binding as the apiserver has it now.
+async fn owner_uids(writer: &Writer<'_>, target: &BindingRef) -> kube::Result<Vec<String>> {
+    let meta = match &target.namespace {
+        None => cluster_api(writer).get(&target.name).await?.meta().clone(),
+        Some(_) => namespaced_api(writer, target)
+            .get(&target.name)
+            .await?
+            .meta()
+            .clone(),
+    };
+    Ok(meta
+        .owner_references
+        .unwrap_or_default()
+        .into_iter()
+        .map(|r| r.uid)
+        .collect())
+}
+
+fn cluster_api(writer: &Writer<'_>) -> Api<ClusterRoleBinding> {
+    Api::all(writer.client.clone())
+}
+
+fn namespaced_api(writer: &Writer<'_>, target: &BindingRef) -> Api<RoleBinding> {
+    Api::namespaced(
+        writer.client.clone(),
+        target.namespace.as_deref().unwrap_or_default(),
+    )
+}

@@ -1,0 +1,289 @@
+//! What each condition says: GroupVerified from the judgement, BindingsApplied from what
+//! the writes did, Ready from both. Pure; the words are the user's first clue, so every
+//! message says what happened and what the operator did about it.
+
+use super::judge::{Grant, Outcome, Refusal};
+use super::report::Tally;
+use crate::okta::OktaError;
+use okta_rbac_api::OnGroupMissing;
+use okta_rbac_api::conditions::{BINDINGS_APPLIED, GROUP_VERIFIED, READY, Status, Verdict};
+
+fn bindings(count: usize) -> String {
+    match count {
+        1 => "1 binding".to_string(),
+        n => format!("{n} bindings"),
+    }
+}
+
+/// The first few items and how many more.
+pub fn list(items: &[String]) -> String {
+    const SHOWN: usize = 5;
+    let mut text = items
+        .iter()
+        .take(SHOWN)
+        .cloned()
+        .collect::<Vec<_>>()
+        .join(", ");
+    if items.len() > SHOWN {
+        text.push_str(&format!(" and {} more", items.len() - SHOWN));
+    }
+    text
+}
+
+pub fn group_verified(
+    outcome: &Outcome,
+    group: &str,
+    allowed_prefix: &str,
+    on_missing: OnGroupMissing,
+) -> Verdict {
+    let kept = match on_missing {
+        OnGroupMissing::Revoke => "its bindings are revoked",
+        OnGroupMissing::Retain => "its bindings are retained (onGroupMissing: Retain)",
+    };
+    match outcome {
+        Outcome::Verified(g) => Verdict::new(
+            GROUP_VERIFIED,
+            Status::True,
+            "Found",
+            format!("Okta group {} ({}, {})", g.profile.name, g.id, g.group_type),
+        ),
+        Outcome::Missing => Verdict::new(
+            GROUP_VERIFIED,
+            Status::False,
+            "GroupMissing",
+            format!("Okta has no group named {group:?}; {kept}"),
+        ),
+        Outcome::Replaced { recorded, found } => Verdict::new(
+            GROUP_VERIFIED,
+            Status::False,
+            "GroupReplaced",
+            format!(
+                "the Okta group named {group:?} is now {found}, not the verified {recorded}: it was deleted and re-created, so it is treated as missing and {kept}"
+            ),
+        ),
+        Outcome::Refused(Refusal::OutsideAllowedPrefix) => Verdict::new(
+            GROUP_VERIFIED,
+            Status::False,
+            "OutsideAllowedPrefix",
+            format!(
+                "{group:?} does not start with the allowed prefix {allowed_prefix:?}, so it never reaches a token; nothing is bound"
+            ),
+        ),
+        Outcome::Refused(Refusal::BuiltIn) => Verdict::new(
+            GROUP_VERIFIED,
+            Status::False,
+            "BuiltInGroup",
+            format!("{group:?} is a BUILT_IN Okta group that holds every user; it is never bound"),
+        ),
+        Outcome::Refused(Refusal::Ambiguous(count)) => Verdict::new(
+            GROUP_VERIFIED,
+            Status::False,
+            "AmbiguousName",
+            format!(
+                "{count} Okta groups are named {group:?} (for example an OKTA_GROUP and an APP_GROUP); nothing is bound until only one is"
+            ),
+        ),
+        Outcome::Unknown(error) => Verdict::new(
+            GROUP_VERIFIED,
+            Status::Unknown,
+            error.kind(),
+            format!("{error}; existing bindings are kept and none are created until Okta answers"),
+        ),
+    }
+}
+
+pub fn bindings_applied(
+    grant: Grant,
+    outcome: &Outcome,
+    members_unknown: Option<&OktaError>,
+    tally: &Tally,
+) -> Verdict {
+    if !tally.conflicts.is_empty() {
+        return Verdict::new(
+            BINDINGS_APPLIED,
+            Status::False,
+            "Conflict",
+            format!(
+                "not managed by this object, left untouched: {}",
+                list(&tally.conflicts)
+            ),
+        );
+    }
+    if !tally.failures.is_empty() {
+        return Verdict::new(
+            BINDINGS_APPLIED,
+            Status::False,
+            "ApplyFailed",
+            list(&tally.failures),
+        );
+    }
+    if !tally.missing_namespaces.is_empty() {
+        return Verdict::new(
+            BINDINGS_APPLIED,
+            Status::False,
+            "NamespaceMissing",
+            format!(
+                "these namespaces do not exist (the bindings follow when they do): {}",
+                list(&tally.missing_namespaces)
+            ),
+        );
+    }
+    if let Some(error) = members_unknown {
+        return Verdict::new(
+            BINDINGS_APPLIED,
+            Status::Unknown,
+            "AwaitingMembers",
+            format!(
+                "the group's members could not be read ({error}); {} kept, nothing is created until Okta answers",
+                bindings(tally.bound)
+            ),
+        );
+    }
+    match (grant, outcome) {
+        (Grant::Declared, _) => Verdict::new(
+            BINDINGS_APPLIED,
+            Status::True,
+            "Applied",
+            format!("{} as declared", bindings(tally.bound)),
+        ),
+        (Grant::RevokeAll, _) => Verdict::new(
+            BINDINGS_APPLIED,
+            Status::True,
+            "Revoked",
+            "no bindings are kept for this group",
+        ),
+        (Grant::KeepExisting, Outcome::Unknown(_)) => Verdict::new(
+            BINDINGS_APPLIED,
+            Status::Unknown,
+            "AwaitingVerification",
+            format!(
+                "{} kept; nothing is created until Okta verifies the group",
+                bindings(tally.bound)
+            ),
+        ),
+        (Grant::KeepExisting, _) => Verdict::new(
+            BINDINGS_APPLIED,
+            Status::True,
+            "Retained",
+            format!("{} existing bindings retained", tally.bound),
+        ),
+    }
+}
+
+pub fn ready(verified: &Verdict, applied: &Verdict, missing_roles: &[String]) -> Verdict {
+    if verified.status != Status::True {
+        return Verdict::new(
+            READY,
+            verified.status,
+            verified.reason,
+            verified.message.clone(),
+        );
+    }
+    if applied.status != Status::True {
+        return Verdict::new(
+            READY,
+            applied.status,
+            applied.reason,
+            applied.message.clone(),
+        );
+    }
+    if !missing_roles.is_empty() {
+        return Verdict::new(
+            READY,
+            Status::False,
+            "RoleMissing",
+            format!(
+                "bound, but these roles do not exist, so the bindings grant nothing yet: {}",
+                list(missing_roles)
+            ),
+        );
+    }
+    Verdict::new(READY, Status::True, "Ready", applied.message.clone())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::reconcile::fixtures::group;
+
+    #[test]
+    fn conditions_say_why() {
+        let outage = Outcome::Unknown(OktaError::Api {
+            status: 503,
+            code: "E0000010".into(),
+            summary: "down".into(),
+        });
+        let verified = group_verified(&outage, "k8s-a", "k8s-", OnGroupMissing::Revoke);
+        assert_eq!(
+            (verified.status, verified.reason),
+            (Status::Unknown, "OktaServerError")
+        );
+        let tally = Tally {
+            bound: 2,
+            ..Default::default()
+        };
+        let applied = bindings_applied(Grant::KeepExisting, &outage, None, &tally);
+        assert_eq!(applied.reason, "AwaitingVerification");
+        assert_eq!(ready(&verified, &applied, &[]).status, Status::Unknown);
+
+        let found = Outcome::Verified(group("k8s-a", "OKTA_GROUP"));
+        let verified = group_verified(&found, "k8s-a", "k8s-", OnGroupMissing::Revoke);
+        let conflict = Tally {
+            conflicts: vec!["okta-a-view-123".into()],
+            ..Default::default()
+        };
+        let applied = bindings_applied(Grant::Declared, &found, None, &conflict);
+        assert_eq!(
+            (applied.status, applied.reason),
+            (Status::False, "Conflict")
+        );
+        assert!(applied.message.contains("okta-a-view-123"));
+        let bound = Tally {
+            bound: 1,
+            ..Default::default()
+        };
+        let applied = bindings_applied(Grant::Declared, &found, None, &bound);
+        assert_eq!(applied.status, Status::True);
+        let ready = ready(&verified, &applied, &["ClusterRole/nope".into()]);
+        assert_eq!((ready.status, ready.reason), (Status::False, "RoleMissing"));
+
+        let retained = group_verified(&Outcome::Missing, "k8s-a", "k8s-", OnGroupMissing::Retain);
+        assert!(retained.message.contains("retained"));
+        let outside = group_verified(
+            &Outcome::Refused(Refusal::OutsideAllowedPrefix),
+            "ops",
+            "k8s-",
+            OnGroupMissing::Revoke,
+        );
+        assert!(outside.message.contains("\"k8s-\""));
+    }
+
+    #[test]
+    fn unread_members_keep_the_bindings_and_say_so() {
+        let found = Outcome::Verified(group("k8s-a", "OKTA_GROUP"));
+        let error = OktaError::Timeout(std::time::Duration::from_secs(5));
+        let tally = Tally {
+            bound: 3,
+            ..Default::default()
+        };
+        let applied = bindings_applied(Grant::KeepExisting, &found, Some(&error), &tally);
+        assert_eq!(
+            (applied.status, applied.reason),
+            (Status::Unknown, "AwaitingMembers")
+        );
+        assert!(
+            applied.message.contains("3 bindings kept"),
+            "{}",
+            applied.message
+        );
+        let verified = group_verified(&found, "k8s-a", "k8s-", OnGroupMissing::Revoke);
+        assert_eq!(verified.status, Status::True, "the group itself was found");
+        assert_eq!(ready(&verified, &applied, &[]).reason, "AwaitingMembers");
+    }
+
+    #[test]
+    fn long_lists_are_cut_with_a_count() {
+        let items: Vec<String> = (0..8).map(|i| format!("ns-{i}")).collect();
+        assert_eq!(list(&items), "ns-0, ns-1, ns-2, ns-3, ns-4 and 3 more");
+    }
+}

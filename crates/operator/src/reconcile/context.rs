@@ -1,0 +1,74 @@
+//! What every reconcile shares: the Kubernetes client, the Okta directory, the operator's
+//! policy, the caches of the cluster, events and metrics.
+
+use crate::cache::Stores;
+use crate::metrics::Metrics;
+use crate::okta::GroupDirectory;
+use crate::policy::Policy;
+use kube::Client;
+use kube::ResourceExt;
+use kube::runtime::events::Recorder;
+use okta_rbac_api::{OktaGroupBinding, OktaGroupBindingStatus};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+pub struct Context {
+    pub client: Client,
+    pub okta: Arc<GroupDirectory>,
+    pub policy: Policy,
+    pub resync: Duration,
+    pub stores: Stores,
+    pub recorder: Recorder,
+    pub metrics: Arc<Metrics>,
+    /// Consecutive Okta failures per object uid, for backoff.
+    pub failures: Mutex<HashMap<String, u32>>,
+    /// The last status written per object uid, with the resourceVersion it was written
+    /// over. A reconcile that runs before the watch delivers that write sees the older
+    /// object; it must compare with what was written, or it would write again.
+    pub written_status: Mutex<HashMap<String, (String, OktaGroupBindingStatus)>>,
+}
+
+impl Context {
+    /// The object's status as last known: what this operator wrote, while the cache still
+    /// holds the version it was written over; otherwise the cached object's.
+    pub fn current_status(&self, ogb: &OktaGroupBinding) -> OktaGroupBindingStatus {
+        let uid = ogb.uid().unwrap_or_default();
+        let written = lock(&self.written_status);
+        match (written.get(&uid), &ogb.metadata.resource_version) {
+            (Some((over, status)), Some(version)) if over == version => status.clone(),
+            _ => ogb.status.clone().unwrap_or_default(),
+        }
+    }
+
+    pub fn record_status(&self, ogb: &OktaGroupBinding, status: OktaGroupBindingStatus) {
+        let (Some(uid), Some(version)) = (ogb.uid(), ogb.metadata.resource_version.clone()) else {
+            return;
+        };
+        lock(&self.written_status).insert(uid, (version, status));
+    }
+
+    /// Drops what is kept about a deleted object.
+    pub fn forget(&self, uid: &str) {
+        lock(&self.written_status).remove(uid);
+        self.clear_failures(uid);
+        self.metrics.object(uid, None);
+    }
+
+    /// The delay before the next try after another Okta failure: 2 s doubling up to the
+    /// resync interval.
+    pub fn backoff_after_failure(&self, uid: &str) -> Duration {
+        let mut failures = lock(&self.failures);
+        let count = failures.entry(uid.to_string()).or_default();
+        *count = (*count + 1).min(16);
+        Duration::from_secs(2u64.saturating_pow(*count)).min(self.resync)
+    }
+
+    pub fn clear_failures(&self, uid: &str) {
+        lock(&self.failures).remove(uid);
+    }
+}

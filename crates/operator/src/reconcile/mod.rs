@@ -1,0 +1,154 @@
+//! One reconcile, as a pipeline: observe (read Okta and the caches) -> judge (pure: what
+//! Okta's answer means) -> plan (pure: the exact writes) -> apply (I/O: the writes) ->
+//! report (pure: status, events, metrics). Then the status is written, only if it changed.
+
+pub mod apply;
+pub mod conditions;
+pub mod context;
+pub mod desired;
+#[cfg(test)]
+mod fixtures;
+pub mod judge;
+pub mod observe;
+pub mod plan;
+pub mod report;
+pub mod subjects;
+
+use apply::Writer;
+use context::Context;
+use kube::api::{Api, Patch, PatchParams};
+use kube::runtime::controller::Action;
+use kube::runtime::events::Event;
+use kube::{Resource, ResourceExt};
+use okta_rbac_api::OktaGroupBinding;
+use report::{Inputs, Note, Report, Retry};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("writing the status: {0}")]
+    Status(#[source] kube::Error),
+}
+
+impl Error {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Error::Status(_) => "StatusWrite",
+        }
+    }
+}
+
+pub async fn reconcile(ogb: Arc<OktaGroupBinding>, ctx: Arc<Context>) -> Result<Action, Error> {
+    let started = Instant::now();
+    ctx.metrics.reconciles.inc();
+    let result = reconcile_inner(&ogb, &ctx).await;
+    ctx.metrics
+        .reconcile_duration
+        .observe(started.elapsed().as_secs_f64());
+    result
+}
+
+async fn reconcile_inner(ogb: &OktaGroupBinding, ctx: &Context) -> Result<Action, Error> {
+    let uid = ogb.uid().unwrap_or_default();
+    if ogb.meta().deletion_timestamp.is_some() {
+        // The garbage collector removes the bindings through their owner references.
+        ctx.metrics.object(&uid, None);
+        return Ok(Action::await_change());
+    }
+    if ogb.spec.paused {
+        ctx.metrics.object(&uid, Some(("paused", 0)));
+        return Ok(Action::requeue(ctx.resync));
+    }
+
+    let observation = observe::observe(ctx, ogb).await;
+    let judgement = judge::judge(ogb, &ctx.policy, &observation);
+    let plan = plan::plan(ogb, &judgement, &observation.cluster);
+    let writer = Writer {
+        client: &ctx.client,
+        stores: &ctx.stores,
+        owner_uid: &uid,
+    };
+    let results = apply::apply(&writer, &plan.writes).await;
+    let now =
+        k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(k8s_openapi::jiff::Timestamp::now());
+    let report = report::report(
+        &Inputs {
+            ogb,
+            policy: &ctx.policy,
+            old: &observation.status,
+            judgement: &judgement,
+            plan: &plan,
+            results: &results,
+        },
+        &now,
+    );
+    tracing::debug!(name = %ogb.name_any(), writes = results.len(), "applied");
+
+    let Report {
+        status,
+        events,
+        state,
+        retry,
+        failed_writes,
+    } = report;
+    for kind in failed_writes {
+        ctx.metrics.binding_write_failed(kind);
+    }
+    ctx.metrics
+        .object(&uid, Some((state, i64::from(status.binding_count))));
+    publish(ctx, ogb, events);
+    if status != observation.status {
+        let api: Api<OktaGroupBinding> = Api::all(ctx.client.clone());
+        api.patch_status(
+            &ogb.name_any(),
+            &PatchParams::default(),
+            &Patch::Merge(serde_json::json!({ "status": status })),
+        )
+        .await
+        .map_err(Error::Status)?;
+        ctx.record_status(ogb, status);
+    }
+    Ok(match retry {
+        Retry::Backoff => Action::requeue(ctx.backoff_after_failure(&uid)),
+        Retry::Resync => {
+            ctx.clear_failures(&uid);
+            Action::requeue(ctx.resync)
+        }
+    })
+}
+
+/// Publishes events off the reconcile's path: an event is a note for people, and waiting
+/// for it would hold a worker that could be granting the next object.
+fn publish(ctx: &Context, ogb: &OktaGroupBinding, notes: Vec<Note>) {
+    if notes.is_empty() {
+        return;
+    }
+    let reference = ogb.object_ref(&());
+    let recorder = ctx.recorder.clone();
+    tokio::spawn(async move {
+        for note in notes {
+            let event = Event {
+                type_: note.type_,
+                reason: note.reason.into(),
+                note: Some(note.note),
+                action: "Reconcile".into(),
+                secondary: None,
+            };
+            if let Err(error) = recorder.publish(&event, &reference).await {
+                tracing::warn!(%error, "publishing an event failed");
+            }
+        }
+    });
+}
+
+pub fn error_policy(ogb: Arc<OktaGroupBinding>, error: &Error, ctx: Arc<Context>) -> Action {
+    tracing::warn!(name = %ogb.name_any(), %error, "reconcile failed");
+    ctx.metrics
+        .reconcile_failures
+        .get_or_create(&crate::metrics::KindLabel {
+            kind: error.kind().into(),
+        })
+        .inc();
+    Action::requeue(Duration::from_secs(5))
+}

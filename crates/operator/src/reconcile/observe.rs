@@ -1,0 +1,144 @@
+//! Step 1, observe: everything a decision about one object depends on, read once. Okta's
+//! answer about the group (and, in Users mode, its members), the object's last known
+//! status, and the cluster as the caches see it. The only step that asks Okta.
+
+use super::context::Context;
+use super::judge::{self, Outcome};
+use crate::binding::{BindingObject, BindingRef};
+use crate::okta::{GroupAnswer, OktaError, OktaUser};
+use k8s_openapi::api::core::v1::Namespace;
+use kube::ResourceExt;
+use okta_rbac_api::{OktaGroupBinding, OktaGroupBindingStatus, SubjectKind};
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+/// What Okta said about the group's name.
+#[derive(Clone, Debug)]
+pub enum GroupLookup {
+    /// The name can never be bound (outside the allowed prefix): Okta was not asked.
+    NotAsked,
+    Answered(Arc<GroupAnswer>),
+    Failed(OktaError),
+}
+
+/// Okta's side.
+#[derive(Clone, Debug)]
+pub struct OktaView {
+    pub lookup: GroupLookup,
+    /// Users mode, once the group is verified: its members, or why they could not be read.
+    pub members: Option<Result<Arc<Vec<OktaUser>>, OktaError>>,
+}
+
+/// The roles the object references that exist.
+#[derive(Clone, Debug, Default)]
+pub struct RolesPresent {
+    pub cluster_roles: BTreeSet<String>,
+    /// (namespace, name)
+    pub roles: BTreeSet<(String, String)>,
+}
+
+/// The cluster's side, from the caches.
+#[derive(Clone, Debug, Default)]
+pub struct ClusterView {
+    /// Namespaces that exist and are not being deleted.
+    pub namespaces: Vec<Arc<Namespace>>,
+    /// The bindings this object owns.
+    pub owned: BTreeMap<BindingRef, BindingObject>,
+    /// Bindings this object created whose watch event has not arrived yet.
+    pub pending: BTreeSet<BindingRef>,
+    pub roles: RolesPresent,
+}
+
+#[derive(Clone, Debug)]
+pub struct Observation {
+    /// What this operator last wrote, while the cache still holds the version it was
+    /// written over; otherwise the cached object's status.
+    pub status: OktaGroupBindingStatus,
+    pub okta: OktaView,
+    pub cluster: ClusterView,
+}
+
+pub async fn observe(ctx: &Context, ogb: &OktaGroupBinding) -> Observation {
+    let status = ctx.current_status(ogb);
+    let okta = ask_okta(ctx, ogb, &status).await;
+    Observation {
+        status,
+        okta,
+        cluster: look_at_cluster(ctx, ogb),
+    }
+}
+
+async fn ask_okta(
+    ctx: &Context,
+    ogb: &OktaGroupBinding,
+    status: &OktaGroupBindingStatus,
+) -> OktaView {
+    let group = &ogb.spec.group;
+    let lookup = if judge::refuse_name(group, &ctx.policy).is_some() {
+        GroupLookup::NotAsked
+    } else {
+        match ctx.okta.lookup(group).await {
+            Ok(answer) => GroupLookup::Answered(answer),
+            Err(error) => GroupLookup::Failed(error),
+        }
+    };
+    let recorded = status.group.as_ref().map(|g| g.id.as_str());
+    let members = match (judge::verify(&lookup, recorded), ogb.spec.subject.kind) {
+        (Outcome::Verified(found), SubjectKind::Users) => Some(ctx.okta.members(&found).await),
+        _ => None,
+    };
+    OktaView { lookup, members }
+}
+
+fn look_at_cluster(ctx: &Context, ogb: &OktaGroupBinding) -> ClusterView {
+    let uid = ogb.uid().unwrap_or_default();
+    let stores = &ctx.stores;
+    let namespaces = stores
+        .namespaces
+        .state()
+        .into_iter()
+        .filter(|ns| ns.metadata.deletion_timestamp.is_none())
+        .collect();
+    let mut owned = BTreeMap::new();
+    for binding in stores.owned_cluster_role_bindings(&uid) {
+        let object = BindingObject::from(binding.as_ref());
+        owned.insert(object.reference(), object);
+    }
+    for binding in stores.owned_role_bindings(&uid) {
+        let object = BindingObject::from(binding.as_ref());
+        owned.insert(object.reference(), object);
+    }
+    ClusterView {
+        namespaces,
+        owned,
+        pending: stores.pending_for(&uid),
+        roles: roles_present(ctx, ogb),
+    }
+}
+
+fn roles_present(ctx: &Context, ogb: &OktaGroupBinding) -> RolesPresent {
+    let spec = &ogb.spec;
+    let cluster_roles = spec
+        .cluster_role_bindings
+        .iter()
+        .map(|c| c.cluster_role.as_str())
+        .chain(
+            spec.role_bindings
+                .iter()
+                .filter_map(|r| r.cluster_role.as_deref()),
+        )
+        .filter(|name| ctx.stores.cluster_role_exists(name))
+        .map(str::to_string)
+        .collect();
+    let roles = spec
+        .role_bindings
+        .iter()
+        .filter_map(|r| Some((r.namespace.as_deref()?, r.role.as_deref()?)))
+        .filter(|(namespace, name)| ctx.stores.role_exists(namespace, name))
+        .map(|(namespace, name)| (namespace.to_string(), name.to_string()))
+        .collect();
+    RolesPresent {
+        cluster_roles,
+        roles,
+    }
+}

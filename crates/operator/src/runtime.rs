@@ -1,0 +1,167 @@
+//! The running operator: Okta client and directory, metrics and health endpoints, leader
+//! election, and the controller. `okta-rbac-operator run` starts it here.
+
+use crate::controller::{self, Parts};
+use crate::metrics::{BucketLabel, Metrics};
+use crate::okta::auth::Credentials;
+use crate::okta::{GroupDirectory, OktaClient, OktaConfig};
+use crate::policy::Policy;
+use crate::server::{self, Health};
+use kube::Client;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+use url::Url;
+
+#[derive(Debug)]
+pub struct LeaderElection {
+    pub lease_name: String,
+    pub lease_namespace: String,
+    /// Unique per replica (the pod name).
+    pub identity: String,
+    pub lease_seconds: u64,
+}
+
+#[derive(Debug)]
+pub struct OperatorConfig {
+    pub okta_org_url: Url,
+    pub okta_credentials: Credentials,
+    pub okta_ca_pem: Option<String>,
+    pub okta_concurrency: usize,
+    pub okta_timeout: Duration,
+    pub policy: Policy,
+    pub resync: Duration,
+    pub metrics_address: SocketAddr,
+    pub leader_election: Option<LeaderElection>,
+    pub reconcile_concurrency: u16,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum OperatorError {
+    #[error("{0}")]
+    Okta(#[from] crate::okta::OktaError),
+    #[error("starting the metrics server on {address}: {source}")]
+    Server {
+        address: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("leader election: {0}")]
+    Lease(String),
+    #[error("lost the leader lease; stopping so that only the new leader writes")]
+    LeadershipLost,
+}
+
+/// A started operator's endpoints.
+pub struct Running {
+    pub metrics_address: SocketAddr,
+}
+
+/// Runs until `shutdown` resolves (or leadership is lost). `started` receives the bound
+/// metrics address as soon as it listens.
+pub async fn run(
+    client: Client,
+    config: OperatorConfig,
+    started: impl FnOnce(Running) + Send,
+    shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
+) -> Result<(), OperatorError> {
+    let metrics = Arc::new(Metrics::default());
+    let observed = metrics.clone();
+    let okta = OktaClient::new(OktaConfig {
+        org_url: config.okta_org_url,
+        credentials: config.okta_credentials,
+        extra_ca_pem: config.okta_ca_pem,
+        concurrency: config.okta_concurrency,
+        request_timeout: config.okta_timeout,
+        max_attempts: 3,
+    })?
+    .with_observer(move |bucket, status, remaining| {
+        observed.okta_request(bucket, status);
+        if let Some(remaining) = remaining {
+            observed
+                .okta_rate_limit_remaining
+                .get_or_create(&BucketLabel {
+                    bucket: bucket.into(),
+                })
+                .set(remaining as i64);
+        }
+    });
+    let directory = GroupDirectory::new(Arc::new(okta), config.resync, config.okta_concurrency);
+    tokio::spawn(directory.clone().run());
+
+    let ready = Arc::new(AtomicBool::new(false));
+    let health = Health {
+        metrics: metrics.clone(),
+        ready: ready.clone(),
+    };
+    let address = config.metrics_address;
+    let bound = server::serve(address, health)
+        .await
+        .map_err(|source| OperatorError::Server { address, source })?;
+    started(Running {
+        metrics_address: bound,
+    });
+
+    let parts = Parts {
+        okta: directory,
+        policy: config.policy,
+        resync: config.resync,
+        metrics,
+        concurrency: config.reconcile_concurrency,
+    };
+    let on_synced = {
+        let ready = ready.clone();
+        move || ready.store(true, Ordering::SeqCst)
+    };
+    let Some(election) = config.leader_election else {
+        controller::run(client, parts, on_synced, shutdown).await;
+        return Ok(());
+    };
+
+    // A standby is ready (it serves probes) but runs no controller until it leads.
+    ready.store(true, Ordering::SeqCst);
+    let manager =
+        kube_lease_manager::LeaseManagerBuilder::new(client.clone(), &election.lease_name)
+            .with_namespace(&election.lease_namespace)
+            .with_identity(&election.identity)
+            .with_duration(election.lease_seconds)
+            .with_grace(election.lease_seconds.div_ceil(3).max(1))
+            .build()
+            .await
+            .map_err(|e| OperatorError::Lease(e.to_string()))?;
+    let (mut leading, _task) = manager.watch().await;
+    let mut shutdown = Box::pin(shutdown);
+    loop {
+        if *leading.borrow_and_update() {
+            break;
+        }
+        tokio::select! {
+            changed = leading.changed() => if changed.is_err() {
+                return Err(OperatorError::Lease("the lease manager stopped".into()));
+            },
+            _ = &mut shutdown => return Ok(()),
+        }
+    }
+    tracing::info!(identity = %election.identity, lease = %election.lease_name, "leading");
+    ready.store(false, Ordering::SeqCst);
+    let (lost_tx, lost_rx) = tokio::sync::oneshot::channel::<()>();
+    let lost = async move {
+        loop {
+            if leading.changed().await.is_err() || !*leading.borrow_and_update() {
+                let _ = lost_tx.send(());
+                return;
+            }
+        }
+    };
+    let stop = async move {
+        tokio::select! {
+            _ = shutdown => {}
+            _ = lost => {}
+        }
+    };
+    controller::run(client, parts, on_synced, stop).await;
+    match lost_rx.await {
+        Ok(()) => Err(OperatorError::LeadershipLost),
+        Err(_) => Ok(()),
+    }
+}

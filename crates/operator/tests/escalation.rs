@@ -1,0 +1,215 @@
+//! The escalation guard shipped in config/policy: a user who may create
+//! OktaGroupBindings can grant through them only roles the user may bind.
+
+mod common;
+
+use common::eventually;
+use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, PolicyRule, RoleRef, Subject};
+use kube::api::{Api, DeleteParams, ObjectMeta, PostParams};
+use kube::{Client, CustomResourceExt};
+use okta_rbac_api::{
+    ClusterRoleBindingSpec, OktaGroupBinding, OktaGroupBindingSpec, RoleBindingSpec,
+};
+use okta_rbac_testenv::{ControlPlane, unique_name};
+use std::time::Duration;
+
+fn plane() -> &'static ControlPlane {
+    ControlPlane::shared(|| vec![OktaGroupBinding::crd()])
+}
+
+fn rule(group: &str, resource: &str, verbs: &[&str], names: &[&str]) -> PolicyRule {
+    PolicyRule {
+        api_groups: Some(vec![group.into()]),
+        resources: Some(vec![resource.into()]),
+        verbs: verbs.iter().map(|v| v.to_string()).collect(),
+        resource_names: (!names.is_empty()).then(|| names.iter().map(|n| n.to_string()).collect()),
+        ..Default::default()
+    }
+}
+
+/// Gives `user` a ClusterRole with these rules, cluster-wide.
+async fn grant(admin: &Client, user: &str, rules: Vec<PolicyRule>) {
+    let name = unique_name("guard-test");
+    let role = ClusterRole {
+        metadata: ObjectMeta {
+            name: Some(name.clone()),
+            ..Default::default()
+        },
+        rules: Some(rules),
+        ..Default::default()
+    };
+    Api::<ClusterRole>::all(admin.clone())
+        .create(&PostParams::default(), &role)
+        .await
+        .expect("role");
+    let binding = ClusterRoleBinding {
+        metadata: ObjectMeta {
+            name: Some(name.clone()),
+            ..Default::default()
+        },
+        role_ref: RoleRef {
+            api_group: Some("rbac.authorization.k8s.io".into()),
+            kind: "ClusterRole".into(),
+            name,
+        },
+        subjects: Some(vec![Subject {
+            api_group: Some("rbac.authorization.k8s.io".into()),
+            kind: "User".into(),
+            name: user.into(),
+            namespace: None,
+        }]),
+    };
+    Api::<ClusterRoleBinding>::all(admin.clone())
+        .create(&PostParams::default(), &binding)
+        .await
+        .expect("binding");
+}
+
+fn granting(cluster_roles: &[&str], role_in_default: Option<&str>) -> OktaGroupBindingSpec {
+    OktaGroupBindingSpec {
+        group: "k8s-admins".into(),
+        subject: Default::default(),
+        cluster_role_bindings: cluster_roles
+            .iter()
+            .map(|r| ClusterRoleBindingSpec {
+                cluster_role: r.to_string(),
+            })
+            .collect(),
+        role_bindings: role_in_default
+            .map(|role| RoleBindingSpec {
+                namespace: Some("default".into()),
+                namespace_selector: None,
+                role: Some(role.into()),
+                cluster_role: None,
+            })
+            .into_iter()
+            .collect(),
+        on_group_missing: Default::default(),
+        paused: false,
+    }
+}
+
+/// Creates the object as `client`: `Ok` when admitted, the denial message otherwise.
+async fn try_create(client: &Client, spec: OktaGroupBindingSpec) -> Result<(), String> {
+    let api: Api<OktaGroupBinding> = Api::all(client.clone());
+    let name = unique_name("guarded");
+    match api
+        .create(&PostParams::default(), &OktaGroupBinding::new(&name, spec))
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(status)) if status.code == 403 => Err(status.message),
+        Err(other) => panic!("unexpected answer: {other}"),
+    }
+}
+
+#[tokio::test]
+async fn a_user_may_grant_through_an_okta_group_binding_only_what_it_may_bind() {
+    let installed = plane()
+        .kubectl(&["apply", "-k", "config/policy"], None)
+        .expect("kubectl");
+    assert!(
+        installed.success,
+        "installing config/policy: {}",
+        installed.stderr
+    );
+    let admin = plane().client().await.expect("admin");
+    let user = unique_name("jane");
+    grant(
+        &admin,
+        &user,
+        vec![rule(
+            "oktarbac.io",
+            "oktagroupbindings",
+            &["create", "get", "list", "update", "delete"],
+            &[],
+        )],
+    )
+    .await;
+    let jane = plane().client_as_user(&user, &[]).await.expect("jane");
+
+    // The policy takes a moment to be enforced after it is created.
+    let denied = eventually(
+        Duration::from_secs(30),
+        "the guard denies cluster-admin",
+        || {
+            let jane = jane.clone();
+            async move {
+                try_create(&jane, granting(&["cluster-admin"], None))
+                    .await
+                    .err()
+            }
+        },
+    )
+    .await;
+    assert!(
+        denied.contains(&format!("user {user} may not grant")),
+        "{denied}"
+    );
+    assert!(
+        denied.contains("bind verb on each of: cluster-admin"),
+        "{denied}"
+    );
+    assert!(denied.contains("bind verb"), "{denied}");
+    let denied = try_create(&jane, granting(&[], Some("restricted-user")))
+        .await
+        .expect_err("a Role needs bind too");
+    assert!(
+        denied.contains("Role restricted-user in default"),
+        "{denied}"
+    );
+
+    grant(
+        &admin,
+        &user,
+        vec![
+            rule(
+                "rbac.authorization.k8s.io",
+                "clusterroles",
+                &["bind"],
+                &["cluster-admin"],
+            ),
+            rule(
+                "rbac.authorization.k8s.io",
+                "roles",
+                &["bind"],
+                &["restricted-user"],
+            ),
+        ],
+    )
+    .await;
+    eventually(
+        Duration::from_secs(30),
+        "admitted once the user may bind cluster-admin",
+        || {
+            let jane = jane.clone();
+            async move {
+                try_create(&jane, granting(&["cluster-admin"], None))
+                    .await
+                    .ok()
+            }
+        },
+    )
+    .await;
+    try_create(&jane, granting(&[], Some("restricted-user")))
+        .await
+        .expect("admitted with bind on the Role");
+    let denied = try_create(&jane, granting(&["cluster-admin", "edit"], None))
+        .await
+        .expect_err("edit is not bindable");
+    assert!(denied.contains("cluster-admin, edit"), "{denied}");
+
+    let admin_api: Api<OktaGroupBinding> = Api::all(admin.clone());
+    let name = unique_name("by-admin");
+    admin_api
+        .create(
+            &PostParams::default(),
+            &OktaGroupBinding::new(&name, granting(&["cluster-admin", "edit"], None)),
+        )
+        .await
+        .expect("an administrator may grant anything");
+    admin_api
+        .delete(&name, &DeleteParams::default())
+        .await
+        .expect("clean up");
+}

@@ -1,0 +1,186 @@
+//! The operator as it runs in a cluster: its own process, two replicas with leader
+//! election, probes and metrics, secrets kept out of the logs, a clean stop on SIGTERM.
+
+mod common;
+
+use common::{apply_binding, view_spec, wait_condition};
+use k8s_openapi::api::coordination::v1::Lease;
+use kube::CustomResourceExt;
+use kube::api::Api;
+use okta_rbac_api::OktaGroupBinding;
+use okta_rbac_testenv::{ControlPlane, OperatorLaunch, OperatorProcess, unique_name};
+use okta_sim::seed::SeedApiToken;
+use okta_sim::{GroupType, OktaSim, Seed, SimOptions};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+const TOKEN: &str = "00replica-secret-token";
+const LEASE_SECONDS: u64 = 4;
+
+struct Replica {
+    name: String,
+    process: OperatorProcess,
+}
+
+fn start_replica(
+    name: &str,
+    plane: &ControlPlane,
+    sim: &OktaSim,
+    ca: &Path,
+    lease: &str,
+) -> Replica {
+    let process = OperatorLaunch::new(
+        common::operator_binary(),
+        plane.kubeconfig_path(),
+        sim.base_url(),
+    )
+    .okta_ca_file(ca)
+    .okta_token(TOKEN)
+    .identity(name)
+    .log_filter("debug")
+    .args([
+        "--resync-interval",
+        "3s",
+        "--leader-election",
+        "--lease-name",
+        lease,
+    ])
+    .args(["--lease-namespace", "default"])
+    .args(["--lease-duration".to_string(), format!("{LEASE_SECONDS}s")])
+    .start(&plane.dir().join(format!("{}.log", unique_name(name))))
+    .expect("start a replica");
+    Replica {
+        name: name.into(),
+        process,
+    }
+}
+
+async fn holder(leases: &Api<Lease>, lease: &str) -> Option<String> {
+    leases.get(lease).await.ok()?.spec?.holder_identity
+}
+
+async fn get(http: &reqwest::Client, url: &str) -> Option<(u16, String)> {
+    let response = http.get(url).send().await.ok()?;
+    let status = response.status().as_u16();
+    Some((status, response.text().await.ok()?))
+}
+
+#[tokio::test]
+async fn two_replicas_elect_one_leader_and_the_standby_takes_over() {
+    let plane = ControlPlane::shared(|| vec![OktaGroupBinding::crd()]);
+    let client = plane.client().await.expect("client");
+    let seed = Seed {
+        api_tokens: vec![SeedApiToken {
+            name: "operator".into(),
+            token: TOKEN.into(),
+            scopes: None,
+        }],
+        ..Default::default()
+    };
+    let sim = OktaSim::start(SimOptions::new(seed))
+        .await
+        .expect("local Okta");
+    let ca = plane.dir().join(format!("{}.pem", unique_name("okta-ca")));
+    sim.write_ca(&ca).expect("CA");
+    let lease = unique_name("lease");
+    let mut replicas = vec![
+        start_replica("replica-a", plane, &sim, &ca, &lease),
+        start_replica("replica-b", plane, &sim, &ca, &lease),
+    ];
+    let tls = okta_rbac_pki::client_config_trusting(&[]).expect("TLS");
+    let http = reqwest::Client::builder()
+        .tls_backend_preconfigured(tls)
+        .build()
+        .expect("HTTP");
+    let leases: Api<Lease> = Api::namespaced(client.clone(), "default");
+
+    let leader = common::eventually(Duration::from_secs(30), "a leader", || {
+        let leases = leases.clone();
+        let lease = lease.clone();
+        async move { holder(&leases, &lease).await }
+    })
+    .await;
+    for replica in &replicas {
+        let ready = common::eventually(Duration::from_secs(30), "every replica is ready", || {
+            let url = format!("{}/readyz", replica.process.metrics_url());
+            let http = http.clone();
+            async move { get(&http, &url).await.filter(|(s, _)| *s == 200) }
+        })
+        .await;
+        assert_eq!(ready.1, "ok");
+    }
+
+    let group = unique_name("k8s-replicas");
+    sim.create_group(&group, GroupType::OktaGroup)
+        .expect("group");
+    let first = unique_name("first");
+    apply_binding(&client, &first, view_spec(&group)).await;
+    wait_condition(&client, &first, "Ready", "True", None).await;
+
+    let index = replicas
+        .iter()
+        .position(|r| r.name == leader)
+        .expect("the leader is a replica");
+    let (_, metrics) = get(
+        &http,
+        &format!("{}/metrics", replicas[index].process.metrics_url()),
+    )
+    .await
+    .expect("metrics");
+    assert!(metrics.contains("okta_rbac_reconciles_total"), "{metrics}");
+    assert!(
+        metrics.contains(r#"okta_rbac_okta_requests_total{bucket="groups",status="200"}"#),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains(r#"okta_rbac_groups{state="verified"} 1"#),
+        "{metrics}"
+    );
+
+    // SIGKILL the leader: the standby must take over within the lease duration.
+    let killed_at = Instant::now();
+    let mut old = replicas.remove(index);
+    old.process.kill();
+    let standby = replicas[0].name.clone();
+    common::eventually(
+        Duration::from_secs(LEASE_SECONDS * 3),
+        "the standby takes the lease",
+        || {
+            let leases = leases.clone();
+            let (lease, standby) = (lease.clone(), standby.clone());
+            async move { (holder(&leases, &lease).await? == standby).then_some(()) }
+        },
+    )
+    .await;
+    let handover = killed_at.elapsed();
+    println!(
+        "leader handover after SIGKILL: {:.1} s (lease {LEASE_SECONDS} s)",
+        handover.as_secs_f64()
+    );
+    assert!(
+        handover <= Duration::from_secs(LEASE_SECONDS + 2),
+        "handover took {handover:?}"
+    );
+
+    let second = unique_name("second");
+    apply_binding(&client, &second, view_spec(&group)).await;
+    wait_condition(&client, &second, "Ready", "True", None).await;
+
+    for replica in [&old, &replicas[0]] {
+        let log = replica.process.log();
+        assert!(
+            !log.contains(TOKEN),
+            "{}: the Okta token is never logged",
+            replica.name
+        );
+    }
+
+    // SIGTERM is a clean stop.
+    let mut survivor = replicas.remove(0);
+    let status = survivor
+        .process
+        .terminate(Duration::from_secs(10))
+        .expect("kill")
+        .expect("SIGTERM stops the operator within 10 s");
+    assert!(status.success(), "a SIGTERM stop exits 0: {status}");
+}

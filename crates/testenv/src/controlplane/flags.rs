@@ -1,0 +1,89 @@
+//! The command lines of etcd, kube-apiserver and kube-controller-manager, and the
+//! apiserver's structured authentication configuration for OIDC.
+
+use super::OidcOptions;
+use std::path::Path;
+
+pub(super) fn authentication_config(oidc: &OidcOptions) -> serde_json::Value {
+    serde_json::json!({
+        "apiVersion": "apiserver.config.k8s.io/v1",
+        "kind": "AuthenticationConfiguration",
+        "jwt": [{
+            "issuer": {
+                "url": oidc.issuer_url,
+                "audiences": [oidc.client_id],
+                "certificateAuthority": oidc.ca_pem,
+            },
+            "claimMappings": {
+                "username": {"claim": oidc.username_claim, "prefix": oidc.username_prefix},
+                "groups": {"claim": oidc.groups_claim, "prefix": oidc.groups_prefix},
+            },
+        }],
+    })
+}
+
+fn path_arg(flag: &str, dir: &Path, file: &str) -> String {
+    format!("--{flag}={}", dir.join(file).display())
+}
+
+pub(super) fn etcd_args(dir: &Path, client_port: u16, peer_port: u16) -> Vec<String> {
+    let client = format!("http://127.0.0.1:{client_port}");
+    let peer = format!("http://127.0.0.1:{peer_port}");
+    vec![
+        "--name=etcd".into(),
+        path_arg("data-dir", dir, "etcd"),
+        format!("--listen-client-urls={client}"),
+        format!("--advertise-client-urls={client}"),
+        format!("--listen-peer-urls={peer}"),
+        format!("--initial-advertise-peer-urls={peer}"),
+        format!("--initial-cluster=etcd={peer}"),
+        // A test cluster's data is thrown away; fsync would only make every write slow.
+        "--unsafe-no-fsync".into(),
+        "--log-level=warn".into(),
+    ]
+}
+
+pub(super) fn apiserver_args(dir: &Path, port: u16, etcd_port: u16, oidc: bool) -> Vec<String> {
+    let mut args = vec![
+        format!("--etcd-servers=http://127.0.0.1:{etcd_port}"),
+        "--bind-address=127.0.0.1".into(),
+        "--advertise-address=127.0.0.1".into(),
+        format!("--secure-port={port}"),
+        path_arg("tls-cert-file", dir, "apiserver.crt"),
+        path_arg("tls-private-key-file", dir, "apiserver.key"),
+        path_arg("client-ca-file", dir, "ca.crt"),
+        path_arg("cert-dir", dir, "apiserver-certs"),
+        "--authorization-mode=RBAC".into(),
+        // Service-account tokens (TokenRequest) need an issuer and a signing key.
+        format!("--service-account-issuer=https://127.0.0.1:{port}"),
+        path_arg("service-account-key-file", dir, "service-account.pub"),
+        path_arg(
+            "service-account-signing-key-file",
+            dir,
+            "service-account.key",
+        ),
+        "--service-cluster-ip-range=10.96.0.0/16".into(),
+        // The `kubernetes` Service's endpoints would need a non-loopback address; no
+        // client in here uses that Service.
+        "--endpoint-reconciler-type=none".into(),
+    ];
+    if oidc {
+        args.push(path_arg(
+            "authentication-config",
+            dir,
+            "authentication-config.json",
+        ));
+    }
+    args
+}
+
+pub(super) fn controller_manager_args(dir: &Path) -> Vec<String> {
+    vec![
+        path_arg("kubeconfig", dir, "kubeconfig"),
+        "--controllers=garbage-collector-controller,namespace-controller".into(),
+        "--leader-elect=false".into(),
+        "--bind-address=127.0.0.1".into(),
+        // Serve nothing: the tests only need its controllers.
+        "--secure-port=0".into(),
+    ]
+}

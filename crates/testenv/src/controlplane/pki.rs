@@ -1,0 +1,40 @@
+//! The control plane's certificates and keys: one CA signs the apiserver's serving
+//! certificate and every client certificate; a separate key signs service-account tokens.
+
+use okta_rbac_pki::{CertAndKey, CertificateAuthority};
+use rcgen::KeyPair;
+use std::net::{IpAddr, Ipv4Addr};
+
+#[derive(Clone, Debug)]
+pub struct Pki {
+    pub ca: CertificateAuthority,
+    pub apiserver: CertAndKey,
+    pub admin: CertAndKey,
+    /// PKCS#8 key that signs service-account tokens, and its public half that verifies them.
+    pub service_account_key_pem: String,
+    pub service_account_public_key_pem: String,
+}
+
+impl Pki {
+    pub fn generate() -> Result<Self, rcgen::Error> {
+        let ca = CertificateAuthority::new("okta-rbac-operator test CA")?;
+        let service_account_key = KeyPair::generate()?;
+        Ok(Self {
+            apiserver: ca.serving_cert(
+                "kube-apiserver",
+                &["localhost", "kubernetes", "kubernetes.default.svc"],
+                &[IpAddr::V4(Ipv4Addr::LOCALHOST)],
+            )?,
+            admin: ca.client_cert("okta-rbac-admin", &["system:masters"])?,
+            service_account_key_pem: service_account_key.serialize_pem(),
+            service_account_public_key_pem: service_account_key.public_key_pem(),
+            ca,
+        })
+    }
+
+    /// A client certificate for `user` in `groups`, trusted by the apiserver: how tests
+    /// act as a person with exactly the rights RBAC gives that name.
+    pub fn client_cert(&self, user: &str, groups: &[&str]) -> Result<CertAndKey, rcgen::Error> {
+        self.ca.client_cert(user, groups)
+    }
+}

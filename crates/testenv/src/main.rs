@@ -1,0 +1,68 @@
+//! `okta-rbac-controlplane`: a local control plane (etcd, kube-apiserver,
+//! kube-controller-manager from `make controlplane`) until Ctrl-C, to poke at by hand.
+
+use clap::Parser;
+use okta_rbac_testenv::{ControlPlane, ControlPlaneOptions};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use tokio::signal::unix::{SignalKind, signal};
+
+/// Runs a local control plane until Ctrl-C and prints its admin kubeconfig.
+#[derive(Debug, Parser)]
+#[command(name = "okta-rbac-controlplane", version)]
+struct Args {
+    /// Also copy the admin kubeconfig to this file.
+    #[arg(long)]
+    kubeconfig_out: Option<PathBuf>,
+    /// Keep the working directory (certificates, logs, etcd data) after exit.
+    #[arg(long)]
+    keep_dir: bool,
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match run(Args::parse()).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("error: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(args: Args) -> Result<(), String> {
+    // Installed before "ready" is printed, so that a signal sent right after it is a clean
+    // stop and not the default kill.
+    let mut interrupt = signal(SignalKind::interrupt()).map_err(|e| e.to_string())?;
+    let mut terminate = signal(SignalKind::terminate()).map_err(|e| e.to_string())?;
+    let plane = ControlPlane::start(ControlPlaneOptions {
+        keep_dir: args.keep_dir,
+        ..Default::default()
+    })
+    .await
+    .map_err(|e| e.to_string())?;
+    if let Some(out) = &args.kubeconfig_out {
+        std::fs::copy(plane.kubeconfig_path(), out)
+            .map_err(|e| format!("copying the kubeconfig to {}: {e}", out.display()))?;
+    }
+    println!("server: {}", plane.server_url());
+    println!("readyz after: {:.2}s", plane.time_to_ready().as_secs_f64());
+    println!("kubeconfig: {}", plane.kubeconfig_path().display());
+    println!("directory: {}", plane.dir().display());
+    for (name, pid) in plane.processes() {
+        println!("process: {name} {pid}");
+    }
+    println!("ready: press Ctrl-C to stop");
+    tokio::select! {
+        _ = interrupt.recv() => {}
+        _ = terminate.recv() => {}
+    }
+    drop(plane);
+    Ok(())
+}

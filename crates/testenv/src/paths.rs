@@ -1,0 +1,54 @@
+//! Where the test world finds its binaries and the repository's files, decided at run
+//! time (a binary built in one checkout must not look into another).
+
+use crate::LaunchError;
+use std::path::{Path, PathBuf};
+
+const OPERATOR: &str = "okta-rbac-operator";
+
+/// The repository checkout: the nearest directory at or above the working directory that
+/// holds `config/default`. Cargo runs tests in their crate's directory, make in the root.
+pub fn checkout() -> PathBuf {
+    let here = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
+    here.ancestors()
+        .find(|dir| dir.join("config/default/kustomization.yaml").is_file())
+        .map_or(here.clone(), Path::to_path_buf)
+}
+
+/// The control plane's binaries: `$OKTA_RBAC_CONTROLPLANE_BIN` (the Makefile sets it), or
+/// where `make controlplane` links them in the checkout.
+pub fn controlplane_bin_dir() -> PathBuf {
+    std::env::var_os("OKTA_RBAC_CONTROLPLANE_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| checkout().join(".build/controlplane/bin"))
+}
+
+/// The operator binary: `$OKTA_RBAC_OPERATOR_BIN`, or `okta-rbac-operator` beside the
+/// running executable (Cargo puts every binary of a build in one directory; test
+/// executables sit one level below it, in `deps/`).
+pub fn operator_binary() -> Result<PathBuf, LaunchError> {
+    if let Some(path) = std::env::var_os("OKTA_RBAC_OPERATOR_BIN") {
+        return Ok(PathBuf::from(path));
+    }
+    let exe = std::env::current_exe().map_err(|source| LaunchError::Io {
+        context: "finding the running executable".into(),
+        source,
+    })?;
+    let candidates: Vec<PathBuf> = exe
+        .ancestors()
+        .skip(1)
+        .take(2)
+        .map(|dir| dir.join(OPERATOR))
+        .collect();
+    candidates
+        .iter()
+        .find(|path| path.is_file())
+        .cloned()
+        .ok_or_else(|| LaunchError::MissingOperator {
+            looked_in: candidates
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
+        })
+}
