@@ -28,11 +28,19 @@ export OKTA_RBAC_CONTROLPLANE_BIN := $(CONTROLPLANE_BIN)
 
 # Okta's official Python SDK and its test tools, in a venv of their own.
 SDK_VENV := $(OKTA_RBAC_CACHE)/sdk-venv
-SDK_REQUIREMENTS := tests/sdk/requirements.txt
+SDK_TESTS := crates/okta-sim/tests/sdk
+SDK_REQUIREMENTS := $(SDK_TESTS)/requirements.txt
 SDK_VENV_STAMP := $(SDK_VENV)/.installed-$(shell sha256sum $(SDK_REQUIREMENTS) | cut -c1-12)
 TARGET_DIR := $(or $(CARGO_TARGET_DIR),$(CURDIR)/target)
+# The binary every test, the demo and the benchmark run as the operator (a debug build;
+# make bench overrides it with the release build).
+export OKTA_RBAC_OPERATOR_BIN := $(TARGET_DIR)/debug/okta-rbac-operator
 
-.PHONY: help demo controlplane build crd lint fmt test rust-test sdk-test bench clean
+# The shipped binary carries the operator alone: none of these may enter its dependency
+# tree (the local Okta, the test world, the demo, and what only they need).
+NOT_IN_OPERATOR := okta-sim okta-rbac-testenv okta-rbac-pki okta-rbac-demo axum-server rcgen tempfile plotters
+
+.PHONY: help demo controlplane build crd lint operator-deps fmt test rust-test sdk-test bench clean
 
 help:
 	@echo "make demo          the whole thing locally: local Okta, control plane with OIDC, operator, samples (DEMO_ARGS=--once to exit)"
@@ -40,7 +48,7 @@ help:
 	@echo "make controlplane  build etcd, kube-apiserver, kube-controller-manager, kubectl ($(CONTROLPLANE_BUILD))"
 	@echo "make build         build the operator (release)"
 	@echo "make crd           regenerate crds/ from the Rust types"
-	@echo "make lint          cargo fmt --check and clippy -D warnings"
+	@echo "make lint          cargo fmt --check, clippy -D warnings, and the operator's dependency check"
 	@echo "make sdk-test      Okta's official Python SDK against the local Okta"
 	@echo "make bench         the operator against the limit at 100, 1000, 5000 objects (SIZES=...); writes docs/bench/"
 	@echo "make fmt           format the Rust code"
@@ -63,27 +71,39 @@ $(CONTROLPLANE_BUILD)/.built:
 	@echo ">> control plane ready: $$(ls $(CONTROLPLANE_BUILD) | grep -v build.log | tr '\n' ' ')"
 
 demo: controlplane
-	@echo ">> building the operator (cargo shows its progress)"
-	$(CARGO) build --locked --bin okta-rbac-operator
-	$(TARGET_DIR)/debug/okta-rbac-operator demo $(DEMO_ARGS)
+	@echo ">> building the operator and the demo (cargo shows its progress)"
+	$(CARGO) build --locked -p okta-rbac-operator -p okta-rbac-demo --bin okta-rbac-operator --bin okta-rbac-demo
+	$(TARGET_DIR)/debug/okta-rbac-demo $(DEMO_ARGS)
 
 build:
-	$(CARGO) build --locked --release
+	$(CARGO) build --locked --release -p okta-rbac-operator
 
 crd:
-	$(CARGO) run --locked --quiet -- crd > crds/oktagroupbindings.oktarbac.io.yaml
+	$(CARGO) run --locked --quiet -p okta-rbac-operator -- crd > crds/oktagroupbindings.oktarbac.io.yaml
 
 fmt:
 	$(CARGO) fmt
 
-lint:
+lint: operator-deps
 	$(CARGO) fmt --check
-	$(CARGO) clippy --locked --all-targets -- -D warnings
+	$(CARGO) clippy --locked --workspace --all-targets -- -D warnings
+
+operator-deps:
+	@tree=$$($(CARGO) tree --locked -p okta-rbac-operator -e normal --prefix none); \
+	for crate in $(NOT_IN_OPERATOR); do \
+		if grep -q "^$$crate v" <<<"$$tree"; then \
+			echo "okta-rbac-operator must not depend on $$crate: see cargo tree -p okta-rbac-operator -e normal -i $$crate" >&2; \
+			exit 1; \
+		fi; \
+	done; \
+	echo ">> the operator's dependency tree holds none of: $(NOT_IN_OPERATOR)"
 
 test: lint rust-test sdk-test
 
+# Every binary first: the demo's tests run the operator binary from beside them.
 rust-test: controlplane
-	$(CARGO) test --locked
+	$(CARGO) build --locked --workspace --bins
+	$(CARGO) test --locked --workspace
 
 $(SDK_VENV_STAMP): $(SDK_REQUIREMENTS)
 	@command -v python3 >/dev/null || { echo "Python 3 is needed for the SDK tests" >&2; exit 1; }
@@ -93,15 +113,15 @@ $(SDK_VENV_STAMP): $(SDK_REQUIREMENTS)
 	@touch $@
 
 sdk-test: $(SDK_VENV_STAMP)
-	$(CARGO) build --locked --bin okta-rbac-operator
-	cd tests/sdk && OKTA_RBAC_OPERATOR_BIN=$(TARGET_DIR)/debug/okta-rbac-operator \
+	$(CARGO) build --locked -p okta-sim --bin okta-sim
+	cd $(SDK_TESTS) && OKTA_SIM_BIN=$(TARGET_DIR)/debug/okta-sim \
 		$(SDK_VENV)/bin/python -m pytest -q -p no:cacheprovider
 
 # Convergence time, Okta requests, apiserver writes, memory and CPU of the operator next
 # to the limit (a client creating the same bindings directly). SIZES=100,1000,5000.
 bench: controlplane
-	$(CARGO) build --locked --release --bin okta-rbac-operator --example bench
-	OPERATOR_BIN=$(TARGET_DIR)/release/okta-rbac-operator $(TARGET_DIR)/release/examples/bench
+	$(CARGO) build --locked --release -p okta-rbac-operator -p okta-rbac-demo --bin okta-rbac-operator --bin okta-rbac-bench
+	OKTA_RBAC_OPERATOR_BIN=$(TARGET_DIR)/release/okta-rbac-operator $(TARGET_DIR)/release/okta-rbac-bench
 
 clean:
 	rm -rf .build target

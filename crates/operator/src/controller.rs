@@ -1,7 +1,7 @@
 //! The controller: watches OktaGroupBindings and everything that changes their outcome
 //! (their bindings, namespaces, roles), and runs a reconcile for each object they touch.
 
-use crate::cache::{OwnerIndex, Stores, cached, indexed};
+use crate::cache::{OwnerIndex, Stores, all_synced, cached, indexed};
 use crate::labels::{MANAGED_BY_LABEL, MANAGER};
 use crate::reconcile::{self, context::Context};
 use futures::StreamExt;
@@ -85,32 +85,32 @@ pub async fn run(
 ) {
     let managed = Config::default().labels(&format!("{MANAGED_BY_LABEL}={MANAGER}"));
     let crb_owners = Arc::new(OwnerIndex::default());
-    let (crb_store, crbs) = cached(
+    let (crb_store, crbs, crbs_synced) = cached(
         Api::<ClusterRoleBinding>::all(client.clone()),
         managed.clone(),
         indexed(&crb_owners),
         "ClusterRoleBindings",
     );
     let rb_owners = Arc::new(OwnerIndex::default());
-    let (rb_store, rbs) = cached(
+    let (rb_store, rbs, rbs_synced) = cached(
         Api::<RoleBinding>::all(client.clone()),
         managed,
         indexed(&rb_owners),
         "RoleBindings",
     );
-    let (ns_store, namespaces) = cached(
+    let (ns_store, namespaces, namespaces_synced) = cached(
         Api::<Namespace>::all(client.clone()),
         Config::default(),
         |_| {},
         "Namespaces",
     );
-    let (cr_store, cluster_roles) = cached(
+    let (cr_store, cluster_roles, cluster_roles_synced) = cached(
         Api::<PartialObjectMeta<ClusterRole>>::all(client.clone()),
         Config::default(),
         |_| {},
         "ClusterRoles",
     );
-    let (role_store, roles) = cached(
+    let (role_store, roles, roles_synced) = cached(
         Api::<PartialObjectMeta<Role>>::all(client.clone()),
         Config::default(),
         |_| {},
@@ -136,7 +136,7 @@ pub async fn run(
         okta: parts.okta,
         policy: parts.policy,
         resync: parts.resync,
-        stores: stores.clone(),
+        stores,
         metrics: parts.metrics,
         failures: Default::default(),
         written_status: Default::default(),
@@ -145,7 +145,7 @@ pub async fn run(
     // The objects' own watch, so that every group is queued for verification as soon as
     // its object arrives (see GroupDirectory::prefetch).
     let observer = Arc::clone(&ctx);
-    let (objects, object_events) = cached(
+    let (objects, object_events, object_events_synced) = cached(
         Api::<OktaGroupBinding>::all(client.clone()),
         Config::default(),
         move |event| match event {
@@ -160,11 +160,16 @@ pub async fn run(
     let controller = Controller::for_stream(object_events, objects.clone())
         .with_config(kube::runtime::controller::Config::default().concurrency(parts.concurrency));
     let (for_ns, for_cr, for_role) = (objects.clone(), objects.clone(), objects.clone());
-    let readiness_objects = objects.clone();
+    let watches = vec![
+        crbs_synced,
+        rbs_synced,
+        namespaces_synced,
+        cluster_roles_synced,
+        roles_synced,
+        object_events_synced,
+    ];
     tokio::spawn(async move {
-        let synced = stores.wait_until_ready().await.is_ok()
-            && readiness_objects.wait_until_ready().await.is_ok();
-        if synced {
+        if all_synced(watches).await {
             ready();
         }
     });

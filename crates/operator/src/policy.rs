@@ -14,3 +14,14 @@ pub struct Policy {
     /// The apiserver's `--oidc-username-claim` (email or login), when the object sets none.
     pub user_name: UserNameAttribute,
 }
+
+impl Policy {
+    /// Whether a group of this name can ever be bound: it starts with the allowed prefix,
+    /// compared without case like Okta's claim filter. A name that cannot reach a token is
+    /// refused before Okta is asked anything.
+    pub fn admits(&self, group: &str) -> bool {
+        group
+            .to_lowercase()
+            .starts_with(&self.allowed_group_prefix.to_lowercase())
+    }
+}

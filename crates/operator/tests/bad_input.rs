@@ -491,10 +491,8 @@ async fn every_bad_input_is_refused_or_reported_and_nothing_else_is_disturbed() 
         after[0].metadata.resource_version, bystander_crbs[0].metadata.resource_version,
         "the bystander's binding was not rewritten"
     );
-    let health = reqwest::get(format!("{}/healthz", h.metrics))
-        .await
-        .expect("healthz");
-    assert_eq!(health.status(), 200);
+    let health = okta_rbac_testenv::http_get(&format!("{}/healthz", h.metrics)).await;
+    assert_eq!(health.map(|(status, _)| status), Some(200));
     let late = unique_name("late");
     apply_binding(&client, &late, view_spec(&fine)).await;
     wait_condition(&client, &late, "Ready", "True", None).await;

@@ -320,10 +320,8 @@ async fn after_an_apiserver_restart_the_watches_recover_without_restarting_the_o
         "the operator kept running"
     );
     assert_eq!(operator.pid(), pid);
-    let health = reqwest::get(format!("{}/healthz", operator.metrics_url()))
-        .await
-        .expect("healthz");
-    assert_eq!(health.status(), 200);
+    let health = operator.get("/healthz").await;
+    assert_eq!(health.map(|(status, _)| status), Some(200));
     drop(world);
 }
 

@@ -141,3 +141,20 @@ async fn config_default_renders_and_the_apiserver_accepts_it() {
         "{stdout}"
     );
 }
+
+#[test]
+fn version_names_the_kubernetes_release_the_tests_run() {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_okta-rbac-operator"))
+        .arg("version")
+        .output()
+        .expect("okta-rbac-operator version");
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success());
+    assert!(
+        text.contains(&format!(
+            "Kubernetes {}",
+            okta_rbac_testenv::KUBERNETES_VERSION
+        )),
+        "{text}"
+    );
+}

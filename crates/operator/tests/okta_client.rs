@@ -1,12 +1,16 @@
 //! The operator's Okta client against the local Okta over HTTPS: the OAuth service-app
-//! flow with a cached token, and lists that span pages.
+//! flow with a cached token, lists that span pages, and member lists of several groups
+//! fetched side by side.
 
 use okta_rbac_operator::okta::auth::Credentials;
-use okta_rbac_operator::okta::{OktaClient, OktaConfig, OktaError};
+use okta_rbac_operator::okta::{GroupDirectory, OktaClient, OktaConfig, OktaError};
+use okta_sim::FaultSettings;
 use okta_sim::seed::SeedClient;
 use okta_sim::{GroupType, OktaSim, Seed, SimOptions, UserStatus};
 use rsa::pkcs8::{EncodePrivateKey, EncodePublicKey, LineEnding};
+use std::sync::Arc;
 use std::time::Duration;
+use std::time::Instant;
 
 fn client(sim: &OktaSim, credentials: Credentials) -> OktaClient {
     OktaClient::new(OktaConfig {
@@ -128,4 +132,102 @@ async fn members_and_searches_follow_next_links_across_pages() {
         .filter(|r| r.path == "/api/v1/groups")
         .count();
     assert_eq!(pages, 2);
+}
+
+/// The most member-list requests the local Okta had in flight at one moment.
+fn most_in_flight(sim: &OktaSim) -> usize {
+    let lists: Vec<(u64, u64)> = sim
+        .requests()
+        .iter()
+        .filter(|r| r.path.ends_with("/users"))
+        .map(|r| (r.started_ms, r.finished_ms))
+        .collect();
+    lists
+        .iter()
+        .map(|(start, _)| {
+            lists
+                .iter()
+                .filter(|(s, f)| s <= start && start < f)
+                .count()
+        })
+        .max()
+        .unwrap_or(0)
+}
+
+#[tokio::test]
+async fn members_of_different_groups_are_listed_side_by_side_and_each_once() {
+    const GROUPS: usize = 4;
+    const LATENCY_MS: u64 = 400;
+    let seed = Seed {
+        api_tokens: vec![okta_sim::seed::SeedApiToken {
+            name: "t".into(),
+            token: "00t".into(),
+            scopes: None,
+        }],
+        ..Default::default()
+    };
+    let sim = OktaSim::start(SimOptions::new(seed))
+        .await
+        .expect("local Okta");
+    let names: Vec<String> = (0..GROUPS).map(|i| format!("k8s-members-{i}")).collect();
+    for (i, name) in names.iter().enumerate() {
+        let id = sim.create_group(name, GroupType::OktaGroup).expect("group");
+        let login = format!("member{i}@example.com");
+        sim.create_user(&login, UserStatus::Active, None)
+            .expect("user");
+        sim.add_member(&id, &login).expect("member");
+    }
+    let okta = Arc::new(client(&sim, Credentials::ApiToken("00t".into())));
+    let directory = GroupDirectory::new(okta, Duration::from_secs(60), 4);
+    tokio::spawn(directory.clone().run());
+    let mut groups = Vec::new();
+    for name in &names {
+        let answer = directory.lookup(name).await.expect("lookup");
+        groups.push(answer.groups[0].clone());
+    }
+
+    sim.set_faults(FaultSettings {
+        latency_ms: LATENCY_MS,
+        ..Default::default()
+    });
+    sim.clear_requests();
+    let started = Instant::now();
+    // Every group asked for twice at once, as two objects bound to it would.
+    let lists = futures::future::join_all(
+        groups
+            .iter()
+            .chain(groups.iter())
+            .map(|group| directory.members(group)),
+    )
+    .await;
+    let elapsed = started.elapsed();
+    for (list, group) in lists.iter().zip(groups.iter().chain(groups.iter())) {
+        let users = list.as_ref().expect("members");
+        assert_eq!(users.len(), 1, "{}", group.profile.name);
+    }
+    let requests = sim
+        .requests()
+        .iter()
+        .filter(|r| r.path.ends_with("/users"))
+        .count();
+    println!(
+        "{GROUPS} groups' members with {LATENCY_MS} ms per request: {:.2} s, {requests} requests, \
+         {} in flight at once",
+        elapsed.as_secs_f64(),
+        most_in_flight(&sim)
+    );
+    assert_eq!(requests, GROUPS, "one request per group, however many ask");
+    assert_eq!(
+        most_in_flight(&sim),
+        GROUPS,
+        "the groups' lists are fetched side by side, not one after another"
+    );
+
+    // Unchanged groups (same lastMembershipUpdated) are answered from the cache.
+    sim.clear_requests();
+    for group in &groups {
+        directory.members(group).await.expect("members");
+    }
+    assert!(sim.requests().is_empty(), "{:?}", sim.requests());
+    sim.clear_faults();
 }

@@ -9,8 +9,9 @@ use common::{
     owned_bindings, view_spec, wait_condition,
 };
 use kube::Client;
+use okta_rbac_api::SubjectKind;
 use okta_rbac_testenv::unique_name;
-use okta_sim::{FaultSettings, GroupType, OktaSim, RateLimitSettings};
+use okta_sim::{FaultSettings, GroupType, OktaSim, RateLimitSettings, UserStatus};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
@@ -249,4 +250,85 @@ async fn rate_limits_keep_bindings_and_nothing_is_sent_before_the_reset() {
         assert!(early.is_empty(), "sent into an exhausted window: {early:?}");
     }
     sim.set_rate_limits(RateLimitSettings::default());
+}
+
+#[tokio::test]
+async fn unreadable_members_keep_a_users_mode_binding_until_okta_answers() {
+    const WINDOW_SECONDS: u64 = 15;
+    let _one_at_a_time = SERIAL.lock().await;
+    let client: Client = harness().plane.client().await.expect("client");
+    let sim = &harness().sim;
+    let group = okta_group("members");
+    let id = sim.group_id(&group, GroupType::OktaGroup).expect("group");
+    let (amy, ben) = (
+        format!("{}@example.com", unique_name("amy")),
+        format!("{}@example.com", unique_name("ben")),
+    );
+    for login in [&amy, &ben] {
+        sim.create_user(login, UserStatus::Active, None)
+            .expect("user");
+    }
+    sim.add_member(&id, &amy).expect("member");
+    let name = unique_name("members");
+    let mut spec = view_spec(&group);
+    spec.subject.kind = SubjectKind::Users;
+    apply_binding(&client, &name, spec).await;
+    let ready = wait_condition(&client, &name, "Ready", "True", None).await;
+
+    // Member lists may not be read for a while; group lookups still answer.
+    sim.set_rate_limits(RateLimitSettings {
+        window_seconds: WINDOW_SECONDS,
+        ..Default::default()
+    });
+    let recover = Recover(Some(|sim: &OktaSim| {
+        sim.set_rate_limits(RateLimitSettings::default())
+    }));
+    sim.exhaust_bucket(okta_sim::limits::Bucket::GroupUsers);
+    sim.add_member(&id, &ben).expect("member");
+
+    let waiting = wait_condition(
+        &client,
+        &name,
+        "BindingsApplied",
+        "Unknown",
+        Some("AwaitingMembers"),
+    )
+    .await;
+    assert_eq!(
+        condition(&waiting, "GroupVerified")
+            .expect("verified")
+            .status,
+        "True"
+    );
+    assert_eq!(
+        condition(&waiting, "Ready").expect("ready").reason,
+        "AwaitingMembers"
+    );
+    let (crbs, _) = owned_bindings(&client, &ready).await;
+    let subjects: Vec<String> = crbs[0]
+        .subjects
+        .iter()
+        .flatten()
+        .map(|s| s.name.clone())
+        .collect();
+    assert_eq!(
+        subjects,
+        std::slice::from_ref(&amy),
+        "the existing binding is kept as it was"
+    );
+
+    // Once the window resets, the new member is bound.
+    let recovered = wait_condition(&client, &name, "Ready", "True", None).await;
+    let (crbs, _) = owned_bindings(&client, &recovered).await;
+    let mut subjects: Vec<String> = crbs[0]
+        .subjects
+        .iter()
+        .flatten()
+        .map(|s| s.name.clone())
+        .collect();
+    subjects.sort();
+    let mut expected = vec![amy, ben];
+    expected.sort();
+    assert_eq!(subjects, expected);
+    recover.now();
 }

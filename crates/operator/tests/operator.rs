@@ -253,6 +253,43 @@ async fn a_missing_group_is_revoked_by_default_and_kept_with_retain() {
 }
 
 #[tokio::test]
+async fn a_group_renamed_in_okta_is_missing_under_its_old_name_until_renamed_back() {
+    let client = client().await;
+    let (group, id) = okta_group("renamed");
+    let name = unique_name("renamed");
+    apply_binding(&client, &name, spec(&group)).await;
+    let ready = wait_condition(&client, &name, "Ready", "True", None).await;
+
+    harness()
+        .sim
+        .rename_group(&id, &format!("{group}-new"))
+        .expect("rename");
+    wait_condition(
+        &client,
+        &name,
+        "GroupVerified",
+        "False",
+        Some("GroupMissing"),
+    )
+    .await;
+    let (crbs, _) = owned_bindings(&client, &ready).await;
+    assert!(crbs.is_empty(), "the old name grants nothing any more");
+
+    harness()
+        .sim
+        .rename_group(&id, &group)
+        .expect("rename back");
+    let back = wait_condition(&client, &name, "Ready", "True", None).await;
+    assert_eq!(
+        back.status.and_then(|s| s.group).map(|g| g.id),
+        Some(id),
+        "the same group, so it is trusted again"
+    );
+    let (crbs, _) = owned_bindings(&client, &ready).await;
+    assert_eq!(crbs.len(), 1);
+}
+
+#[tokio::test]
 async fn a_group_re_created_with_the_same_name_is_treated_as_missing_with_a_warning() {
     let client = client().await;
     let (group, id) = okta_group("replaced");

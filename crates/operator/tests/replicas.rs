@@ -59,12 +59,6 @@ async fn holder(leases: &Api<Lease>, lease: &str) -> Option<String> {
     leases.get(lease).await.ok()?.spec?.holder_identity
 }
 
-async fn get(http: &reqwest::Client, url: &str) -> Option<(u16, String)> {
-    let response = http.get(url).send().await.ok()?;
-    let status = response.status().as_u16();
-    Some((status, response.text().await.ok()?))
-}
-
 #[tokio::test]
 async fn two_replicas_elect_one_leader_and_the_standby_takes_over() {
     let plane = ControlPlane::shared(|| vec![OktaGroupBinding::crd()]);
@@ -87,11 +81,6 @@ async fn two_replicas_elect_one_leader_and_the_standby_takes_over() {
         start_replica("replica-a", plane, &sim, &ca, &lease),
         start_replica("replica-b", plane, &sim, &ca, &lease),
     ];
-    let tls = okta_rbac_pki::client_config_trusting(&[]).expect("TLS");
-    let http = reqwest::Client::builder()
-        .tls_backend_preconfigured(tls)
-        .build()
-        .expect("HTTP");
     let leases: Api<Lease> = Api::namespaced(client.clone(), "default");
 
     let leader = common::eventually(Duration::from_secs(30), "a leader", || {
@@ -102,9 +91,8 @@ async fn two_replicas_elect_one_leader_and_the_standby_takes_over() {
     .await;
     for replica in &replicas {
         let ready = common::eventually(Duration::from_secs(30), "every replica is ready", || {
-            let url = format!("{}/readyz", replica.process.metrics_url());
-            let http = http.clone();
-            async move { get(&http, &url).await.filter(|(s, _)| *s == 200) }
+            let process = &replica.process;
+            async move { process.get("/readyz").await.filter(|(s, _)| *s == 200) }
         })
         .await;
         assert_eq!(ready.1, "ok");
@@ -121,12 +109,11 @@ async fn two_replicas_elect_one_leader_and_the_standby_takes_over() {
         .iter()
         .position(|r| r.name == leader)
         .expect("the leader is a replica");
-    let (_, metrics) = get(
-        &http,
-        &format!("{}/metrics", replicas[index].process.metrics_url()),
-    )
-    .await
-    .expect("metrics");
+    let (_, metrics) = replicas[index]
+        .process
+        .get("/metrics")
+        .await
+        .expect("metrics");
     assert!(metrics.contains("okta_rbac_reconciles_total"), "{metrics}");
     assert!(
         metrics.contains(r#"okta_rbac_okta_requests_total{bucket="groups",status="200"}"#),

@@ -15,7 +15,7 @@ pub use controlplane::{
     ControlPlane, ControlPlaneOptions, KUBERNETES_VERSION, KubectlOutput, OidcOptions,
 };
 pub use error::LaunchError;
-pub use operator::{OperatorLaunch, OperatorProcess};
+pub use operator::{OperatorLaunch, OperatorProcess, http_get};
 
 use std::sync::atomic::{AtomicU32, Ordering};
 

@@ -131,6 +131,21 @@ impl OperatorLaunch {
     }
 }
 
+/// A plain GET: the status and body, or `None` when nothing answered.
+pub async fn http_get(url: &str) -> Option<(u16, String)> {
+    // A client with the project's TLS provider: reqwest has no process default here, and
+    // `reqwest::get` fails unless something else happened to install one.
+    let tls = okta_rbac_pki::client_config_trusting(&[]).ok()?;
+    let http = reqwest::Client::builder()
+        .tls_backend_preconfigured(tls)
+        .timeout(Duration::from_secs(5))
+        .build()
+        .ok()?;
+    let response = http.get(url).send().await.ok()?;
+    let status = response.status().as_u16();
+    Some((status, response.text().await.ok()?))
+}
+
 /// A running operator. Dropping it kills it (SIGKILL).
 pub struct OperatorProcess {
     child: Child,
@@ -158,15 +173,18 @@ impl OperatorProcess {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
+    /// GET of one of its endpoints (`/metrics`, `/healthz`, `/readyz`): the status and
+    /// body, or `None` when it did not answer.
+    pub async fn get(&self, path: &str) -> Option<(u16, String)> {
+        http_get(&format!("{}{path}", self.metrics_url)).await
+    }
+
     /// Waits until `/readyz` answers 200 (caches synced, or a standby replica).
     pub async fn wait_ready(&mut self, timeout: Duration) -> Result<(), LaunchError> {
-        let url = format!("{}/readyz", self.metrics_url);
         let deadline = Instant::now() + timeout;
         loop {
-            let ready = reqwest::get(&url)
-                .await
-                .is_ok_and(|r| r.status().is_success());
-            if ready {
+            let answer = self.get("/readyz").await;
+            if answer.as_ref().is_some_and(|(status, _)| *status == 200) {
                 return Ok(());
             }
             if Instant::now() > deadline || self.exit_status().is_some() {
@@ -174,6 +192,7 @@ impl OperatorProcess {
                 let tail: Vec<&str> = log.lines().rev().take(30).collect();
                 return Err(LaunchError::OperatorNotReady {
                     seconds: timeout.as_secs(),
+                    answer: format!("{answer:?}"),
                     log: self.log.clone(),
                     tail: tail.into_iter().rev().collect::<Vec<_>>().join("\n"),
                 });
@@ -216,15 +235,6 @@ impl OperatorProcess {
         status
             .lines()
             .find(|l| l.starts_with("VmHWM:"))
-            .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
-    }
-
-    /// Current resident memory (VmRSS) in KiB, while the process lives.
-    pub fn memory_kib(&self) -> Option<u64> {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).ok()?;
-        status
-            .lines()
-            .find(|l| l.starts_with("VmRSS:"))
             .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
     }
 

@@ -104,17 +104,31 @@ impl Stores {
             .get(&ObjectRef::new(name).within(namespace))
             .is_some()
     }
+}
 
-    /// Every store has its first full list.
-    pub async fn wait_until_ready(
-        &self,
-    ) -> Result<(), kube::runtime::reflector::store::WriterDropped> {
-        self.cluster_role_bindings.wait_until_ready().await?;
-        self.role_bindings.wait_until_ready().await?;
-        self.namespaces.wait_until_ready().await?;
-        self.cluster_roles.wait_until_ready().await?;
-        self.roles.wait_until_ready().await
+/// Whether a watch has delivered its first full list, for any number of waiters.
+///
+/// Not kube's `Store::wait_until_ready`: its readiness is a oneshot channel that keeps
+/// one waker, so of two tasks waiting at once only the last to poll is woken. The
+/// controller itself waits on the objects' store, and a readiness check waiting there too
+/// could stay unready forever (seen: `/readyz` answering 503 for minutes after every list
+/// had arrived).
+#[derive(Clone, Debug)]
+pub struct Synced(tokio::sync::watch::Receiver<bool>);
+
+impl Synced {
+    /// Resolves once the first full list has arrived; `false` if the watch is gone first.
+    pub async fn wait(mut self) -> bool {
+        self.0.wait_for(|synced| *synced).await.is_ok()
     }
+}
+
+/// Waits until every one of `watches` has its first full list.
+pub async fn all_synced(watches: Vec<Synced>) -> bool {
+    futures::future::join_all(watches.into_iter().map(Synced::wait))
+        .await
+        .into_iter()
+        .all(|synced| synced)
 }
 
 /// A watch's objects without its errors, which are logged. Each watch already backs off
@@ -150,16 +164,18 @@ where
     move |event| index.observe(event)
 }
 
-/// A cache of one kind and the stream of the objects it saw change (applied or deleted),
-/// for the controller's triggers. `observe` sees every watch event before the cache does.
+/// A cache of one kind, the stream of the objects it saw change (applied or deleted) for
+/// the controller's triggers, and whether its first full list has arrived. `observe` sees
+/// every watch event before the cache does.
 pub fn cached<K>(
     api: Api<K>,
     config: Config,
-    observe: impl FnMut(&watcher::Event<K>) + Send + 'static,
+    mut observe: impl FnMut(&watcher::Event<K>) + Send + 'static,
     what: &'static str,
 ) -> (
     Store<K>,
     impl futures::Stream<Item = Result<K, watcher::Error>> + Send,
+    Synced,
 )
 where
     K: kube::Resource<DynamicType = ()>
@@ -171,11 +187,41 @@ where
         + 'static,
 {
     let (store, writer) = reflector::store();
+    let (synced_tx, synced_rx) = tokio::sync::watch::channel(false);
     let stream = watcher::watcher(api, config)
         .default_backoff()
         .modify(trim)
-        .inspect_ok(observe)
+        .inspect_ok(move |event| {
+            observe(event);
+            if matches!(event, watcher::Event::InitDone) {
+                synced_tx.send_replace(true);
+            }
+        })
         .reflect(writer)
         .touched_objects();
-    (store, without_errors(stream, what))
+    (store, without_errors(stream, what), Synced(synced_rx))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn every_waiter_learns_that_the_watch_synced() {
+        let (tx, rx) = tokio::sync::watch::channel(false);
+        let waiters: Vec<_> = (0..3)
+            .map(|_| tokio::spawn(Synced(rx.clone()).wait()))
+            .collect();
+        tokio::task::yield_now().await;
+        tx.send_replace(true);
+        for waiter in waiters {
+            let synced = tokio::time::timeout(std::time::Duration::from_secs(5), waiter)
+                .await
+                .expect("woken")
+                .expect("task");
+            assert!(synced);
+        }
+        drop(tx);
+        assert!(Synced(rx).wait().await, "a late waiter sees it too");
+    }
 }

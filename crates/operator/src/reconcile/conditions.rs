@@ -3,7 +3,7 @@
 //! message says what happened and what the operator did about it.
 
 use super::judge::{Grant, Outcome, Refusal};
-use super::report::Tally;
+use super::tally::Tally;
 use crate::okta::OktaError;
 use okta_rbac_api::OnGroupMissing;
 use okta_rbac_api::conditions::{BINDINGS_APPLIED, GROUP_VERIFIED, READY, Status, Verdict};

@@ -17,12 +17,6 @@ pub enum Refusal {
     Ambiguous(usize),
 }
 
-/// Refuses names that can never reach a token, before asking Okta anything.
-pub fn refuse_name(group: &str, policy: &Policy) -> Option<Refusal> {
-    let allowed = policy.allowed_group_prefix.to_lowercase();
-    (!group.to_lowercase().starts_with(&allowed)).then_some(Refusal::OutsideAllowedPrefix)
-}
-
 /// Refuses what Okta answered that must not be bound: a BUILT_IN group (Everyone), or a
 /// name that several groups share.
 pub fn refuse_answer(groups: &[OktaGroup]) -> Option<Refusal> {
@@ -109,6 +103,18 @@ pub fn grant(outcome: &Outcome, on_missing: OnGroupMissing) -> Grant {
     }
 }
 
+/// Users mode: the group whose members must be read before judging, once Okta verified it.
+pub fn members_to_read(ogb: &OktaGroupBinding, observation: &Observation) -> Option<OktaGroup> {
+    let recorded = observation.status.group.as_ref().map(|g| g.id.as_str());
+    match (
+        verify(&observation.okta.lookup, recorded),
+        ogb.spec.subject.kind,
+    ) {
+        (Outcome::Verified(group), SubjectKind::Users) => Some(group),
+        _ => None,
+    }
+}
+
 pub fn judge(ogb: &OktaGroupBinding, policy: &Policy, observation: &Observation) -> Judgement {
     let recorded = observation.status.group.as_ref().map(|g| g.id.as_str());
     let OktaView { lookup, members } = &observation.okta;
@@ -167,13 +173,9 @@ mod tests {
 
     #[test]
     fn refusals() {
-        assert_eq!(
-            refuse_name("platform-admins", &policy()),
-            Some(Refusal::OutsideAllowedPrefix)
-        );
-        assert_eq!(
-            refuse_name("K8S-admins", &policy()),
-            None,
+        assert!(!policy().admits("platform-admins"));
+        assert!(
+            policy().admits("K8S-admins"),
             "Okta's claim filter ignores case"
         );
         assert_eq!(

@@ -13,6 +13,7 @@ pub mod observe;
 pub mod plan;
 pub mod report;
 pub mod subjects;
+pub mod tally;
 
 use apply::Writer;
 use context::Context;
@@ -61,7 +62,10 @@ async fn reconcile_inner(ogb: &OktaGroupBinding, ctx: &Context) -> Result<Action
         return Ok(Action::requeue(ctx.resync));
     }
 
-    let observation = observe::observe(ctx, ogb).await;
+    let mut observation = observe::observe(ctx, ogb).await;
+    if let Some(group) = judge::members_to_read(ogb, &observation) {
+        observe::members(ctx, &group, &mut observation.okta).await;
+    }
     let judgement = judge::judge(ogb, &ctx.policy, &observation);
     let plan = plan::plan(ogb, &judgement, &observation.cluster);
     let writer = Writer {

@@ -1,14 +1,14 @@
 //! Step 1, observe: everything a decision about one object depends on, read once. Okta's
-//! answer about the group (and, in Users mode, its members), the object's last known
-//! status, and the cluster as the caches see it. The only step that asks Okta.
+//! answer about the group (and, in Users mode, once judge has verified the group, its
+//! members), the object's last known status, and the cluster as the caches see it. The
+//! only step that asks Okta.
 
 use super::context::Context;
-use super::judge::{self, Outcome};
 use crate::binding::{BindingObject, BindingRef};
-use crate::okta::{GroupAnswer, OktaError, OktaUser};
+use crate::okta::{GroupAnswer, OktaError, OktaGroup, OktaUser};
 use k8s_openapi::api::core::v1::Namespace;
 use kube::ResourceExt;
-use okta_rbac_api::{OktaGroupBinding, OktaGroupBindingStatus, SubjectKind};
+use okta_rbac_api::{OktaGroupBinding, OktaGroupBindingStatus};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
@@ -59,22 +59,16 @@ pub struct Observation {
 }
 
 pub async fn observe(ctx: &Context, ogb: &OktaGroupBinding) -> Observation {
-    let status = ctx.current_status(ogb);
-    let okta = ask_okta(ctx, ogb, &status).await;
     Observation {
-        status,
-        okta,
+        status: ctx.current_status(ogb),
+        okta: ask_okta(ctx, ogb).await,
         cluster: look_at_cluster(ctx, ogb),
     }
 }
 
-async fn ask_okta(
-    ctx: &Context,
-    ogb: &OktaGroupBinding,
-    status: &OktaGroupBindingStatus,
-) -> OktaView {
+async fn ask_okta(ctx: &Context, ogb: &OktaGroupBinding) -> OktaView {
     let group = &ogb.spec.group;
-    let lookup = if judge::refuse_name(group, &ctx.policy).is_some() {
+    let lookup = if !ctx.policy.admits(group) {
         GroupLookup::NotAsked
     } else {
         match ctx.okta.lookup(group).await {
@@ -82,12 +76,15 @@ async fn ask_okta(
             Err(error) => GroupLookup::Failed(error),
         }
     };
-    let recorded = status.group.as_ref().map(|g| g.id.as_str());
-    let members = match (judge::verify(&lookup, recorded), ogb.spec.subject.kind) {
-        (Outcome::Verified(found), SubjectKind::Users) => Some(ctx.okta.members(&found).await),
-        _ => None,
-    };
-    OktaView { lookup, members }
+    OktaView {
+        lookup,
+        members: None,
+    }
+}
+
+/// Users mode: reads the members of the group judge verified.
+pub async fn members(ctx: &Context, group: &OktaGroup, okta: &mut OktaView) {
+    okta.members = Some(ctx.okta.members(group).await);
 }
 
 fn look_at_cluster(ctx: &Context, ogb: &OktaGroupBinding) -> ClusterView {

@@ -129,9 +129,7 @@ async fn run_operator(
     let quiet_writes = apiserver_writes(&client).await - quiet_before;
     let quiet_okta_requests = sim.requests().len();
 
-    if let Ok(metrics) = reqwest::get(format!("{}/metrics", operator.metrics_url())).await
-        && let Ok(text) = metrics.text().await
-    {
+    if let Some((200, text)) = operator.get("/metrics").await {
         let value = |name: &str| -> f64 {
             text.lines()
                 .find(|l| l.starts_with(name))
