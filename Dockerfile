@@ -4,8 +4,8 @@ FROM rust:1.95-alpine AS build
 RUN apk add --no-cache musl-dev ca-certificates
 WORKDIR /src
 COPY Cargo.toml Cargo.lock ./
-COPY src ./src
-RUN cargo build --locked --release --bin okta-rbac-operator \
+COPY crates ./crates
+RUN cargo build --locked --release -p okta-rbac-operator --bin okta-rbac-operator \
     && cp target/release/okta-rbac-operator /okta-rbac-operator
 
 FROM scratch
