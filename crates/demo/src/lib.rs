@@ -1,7 +1,8 @@
 //! `make demo` and `make bench`: the local Okta with the example org, a control plane
 //! whose kube-apiserver trusts it as OIDC issuer, the operator running as itself, and the
 //! samples; then what each example user may do with their own real ID token. Depends on
-//! the test environment and the local Okta; nothing here is shipped.
+//! the test environment, the local Okta and (for the benchmark's own watches) the
+//! operator's library; nothing here is shipped.
 
 mod access;
 

@@ -88,6 +88,23 @@ pub struct RequestRecord {
     pub rate_limit_reset: Option<u64>,
 }
 
+/// The most of these requests that were in flight at one moment (an answer that ends
+/// when another request starts frees its slot first).
+pub fn most_in_flight<'a>(requests: impl IntoIterator<Item = &'a RequestRecord>) -> usize {
+    let mut edges: Vec<(u64, i32)> = requests
+        .into_iter()
+        .flat_map(|r| [(r.started_ms, 1), (r.finished_ms, -1)])
+        .collect();
+    edges.sort();
+    let mut in_flight = 0i32;
+    let mut most = 0i32;
+    for (_, change) in edges {
+        in_flight += change;
+        most = most.max(in_flight);
+    }
+    most as usize
+}
+
 pub(crate) struct SimState {
     pub base_url: String,
     pub directory: Mutex<Directory>,

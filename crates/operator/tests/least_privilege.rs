@@ -12,7 +12,6 @@ use kube::CustomResourceExt;
 use kube::api::{Api, ObjectMeta, PostParams};
 use okta_rbac_api::{ClusterRoleBindingSpec, OktaGroupBinding, RoleBindingSpec};
 use okta_rbac_testenv::{ControlPlane, OperatorLaunch, unique_name};
-use okta_sim::seed::SeedApiToken;
 use okta_sim::{GroupType, OktaSim, Seed, SimOptions};
 
 const NAMESPACE: &str = "okta-rbac-operator";
@@ -60,15 +59,7 @@ async fn the_shipped_rbac_is_enough_and_no_more() {
         .write_token_kubeconfig(&token, &kubeconfig)
         .expect("kubeconfig");
 
-    let seed = Seed {
-        api_tokens: vec![SeedApiToken {
-            name: "operator".into(),
-            token: TOKEN.into(),
-            scopes: None,
-        }],
-        ..Default::default()
-    };
-    let sim = OktaSim::start(SimOptions::new(seed))
+    let sim = OktaSim::start(SimOptions::new(Seed::groups_only(TOKEN, [])))
         .await
         .expect("local Okta");
     let ca = plane.dir().join("least-privilege-okta-ca.pem");

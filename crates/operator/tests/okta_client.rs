@@ -96,15 +96,7 @@ async fn a_service_app_authenticates_with_its_private_key_and_reuses_the_token()
 
 #[tokio::test]
 async fn members_and_searches_follow_next_links_across_pages() {
-    let seed = Seed {
-        api_tokens: vec![okta_sim::seed::SeedApiToken {
-            name: "t".into(),
-            token: "00t".into(),
-            scopes: None,
-        }],
-        ..Default::default()
-    };
-    let sim = OktaSim::start(SimOptions::new(seed))
+    let sim = OktaSim::start(SimOptions::new(Seed::groups_only("00t", [])))
         .await
         .expect("local Okta");
     let group = sim
@@ -136,37 +128,15 @@ async fn members_and_searches_follow_next_links_across_pages() {
 
 /// The most member-list requests the local Okta had in flight at one moment.
 fn most_in_flight(sim: &OktaSim) -> usize {
-    let lists: Vec<(u64, u64)> = sim
-        .requests()
-        .iter()
-        .filter(|r| r.path.ends_with("/users"))
-        .map(|r| (r.started_ms, r.finished_ms))
-        .collect();
-    lists
-        .iter()
-        .map(|(start, _)| {
-            lists
-                .iter()
-                .filter(|(s, f)| s <= start && start < f)
-                .count()
-        })
-        .max()
-        .unwrap_or(0)
+    let requests = sim.requests();
+    okta_sim::most_in_flight(requests.iter().filter(|r| r.path.ends_with("/users")))
 }
 
 #[tokio::test]
 async fn members_of_different_groups_are_listed_side_by_side_and_each_once() {
     const GROUPS: usize = 4;
     const LATENCY_MS: u64 = 400;
-    let seed = Seed {
-        api_tokens: vec![okta_sim::seed::SeedApiToken {
-            name: "t".into(),
-            token: "00t".into(),
-            scopes: None,
-        }],
-        ..Default::default()
-    };
-    let sim = OktaSim::start(SimOptions::new(seed))
+    let sim = OktaSim::start(SimOptions::new(Seed::groups_only("00t", [])))
         .await
         .expect("local Okta");
     let names: Vec<String> = (0..GROUPS).map(|i| format!("k8s-members-{i}")).collect();

@@ -111,20 +111,7 @@ const ONE_INTERVAL: Duration = Duration::from_secs(RESYNC.as_secs() + 1);
 /// The most requests to Okta the operator had in flight at once, by the local Okta's
 /// log (requests the client gave up on included).
 fn most_in_flight(sim: &OktaSim) -> usize {
-    let mut edges: Vec<(u64, i32)> = sim
-        .requests()
-        .iter()
-        .flat_map(|r| [(r.started_ms, 1), (r.finished_ms, -1)])
-        .collect();
-    // An answer that ends when another starts frees its slot first.
-    edges.sort();
-    let mut in_flight = 0i32;
-    let mut most = 0i32;
-    for (_, change) in edges {
-        in_flight += change;
-        most = most.max(in_flight);
-    }
-    most as usize
+    okta_sim::most_in_flight(&sim.requests())
 }
 
 #[tokio::test]

@@ -9,7 +9,6 @@ use kube::CustomResourceExt;
 use kube::api::Api;
 use okta_rbac_api::OktaGroupBinding;
 use okta_rbac_testenv::{ControlPlane, OperatorLaunch, OperatorProcess, unique_name};
-use okta_sim::seed::SeedApiToken;
 use okta_sim::{GroupType, OktaSim, Seed, SimOptions};
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -63,15 +62,7 @@ async fn holder(leases: &Api<Lease>, lease: &str) -> Option<String> {
 async fn two_replicas_elect_one_leader_and_the_standby_takes_over() {
     let plane = ControlPlane::shared(|| vec![OktaGroupBinding::crd()]);
     let client = plane.client().await.expect("client");
-    let seed = Seed {
-        api_tokens: vec![SeedApiToken {
-            name: "operator".into(),
-            token: TOKEN.into(),
-            scopes: None,
-        }],
-        ..Default::default()
-    };
-    let sim = OktaSim::start(SimOptions::new(seed))
+    let sim = OktaSim::start(SimOptions::new(Seed::groups_only(TOKEN, [])))
         .await
         .expect("local Okta");
     let ca = plane.dir().join(format!("{}.pem", unique_name("okta-ca")));

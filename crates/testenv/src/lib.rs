@@ -9,6 +9,7 @@ mod error;
 pub mod operator;
 pub mod paths;
 mod process;
+pub mod tool;
 pub mod wait;
 
 pub use controlplane::{

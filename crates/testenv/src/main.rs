@@ -2,10 +2,10 @@
 //! kube-controller-manager from `make controlplane`) until Ctrl-C, to poke at by hand.
 
 use clap::Parser;
+use okta_rbac_testenv::tool::{self, Shutdown};
 use okta_rbac_testenv::{ControlPlane, ControlPlaneOptions};
 use std::path::PathBuf;
 use std::process::ExitCode;
-use tokio::signal::unix::{SignalKind, signal};
 
 /// Runs a local control plane until Ctrl-C and prints its admin kubeconfig.
 #[derive(Debug, Parser)]
@@ -19,28 +19,13 @@ struct Args {
     keep_dir: bool,
 }
 
-#[tokio::main]
-async fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
-    match run(Args::parse()).await {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(message) => {
-            eprintln!("error: {message}");
-            ExitCode::FAILURE
-        }
-    }
+fn main() -> ExitCode {
+    let args = Args::parse();
+    tool::main("info", || run(args))
 }
 
 async fn run(args: Args) -> Result<(), String> {
-    // Installed before "ready" is printed, so that a signal sent right after it is a clean
-    // stop and not the default kill.
-    let mut interrupt = signal(SignalKind::interrupt()).map_err(|e| e.to_string())?;
-    let mut terminate = signal(SignalKind::terminate()).map_err(|e| e.to_string())?;
+    let shutdown = Shutdown::install()?;
     let plane = ControlPlane::start(ControlPlaneOptions {
         keep_dir: args.keep_dir,
         ..Default::default()
@@ -59,10 +44,7 @@ async fn run(args: Args) -> Result<(), String> {
         println!("process: {name} {pid}");
     }
     println!("ready: press Ctrl-C to stop");
-    tokio::select! {
-        _ = interrupt.recv() => {}
-        _ = terminate.recv() => {}
-    }
+    shutdown.received().await;
     drop(plane);
     Ok(())
 }

@@ -3,8 +3,8 @@
 
 use clap::Parser;
 use okta_rbac_demo::{Demo, USERS, access_table, kubectl_get_ogb};
+use okta_rbac_testenv::tool::{self, Shutdown};
 use std::process::ExitCode;
-use tokio::signal::unix::{SignalKind, signal};
 
 #[derive(Debug, Parser)]
 #[command(name = "okta-rbac-demo", version)]
@@ -17,26 +17,13 @@ struct Args {
     prefix: String,
 }
 
-#[tokio::main]
-async fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
-    match run(Args::parse()).await {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(message) => {
-            eprintln!("error: {message}");
-            ExitCode::FAILURE
-        }
-    }
+fn main() -> ExitCode {
+    let args = Args::parse();
+    tool::main("warn", || run(args))
 }
 
 async fn run(args: Args) -> Result<(), String> {
-    let mut interrupt = signal(SignalKind::interrupt()).map_err(|e| e.to_string())?;
-    let mut terminate = signal(SignalKind::terminate()).map_err(|e| e.to_string())?;
+    let shutdown = Shutdown::install()?;
     let operator = okta_rbac_testenv::paths::operator_binary().map_err(|e| e.to_string())?;
     println!(
         ">> starting the local Okta (example org), a control plane trusting it for OIDC, the operator and the samples"
@@ -74,10 +61,7 @@ async fn run(args: Args) -> Result<(), String> {
                 .join(", ")
         );
         println!(">> running until Ctrl-C");
-        tokio::select! {
-            _ = interrupt.recv() => {}
-            _ = terminate.recv() => {}
-        }
+        shutdown.received().await;
     }
     println!(">> stopping");
     demo.stop()

@@ -135,7 +135,7 @@ pub fn bindings_applied(
             "AwaitingMembers",
             format!(
                 "the group's members could not be read ({error}); {} kept, nothing is created until Okta answers",
-                bindings(tally.bound)
+                bindings(tally.bound.len())
             ),
         );
     }
@@ -144,7 +144,7 @@ pub fn bindings_applied(
             BINDINGS_APPLIED,
             Status::True,
             "Applied",
-            format!("{} as declared", bindings(tally.bound)),
+            format!("{} as declared", bindings(tally.bound.len())),
         ),
         (Grant::RevokeAll, _) => Verdict::new(
             BINDINGS_APPLIED,
@@ -158,14 +158,14 @@ pub fn bindings_applied(
             "AwaitingVerification",
             format!(
                 "{} kept; nothing is created until Okta verifies the group",
-                bindings(tally.bound)
+                bindings(tally.bound.len())
             ),
         ),
         (Grant::KeepExisting, _) => Verdict::new(
             BINDINGS_APPLIED,
             Status::True,
             "Retained",
-            format!("{} existing bindings retained", tally.bound),
+            format!("{} existing bindings retained", tally.bound.len()),
         ),
     }
 }
@@ -205,6 +205,18 @@ pub fn ready(verified: &Verdict, applied: &Verdict, missing_roles: &[String]) ->
 mod tests {
     use super::*;
     use crate::reconcile::fixtures::group;
+    use okta_rbac_api::ManagedBinding;
+
+    fn bound(count: usize) -> Vec<ManagedBinding> {
+        (0..count)
+            .map(|i| ManagedBinding {
+                kind: "ClusterRoleBinding".into(),
+                namespace: None,
+                name: format!("b{i}"),
+                role_ref: "ClusterRole/view".into(),
+            })
+            .collect()
+    }
 
     #[test]
     fn conditions_say_why() {
@@ -219,7 +231,7 @@ mod tests {
             (Status::Unknown, "OktaServerError")
         );
         let tally = Tally {
-            bound: 2,
+            bound: bound(2),
             ..Default::default()
         };
         let applied = bindings_applied(Grant::KeepExisting, &outage, None, &tally);
@@ -239,7 +251,7 @@ mod tests {
         );
         assert!(applied.message.contains("okta-a-view-123"));
         let bound = Tally {
-            bound: 1,
+            bound: bound(1),
             ..Default::default()
         };
         let applied = bindings_applied(Grant::Declared, &found, None, &bound);
@@ -263,7 +275,7 @@ mod tests {
         let found = Outcome::Verified(group("k8s-a", "OKTA_GROUP"));
         let error = OktaError::Timeout(std::time::Duration::from_secs(5));
         let tally = Tally {
-            bound: 3,
+            bound: bound(3),
             ..Default::default()
         };
         let applied = bindings_applied(Grant::KeepExisting, &found, Some(&error), &tally);

@@ -13,7 +13,6 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::runtime::events::EventType;
 use okta_rbac_api::conditions::{self, GROUP_VERIFIED, Status, Verdict};
 use okta_rbac_api::{OktaGroupBinding, OktaGroupBindingStatus, OktaGroupStatus, SubjectKind};
-use std::collections::BTreeSet;
 
 /// An event for people (`kubectl describe`).
 #[derive(Clone, Debug, PartialEq)]
@@ -88,7 +87,7 @@ pub fn report(inputs: &Inputs<'_>, now: &Time) -> Report {
     );
     let ready = ready(&verified, &applied, &plan.missing_roles);
     let events = events(old, &verified, &applied, &tally);
-    let status = status(inputs, &[ready, verified, applied], now);
+    let status = status(inputs, &tally, &[ready, verified, applied], now);
     let failed_writes: Vec<&'static str> = results
         .iter()
         .filter_map(|w| w.result.as_ref().err().map(WriteFailure::kind))
@@ -107,14 +106,18 @@ pub fn report(inputs: &Inputs<'_>, now: &Time) -> Report {
     }
 }
 
-fn status(inputs: &Inputs<'_>, verdicts: &[Verdict], now: &Time) -> OktaGroupBindingStatus {
+fn status(
+    inputs: &Inputs<'_>,
+    tally: &Tally,
+    verdicts: &[Verdict],
+    now: &Time,
+) -> OktaGroupBindingStatus {
     let Inputs {
         ogb,
         policy,
         old,
         judgement,
-        plan,
-        results,
+        ..
     } = inputs;
     let conditions = conditions::merge(&old.conditions, verdicts, ogb.metadata.generation, now);
     let group = match &judgement.outcome {
@@ -147,17 +150,7 @@ fn status(inputs: &Inputs<'_>, verdicts: &[Verdict], now: &Time) -> OktaGroupBin
         _ if verification_changed || old.last_verified.is_none() => Some(now.clone()),
         _ => old.last_verified.clone(),
     };
-    let lost: BTreeSet<_> = results
-        .iter()
-        .filter(|w| w.result.is_err())
-        .map(|w| &w.target)
-        .collect();
-    let bindings: Vec<_> = plan
-        .bound
-        .iter()
-        .filter(|(target, _)| !lost.contains(target))
-        .map(|(_, binding)| binding.clone())
-        .collect();
+    let bindings = tally.bound.clone();
     OktaGroupBindingStatus {
         observed_generation: ogb.metadata.generation,
         subject: Some(subject_summary(ogb, policy)),

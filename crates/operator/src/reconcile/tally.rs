@@ -4,6 +4,7 @@
 
 use super::apply::{Done, WriteFailure, WriteResult};
 use super::plan::Plan;
+use okta_rbac_api::ManagedBinding;
 use std::collections::BTreeSet;
 
 /// What the writes came to, in the terms the conditions and events use.
@@ -13,8 +14,8 @@ pub struct Tally {
     pub conflicts: Vec<String>,
     pub missing_namespaces: Vec<String>,
     pub failures: Vec<String>,
-    /// Owned bindings after this reconcile.
-    pub bound: usize,
+    /// The bindings the object has after this reconcile (status.bindings), sorted.
+    pub bound: Vec<ManagedBinding>,
     pub created: usize,
     pub updated: usize,
     pub deleted: usize,
@@ -50,6 +51,7 @@ pub fn tally(plan: &Plan, results: &[WriteResult]) -> Tally {
         .bound
         .iter()
         .filter(|(target, _)| !lost.contains(target))
-        .count();
+        .map(|(_, binding)| binding.clone())
+        .collect();
     tally
 }

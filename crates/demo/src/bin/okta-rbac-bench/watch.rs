@@ -1,14 +1,18 @@
 //! The bench's own view of the cluster, as a watch shows it: convergence is measured
-//! until the bench itself has seen every binding.
+//! until the bench itself has seen every binding. The watches are the operator's own
+//! caches (`okta_rbac_operator::cache`), run in the bench's process.
 
-use futures::TryStreamExt;
+use futures::StreamExt;
 use k8s_openapi::api::rbac::v1::{ClusterRoleBinding, RoleBinding};
 use kube::Client;
 use kube::api::Api;
-use kube::runtime::reflector::{self, Store};
-use kube::runtime::{WatchStreamExt, watcher};
+use kube::runtime::reflector::Store;
+use kube::runtime::watcher;
+use okta_rbac_operator::cache::cached;
 
-pub fn reflect<K>(api: Api<K>, config: watcher::Config) -> Store<K>
+/// A cache of one kind, kept up to date until the bench ends; returned once it has its
+/// first full list.
+pub async fn reflect<K>(api: Api<K>, config: watcher::Config) -> Store<K>
 where
     K: kube::Resource<DynamicType = ()>
         + Clone
@@ -18,11 +22,9 @@ where
         + Sync
         + 'static,
 {
-    let (store, writer) = reflector::store();
-    let stream = watcher(api, config).default_backoff().reflect(writer);
-    tokio::spawn(async move {
-        let _ = stream.try_for_each(|_| async { Ok(()) }).await;
-    });
+    let (store, changes, synced) = cached(api, config, |_| {}, "the bench's watch");
+    tokio::spawn(changes.for_each(|_| async {}));
+    assert!(synced.wait().await, "the bench's watch started");
     store
 }
 
@@ -35,9 +37,8 @@ pub async fn watch_bindings(
     let crbs = reflect(
         Api::<ClusterRoleBinding>::all(client.clone()),
         config.clone(),
-    );
-    let rbs = reflect(Api::<RoleBinding>::all(client.clone()), config);
-    let ready = crbs.wait_until_ready().await.is_ok() && rbs.wait_until_ready().await.is_ok();
-    assert!(ready, "bench watches started");
+    )
+    .await;
+    let rbs = reflect(Api::<RoleBinding>::all(client.clone()), config).await;
     (crbs, rbs)
 }

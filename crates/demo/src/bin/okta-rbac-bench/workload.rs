@@ -13,7 +13,7 @@ pub const CONCURRENCY: usize = 16;
 /// need more than half of the local Okta's default budget (100 group searches a minute,
 /// the tightest Okta org), as it would in a real org.
 pub fn resync_for(objects: usize) -> Duration {
-    let searches = objects.div_ceil(50) as u64;
+    let searches = objects.div_ceil(okta_rbac_operator::okta::client::NAMES_PER_SEARCH) as u64;
     Duration::from_secs(30.max(searches * 60 * 2 / 100))
 }
 pub const MANAGED: &str = "app.kubernetes.io/managed-by=okta-rbac-operator";
