@@ -47,4 +47,14 @@ fn the_demo_shows_each_users_access() {
     );
     assert_eq!(row("carol@example.com"), vec!["Forbidden"; 6]);
     assert_eq!(row("dave@example.com"), vec!["Forbidden"; 6]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let trouble: Vec<&str> = stderr
+        .lines()
+        .filter(|line| line.contains("WARN") || line.contains("ERROR") || line.contains("error"))
+        .collect();
+    assert!(
+        trouble.is_empty(),
+        "a clean run says nothing is wrong:\n{stderr}"
+    );
+    assert!(stdout.contains(">> stopping"), "{stdout}");
 }

@@ -128,6 +128,11 @@ async fn the_shipped_rbac_is_enough_and_no_more() {
         message.contains("forbidden"),
         "RBAC refuses the grant: {message}"
     );
+    let (_, metrics) = running.get("/metrics").await.expect("metrics");
+    assert!(
+        metrics.contains(r#"okta_rbac_binding_write_failures_total{kind="Forbidden"}"#),
+        "the refused write is counted by kind: {metrics}"
+    );
 
     // And as the operator's identity itself: no Secret anywhere, no direct grant.
     let operator = plane
