@@ -8,6 +8,7 @@ use crate::binding::{BindingObject, BindingRef};
 use crate::okta::{GroupAnswer, OktaError, OktaGroup, OktaUser};
 use k8s_openapi::api::core::v1::Namespace;
 use kube::ResourceExt;
+use kube::runtime::reflector::ObjectRef;
 use okta_rbac_api::{OktaGroupBinding, OktaGroupBindingStatus};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -40,7 +41,8 @@ pub struct RolesPresent {
 /// The cluster's side, from the caches.
 #[derive(Clone, Debug, Default)]
 pub struct ClusterView {
-    /// Namespaces that exist and are not being deleted.
+    /// Namespaces that exist and are not being deleted: every one when the object has a
+    /// namespaceSelector, otherwise only those it names.
     pub namespaces: Vec<Arc<Namespace>>,
     /// The bindings this object owns.
     pub owned: BTreeMap<BindingRef, BindingObject>,
@@ -90,9 +92,21 @@ pub async fn members(ctx: &Context, group: &OktaGroup, okta: &mut OktaView) {
 fn look_at_cluster(ctx: &Context, ogb: &OktaGroupBinding) -> ClusterView {
     let uid = ogb.uid().unwrap_or_default();
     let stores = &ctx.stores;
-    let namespaces = stores
-        .namespaces
-        .state()
+    let role_bindings = &ogb.spec.role_bindings;
+    let namespaces: Vec<Arc<Namespace>> =
+        if role_bindings.iter().any(|r| r.namespace_selector.is_some()) {
+            stores.namespaces.state()
+        } else {
+            role_bindings
+                .iter()
+                .filter_map(|r| {
+                    stores
+                        .namespaces
+                        .get(&ObjectRef::new(r.namespace.as_deref()?))
+                })
+                .collect()
+        };
+    let namespaces = namespaces
         .into_iter()
         .filter(|ns| ns.metadata.deletion_timestamp.is_none())
         .collect();
