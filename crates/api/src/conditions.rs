@@ -1,11 +1,18 @@
-//! `metav1.Condition` semantics for the three conditions an OktaGroupBinding reports:
+//! `metav1.Condition` semantics for the conditions an OktaGroupBinding reports:
 //! `lastTransitionTime` moves only when a condition's status changes.
 
+pub use crate::reasons::Reason;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 
+/// Verified, applied, and nothing left to do.
 pub const READY: &str = "Ready";
 pub const GROUP_VERIFIED: &str = "GroupVerified";
 pub const BINDINGS_APPLIED: &str = "BindingsApplied";
+/// Present (True) only when the object cannot succeed without a change by a person: the
+/// kstatus convention, so that Flux and other kstatus readers report it as Failed.
+pub const STALLED: &str = "Stalled";
+/// Present (True) only while `spec.paused` is true.
+pub const PAUSED: &str = "Paused";
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Status {
@@ -29,8 +36,7 @@ impl Status {
 pub struct Verdict {
     pub type_: &'static str,
     pub status: Status,
-    /// CamelCase, from a fixed set per condition.
-    pub reason: &'static str,
+    pub reason: Reason,
     pub message: String,
 }
 
@@ -38,7 +44,7 @@ impl Verdict {
     pub fn new(
         type_: &'static str,
         status: Status,
-        reason: &'static str,
+        reason: Reason,
         message: impl Into<String>,
     ) -> Self {
         Self {
@@ -51,10 +57,12 @@ impl Verdict {
 }
 
 /// The conditions after `verdicts`, keeping each `lastTransitionTime` whose status did not
-/// change. Conditions of other types are kept as they are.
+/// change, and without the types in `retired`. Conditions of other types are kept as they
+/// are.
 pub fn merge(
     existing: &[Condition],
     verdicts: &[Verdict],
+    retired: &[&str],
     generation: Option<i64>,
     now: &Time,
 ) -> Vec<Condition> {
@@ -71,7 +79,7 @@ pub fn merge(
             Condition {
                 type_: verdict.type_.to_string(),
                 status: verdict.status.as_str().to_string(),
-                reason: verdict.reason.to_string(),
+                reason: verdict.reason.as_str().to_string(),
                 message: verdict.message.clone(),
                 observed_generation: generation,
                 last_transition_time,
@@ -82,6 +90,7 @@ pub fn merge(
         existing
             .iter()
             .filter(|c| !verdicts.iter().any(|v| v.type_ == c.type_))
+            .filter(|c| !retired.contains(&c.type_.as_str()))
             .cloned(),
     );
     merged
@@ -100,14 +109,26 @@ mod tests {
     fn the_transition_time_moves_only_when_the_status_changes() {
         let first = merge(
             &[],
-            &[Verdict::new(READY, Status::True, "Applied", "3 bindings")],
+            &[Verdict::new(
+                READY,
+                Status::True,
+                Reason::Applied,
+                "3 bindings",
+            )],
+            &[],
             Some(1),
             &at(100),
         );
         assert_eq!(first[0].last_transition_time, at(100));
         let same_status = merge(
             &first,
-            &[Verdict::new(READY, Status::True, "Applied", "4 bindings")],
+            &[Verdict::new(
+                READY,
+                Status::True,
+                Reason::Applied,
+                "4 bindings",
+            )],
+            &[],
             Some(2),
             &at(200),
         );
@@ -120,7 +141,13 @@ mod tests {
         assert_eq!(same_status[0].observed_generation, Some(2));
         let changed = merge(
             &same_status,
-            &[Verdict::new(READY, Status::False, "GroupMissing", "gone")],
+            &[Verdict::new(
+                READY,
+                Status::False,
+                Reason::GroupMissing,
+                "gone",
+            )],
+            &[],
             Some(2),
             &at(300),
         );
@@ -132,19 +159,46 @@ mod tests {
         let first = merge(
             &[],
             &[
-                Verdict::new(READY, Status::True, "Applied", ""),
-                Verdict::new(GROUP_VERIFIED, Status::True, "Found", ""),
+                Verdict::new(READY, Status::True, Reason::Applied, ""),
+                Verdict::new(GROUP_VERIFIED, Status::True, Reason::Found, ""),
             ],
+            &[],
             None,
             &at(1),
         );
         let second = merge(
             &first,
-            &[Verdict::new(READY, Status::False, "Paused", "")],
+            &[Verdict::new(READY, Status::False, Reason::Paused, "")],
+            &[],
             None,
             &at(2),
         );
         assert_eq!(second.len(), 2);
         assert_eq!(second[1].type_, GROUP_VERIFIED);
+    }
+
+    #[test]
+    fn retired_conditions_are_removed() {
+        let stalled = merge(
+            &[],
+            &[Verdict::new(
+                STALLED,
+                Status::True,
+                Reason::GroupMissing,
+                "",
+            )],
+            &[],
+            None,
+            &at(1),
+        );
+        let recovered = merge(
+            &stalled,
+            &[Verdict::new(READY, Status::True, Reason::Ready, "")],
+            &[STALLED],
+            None,
+            &at(2),
+        );
+        assert_eq!(recovered.len(), 1);
+        assert_eq!(recovered[0].type_, READY);
     }
 }

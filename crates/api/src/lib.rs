@@ -7,6 +7,7 @@
 //! `kubectl apply` of a bad object fails clearly.
 
 pub mod conditions;
+pub mod reasons;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use kube::{CustomResource, KubeSchema};
@@ -87,7 +88,8 @@ pub struct OktaGroupBindingSpec {
     #[serde(default)]
     pub on_group_missing: OnGroupMissing,
 
-    /// While true, the operator writes nothing for this object.
+    /// While true, the operator leaves this object's bindings as they are and verifies
+    /// nothing; the status says Paused.
     #[serde(default)]
     pub paused: bool,
 }
@@ -102,6 +104,7 @@ pub struct SubjectSpec {
     /// `--groups-prefix` / `--username-prefix`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = 64), regex(pattern = r"^[^\x00-\x1f\x7f]*$"))]
+    #[x_kube(validation = Rule::new("!self.startsWith('system:')").message("a prefix may not start with system: (Kubernetes reserves system: for its own users and groups, such as system:masters)"))]
     pub prefix: Option<String>,
     /// Users mode: which Okta profile attribute is the Kubernetes user name (the
     /// apiserver's `--oidc-username-claim`). Defaults to the operator's setting.
@@ -139,6 +142,7 @@ pub enum OnGroupMissing {
 #[serde(rename_all = "camelCase")]
 pub struct ClusterRoleBindingSpec {
     #[schemars(length(min = 1, max = 253), regex(pattern = ROLE_NAME_PATTERN))]
+    #[x_kube(validation = Rule::new("self != '.' && self != '..'").message("'.' and '..' are not role names: the apiserver refuses them as path segments"))]
     pub cluster_role: String,
 }
 
@@ -156,10 +160,12 @@ pub struct RoleBindingSpec {
     /// A Role in that namespace.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 253), regex(pattern = ROLE_NAME_PATTERN))]
+    #[x_kube(validation = Rule::new("self != '.' && self != '..'").message("'.' and '..' are not role names: the apiserver refuses them as path segments"))]
     pub role: Option<String>,
     /// A ClusterRole, granted only inside the namespace(s).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 253), regex(pattern = ROLE_NAME_PATTERN))]
+    #[x_kube(validation = Rule::new("self != '.' && self != '..'").message("'.' and '..' are not role names: the apiserver refuses them as path segments"))]
     pub cluster_role: Option<String>,
 }
 
@@ -217,7 +223,9 @@ pub struct OktaGroupBindingStatus {
     /// When Okta last answered about the group.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_verified: Option<Time>,
+    /// A list-map keyed by `type`, so that server-side apply merges conditions one by one.
     #[serde(default)]
+    #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["type"]))]
     pub conditions: Vec<Condition>,
 }
 

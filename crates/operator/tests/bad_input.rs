@@ -190,6 +190,31 @@ async fn every_bad_input_is_refused_or_reported_and_nothing_else_is_disturbed() 
             Refused("clusterRole in body should match"),
         ),
         case(
+            "clusterRole '..'",
+            json!({"group": "k8s-a", "clusterRoleBindings": [{"clusterRole": ".."}]}),
+            Refused("'.' and '..' are not role names"),
+        ),
+        case(
+            "role '.' in a namespace",
+            in_default(json!({"role": "."})),
+            Refused("'.' and '..' are not role names"),
+        ),
+        case(
+            "clusterRole '..' in a namespace",
+            in_default(json!({"clusterRole": ".."})),
+            Refused("'.' and '..' are not role names"),
+        ),
+        case(
+            "subject prefix system:",
+            json!({"group": "k8s-a", "subject": {"prefix": "system:"}, "clusterRoleBindings": view()}),
+            Refused("a prefix may not start with system:"),
+        ),
+        case(
+            "subject prefix system:masters-",
+            json!({"group": "k8s-a", "subject": {"kind": "Users", "prefix": "system:masters-"}, "clusterRoleBindings": view()}),
+            Refused("Kubernetes reserves system: for its own users and groups"),
+        ),
+        case(
             "65 ClusterRoleBindings",
             json!({"group": "k8s-a", "clusterRoleBindings": (0..65).map(|i| json!({"clusterRole": format!("r{i}")})).collect::<Vec<_>>()}),
             Refused("must have at most 64 items"),

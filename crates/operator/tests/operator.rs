@@ -525,25 +525,60 @@ async fn a_missing_role_is_bound_anyway_and_reported_until_it_exists() {
 }
 
 #[tokio::test]
-async fn a_paused_object_gets_nothing_written() {
+async fn a_paused_object_says_so_and_its_bindings_are_left_alone_until_resumed() {
     let client = client().await;
+    let api = Api::<OktaGroupBinding>::all(client.clone());
     let (group, _) = okta_group("paused");
     let name = unique_name("paused");
-    let mut spec = spec(&group);
-    spec.paused = true;
-    let created = apply_binding(&client, &name, spec).await;
-    tokio::time::sleep(RESYNC * 2).await;
-    let ogb = Api::<OktaGroupBinding>::all(client.clone())
-        .get(&name)
-        .await
-        .expect("get");
-    assert!(ogb.status.is_none(), "no status is written while paused");
+    apply_binding(&client, &name, spec(&group)).await;
+    let ready = wait_condition(&client, &name, "Ready", "True", None).await;
+
+    let pause = |paused: bool| {
+        let api = api.clone();
+        let name = name.clone();
+        async move {
+            api.patch(
+                &name,
+                &PatchParams::default(),
+                &Patch::Merge(serde_json::json!({"spec": {"paused": paused}})),
+            )
+            .await
+            .expect("patch");
+        }
+    };
+    pause(true).await;
+    let paused = wait_condition(&client, &name, "Paused", "True", Some("Paused")).await;
+    let ready_now = condition(&paused, "Ready").expect("ready");
     assert_eq!(
-        ogb.metadata.resource_version,
-        created.metadata.resource_version
+        (ready_now.status.as_str(), ready_now.reason.as_str()),
+        ("Unknown", "Paused"),
+        "Ready no longer claims True"
     );
-    let (crbs, rbs) = owned_bindings(&client, &ogb).await;
-    assert!(crbs.is_empty() && rbs.is_empty());
+    assert_eq!(
+        paused.status.as_ref().and_then(|s| s.observed_generation),
+        paused.metadata.generation
+    );
+
+    // Left alone: a deleted binding is not repaired, and the status is written once.
+    let (crbs, _) = owned_bindings(&client, &ready).await;
+    Api::<ClusterRoleBinding>::all(client.clone())
+        .delete(&crbs[0].name_any(), &Default::default())
+        .await
+        .expect("delete");
+    tokio::time::sleep(RESYNC * 2).await;
+    let (crbs, _) = owned_bindings(&client, &ready).await;
+    assert!(crbs.is_empty(), "nothing is repaired while paused");
+    let still = api.get(&name).await.expect("get");
+    assert_eq!(
+        still.metadata.resource_version, paused.metadata.resource_version,
+        "a paused object's status is written once"
+    );
+
+    pause(false).await;
+    let resumed = wait_condition(&client, &name, "Ready", "True", None).await;
+    assert!(condition(&resumed, "Paused").is_none(), "the Paused condition goes");
+    let (crbs, _) = owned_bindings(&client, &ready).await;
+    assert_eq!(crbs.len(), 1, "resumed: the binding is back");
 }
 
 #[tokio::test]

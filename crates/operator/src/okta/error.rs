@@ -1,3 +1,4 @@
+use okta_rbac_api::conditions::Reason;
 use std::time::Duration;
 
 /// What can go wrong talking to Okta. Only [`OktaError::is_definite`] answers say
@@ -25,19 +26,24 @@ pub enum OktaError {
 }
 
 impl OktaError {
-    /// A short, bounded name: for condition reasons and metric labels.
-    pub fn kind(&self) -> &'static str {
+    /// The condition reason this error gives.
+    pub fn reason(&self) -> Reason {
         match self {
-            OktaError::Unreachable(_) => "OktaUnreachable",
-            OktaError::Timeout(_) => "OktaTimeout",
-            OktaError::RateLimited { .. } => "OktaRateLimited",
-            OktaError::Api { status: 401, .. } | OktaError::Token(_) => "OktaUnauthorized",
-            OktaError::Api { status: 403, .. } => "OktaForbidden",
-            OktaError::Api { status, .. } if *status >= 500 => "OktaServerError",
-            OktaError::Api { .. } => "OktaBadRequest",
-            OktaError::Decode(_) => "OktaBadAnswer",
-            OktaError::Config(_) => "OktaConfig",
+            OktaError::Unreachable(_) => Reason::OktaUnreachable,
+            OktaError::Timeout(_) => Reason::OktaTimeout,
+            OktaError::RateLimited { .. } => Reason::OktaRateLimited,
+            OktaError::Api { status: 401, .. } | OktaError::Token(_) => Reason::OktaUnauthorized,
+            OktaError::Api { status: 403, .. } => Reason::OktaForbidden,
+            OktaError::Api { status, .. } if *status >= 500 => Reason::OktaServerError,
+            OktaError::Api { .. } => Reason::OktaBadRequest,
+            OktaError::Decode(_) => Reason::OktaBadAnswer,
+            OktaError::Config(_) => Reason::OktaConfig,
         }
+    }
+
+    /// A short, bounded name, for metric labels: the reason's.
+    pub fn kind(&self) -> &'static str {
+        self.reason().as_str()
     }
 
     /// Worth another attempt soon: timeouts, connection trouble, 5xx and 429.

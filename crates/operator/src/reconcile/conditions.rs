@@ -6,7 +6,7 @@ use super::judge::{Grant, Outcome, Refusal};
 use super::tally::Tally;
 use crate::okta::OktaError;
 use okta_rbac_api::OnGroupMissing;
-use okta_rbac_api::conditions::{BINDINGS_APPLIED, GROUP_VERIFIED, READY, Status, Verdict};
+use okta_rbac_api::conditions::{BINDINGS_APPLIED, GROUP_VERIFIED, READY, Reason, Status, Verdict};
 
 fn bindings(count: usize) -> String {
     match count {
@@ -44,19 +44,19 @@ pub fn group_verified(
         Outcome::Verified(g) => Verdict::new(
             GROUP_VERIFIED,
             Status::True,
-            "Found",
+            Reason::Found,
             format!("Okta group {} ({}, {})", g.profile.name, g.id, g.group_type),
         ),
         Outcome::Missing => Verdict::new(
             GROUP_VERIFIED,
             Status::False,
-            "GroupMissing",
+            Reason::GroupMissing,
             format!("Okta has no group named {group:?}; {kept}"),
         ),
         Outcome::Replaced { recorded, found } => Verdict::new(
             GROUP_VERIFIED,
             Status::False,
-            "GroupReplaced",
+            Reason::GroupReplaced,
             format!(
                 "the Okta group named {group:?} is now {found}, not the verified {recorded}: it was deleted and re-created, so it is treated as missing and {kept}"
             ),
@@ -64,7 +64,7 @@ pub fn group_verified(
         Outcome::Refused(Refusal::OutsideAllowedPrefix) => Verdict::new(
             GROUP_VERIFIED,
             Status::False,
-            "OutsideAllowedPrefix",
+            Reason::OutsideAllowedPrefix,
             format!(
                 "{group:?} does not start with the allowed prefix {allowed_prefix:?}, so it never reaches a token; nothing is bound"
             ),
@@ -72,13 +72,13 @@ pub fn group_verified(
         Outcome::Refused(Refusal::BuiltIn) => Verdict::new(
             GROUP_VERIFIED,
             Status::False,
-            "BuiltInGroup",
+            Reason::BuiltInGroup,
             format!("{group:?} is a BUILT_IN Okta group that holds every user; it is never bound"),
         ),
         Outcome::Refused(Refusal::Ambiguous(count)) => Verdict::new(
             GROUP_VERIFIED,
             Status::False,
-            "AmbiguousName",
+            Reason::AmbiguousName,
             format!(
                 "{count} Okta groups are named {group:?} (for example an OKTA_GROUP and an APP_GROUP); nothing is bound until only one is"
             ),
@@ -86,7 +86,7 @@ pub fn group_verified(
         Outcome::Unknown(error) => Verdict::new(
             GROUP_VERIFIED,
             Status::Unknown,
-            error.kind(),
+            error.reason(),
             format!("{error}; existing bindings are kept and none are created until Okta answers"),
         ),
     }
@@ -102,7 +102,7 @@ pub fn bindings_applied(
         return Verdict::new(
             BINDINGS_APPLIED,
             Status::False,
-            "Conflict",
+            Reason::Conflict,
             format!(
                 "not managed by this object, left untouched: {}",
                 list(&tally.conflicts)
@@ -113,7 +113,7 @@ pub fn bindings_applied(
         return Verdict::new(
             BINDINGS_APPLIED,
             Status::False,
-            "ApplyFailed",
+            Reason::ApplyFailed,
             list(&tally.failures),
         );
     }
@@ -121,7 +121,7 @@ pub fn bindings_applied(
         return Verdict::new(
             BINDINGS_APPLIED,
             Status::False,
-            "NamespaceMissing",
+            Reason::NamespaceMissing,
             format!(
                 "these namespaces do not exist (the bindings follow when they do): {}",
                 list(&tally.missing_namespaces)
@@ -132,7 +132,7 @@ pub fn bindings_applied(
         return Verdict::new(
             BINDINGS_APPLIED,
             Status::Unknown,
-            "AwaitingMembers",
+            Reason::AwaitingMembers,
             format!(
                 "the group's members could not be read ({error}); {} kept, nothing is created until Okta answers",
                 bindings(tally.bound.len())
@@ -143,19 +143,19 @@ pub fn bindings_applied(
         (Grant::Declared, _) => Verdict::new(
             BINDINGS_APPLIED,
             Status::True,
-            "Applied",
+            Reason::Applied,
             format!("{} as declared", bindings(tally.bound.len())),
         ),
         (Grant::RevokeAll, _) => Verdict::new(
             BINDINGS_APPLIED,
             Status::True,
-            "Revoked",
+            Reason::Revoked,
             "no bindings are kept for this group",
         ),
         (Grant::KeepExisting, Outcome::Unknown(_)) => Verdict::new(
             BINDINGS_APPLIED,
             Status::Unknown,
-            "AwaitingVerification",
+            Reason::AwaitingVerification,
             format!(
                 "{} kept; nothing is created until Okta verifies the group",
                 bindings(tally.bound.len())
@@ -164,7 +164,7 @@ pub fn bindings_applied(
         (Grant::KeepExisting, _) => Verdict::new(
             BINDINGS_APPLIED,
             Status::True,
-            "Retained",
+            Reason::Retained,
             format!("{} existing bindings retained", tally.bound.len()),
         ),
     }
@@ -191,14 +191,14 @@ pub fn ready(verified: &Verdict, applied: &Verdict, missing_roles: &[String]) ->
         return Verdict::new(
             READY,
             Status::False,
-            "RoleMissing",
+            Reason::RoleMissing,
             format!(
                 "bound, but these roles do not exist, so the bindings grant nothing yet: {}",
                 list(missing_roles)
             ),
         );
     }
-    Verdict::new(READY, Status::True, "Ready", applied.message.clone())
+    Verdict::new(READY, Status::True, Reason::Ready, applied.message.clone())
 }
 
 #[cfg(test)]
@@ -228,14 +228,14 @@ mod tests {
         let verified = group_verified(&outage, "k8s-a", "k8s-", OnGroupMissing::Revoke);
         assert_eq!(
             (verified.status, verified.reason),
-            (Status::Unknown, "OktaServerError")
+            (Status::Unknown, Reason::OktaServerError)
         );
         let tally = Tally {
             bound: bound(2),
             ..Default::default()
         };
         let applied = bindings_applied(Grant::KeepExisting, &outage, None, &tally);
-        assert_eq!(applied.reason, "AwaitingVerification");
+        assert_eq!(applied.reason, Reason::AwaitingVerification);
         assert_eq!(ready(&verified, &applied, &[]).status, Status::Unknown);
 
         let found = Outcome::Verified(group("k8s-a", "OKTA_GROUP"));
@@ -247,7 +247,7 @@ mod tests {
         let applied = bindings_applied(Grant::Declared, &found, None, &conflict);
         assert_eq!(
             (applied.status, applied.reason),
-            (Status::False, "Conflict")
+            (Status::False, Reason::Conflict)
         );
         assert!(applied.message.contains("okta-a-view-123"));
         let bound = Tally {
@@ -257,7 +257,10 @@ mod tests {
         let applied = bindings_applied(Grant::Declared, &found, None, &bound);
         assert_eq!(applied.status, Status::True);
         let ready = ready(&verified, &applied, &["ClusterRole/nope".into()]);
-        assert_eq!((ready.status, ready.reason), (Status::False, "RoleMissing"));
+        assert_eq!(
+            (ready.status, ready.reason),
+            (Status::False, Reason::RoleMissing)
+        );
 
         let retained = group_verified(&Outcome::Missing, "k8s-a", "k8s-", OnGroupMissing::Retain);
         assert!(retained.message.contains("retained"));
@@ -281,7 +284,7 @@ mod tests {
         let applied = bindings_applied(Grant::KeepExisting, &found, Some(&error), &tally);
         assert_eq!(
             (applied.status, applied.reason),
-            (Status::Unknown, "AwaitingMembers")
+            (Status::Unknown, Reason::AwaitingMembers)
         );
         assert!(
             applied.message.contains("3 bindings kept"),
@@ -290,7 +293,10 @@ mod tests {
         );
         let verified = group_verified(&found, "k8s-a", "k8s-", OnGroupMissing::Revoke);
         assert_eq!(verified.status, Status::True, "the group itself was found");
-        assert_eq!(ready(&verified, &applied, &[]).reason, "AwaitingMembers");
+        assert_eq!(
+            ready(&verified, &applied, &[]).reason,
+            Reason::AwaitingMembers
+        );
     }
 
     #[test]

@@ -17,11 +17,12 @@ pub mod tally;
 
 use apply::Writer;
 use context::Context;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::controller::Action;
 use kube::runtime::events::Event;
 use kube::{Resource, ResourceExt};
-use okta_rbac_api::OktaGroupBinding;
+use okta_rbac_api::{OktaGroupBinding, OktaGroupBindingStatus};
 use report::{Inputs, Note, Report, Retry};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -58,7 +59,10 @@ async fn reconcile_inner(ogb: &OktaGroupBinding, ctx: &Context) -> Result<Action
         return Ok(Action::await_change());
     }
     if ogb.spec.paused {
+        let old = ctx.current_status(ogb);
+        let status = report::paused(ogb, &ctx.policy, &old, &now());
         ctx.metrics.object(&uid, Some(("paused", 0)));
+        write_status(ctx, ogb, &old, status).await?;
         return Ok(Action::requeue(ctx.resync));
     }
 
@@ -74,8 +78,6 @@ async fn reconcile_inner(ogb: &OktaGroupBinding, ctx: &Context) -> Result<Action
         owner_uid: &uid,
     };
     let results = apply::apply(&writer, &plan.writes).await;
-    let now =
-        k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(k8s_openapi::jiff::Timestamp::now());
     let report = report::report(
         &Inputs {
             ogb,
@@ -85,7 +87,7 @@ async fn reconcile_inner(ogb: &OktaGroupBinding, ctx: &Context) -> Result<Action
             plan: &plan,
             results: &results,
         },
-        &now,
+        &now(),
     );
     tracing::debug!(name = %ogb.name_any(), writes = results.len(), "applied");
 
@@ -102,17 +104,7 @@ async fn reconcile_inner(ogb: &OktaGroupBinding, ctx: &Context) -> Result<Action
     ctx.metrics
         .object(&uid, Some((state, i64::from(status.binding_count))));
     publish(ctx, ogb, events);
-    if status != observation.status {
-        let api: Api<OktaGroupBinding> = Api::all(ctx.client.clone());
-        api.patch_status(
-            &ogb.name_any(),
-            &PatchParams::default(),
-            &Patch::Merge(serde_json::json!({ "status": status })),
-        )
-        .await
-        .map_err(Error::Status)?;
-        ctx.record_status(ogb, status);
-    }
+    write_status(ctx, ogb, &observation.status, status).await?;
     Ok(match retry {
         Retry::Backoff => Action::requeue(ctx.backoff_after_failure(&uid)),
         Retry::Resync => {
@@ -120,6 +112,33 @@ async fn reconcile_inner(ogb: &OktaGroupBinding, ctx: &Context) -> Result<Action
             Action::requeue(ctx.resync)
         }
     })
+}
+
+fn now() -> Time {
+    Time(k8s_openapi::jiff::Timestamp::now())
+}
+
+/// Writes the status, unless it is the one last known: a reconcile that changes nothing
+/// writes nothing.
+async fn write_status(
+    ctx: &Context,
+    ogb: &OktaGroupBinding,
+    old: &OktaGroupBindingStatus,
+    status: OktaGroupBindingStatus,
+) -> Result<(), Error> {
+    if &status == old {
+        return Ok(());
+    }
+    let api: Api<OktaGroupBinding> = Api::all(ctx.client.clone());
+    api.patch_status(
+        &ogb.name_any(),
+        &PatchParams::default(),
+        &Patch::Merge(serde_json::json!({ "status": status })),
+    )
+    .await
+    .map_err(Error::Status)?;
+    ctx.record_status(ogb, status);
+    Ok(())
 }
 
 /// Publishes events off the reconcile's path: an event is a note for people, and waiting

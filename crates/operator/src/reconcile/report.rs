@@ -11,7 +11,9 @@ use super::tally::{Tally, tally};
 use crate::policy::Policy;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::runtime::events::EventType;
-use okta_rbac_api::conditions::{self, GROUP_VERIFIED, Status, Verdict};
+use okta_rbac_api::conditions::{
+    self, GROUP_VERIFIED, PAUSED, READY, Reason, STALLED, Status, Verdict,
+};
 use okta_rbac_api::{OktaGroupBinding, OktaGroupBindingStatus, OktaGroupStatus, SubjectKind};
 
 /// An event for people (`kubectl describe`).
@@ -87,7 +89,16 @@ pub fn report(inputs: &Inputs<'_>, now: &Time) -> Report {
     );
     let ready = ready(&verified, &applied, &plan.missing_roles);
     let events = events(old, &verified, &applied, &tally);
-    let status = status(inputs, &tally, &[ready, verified, applied], now);
+    let stalled = stalled(outcome, &verified, &applied, &tally);
+    let mut verdicts = vec![ready, verified, applied];
+    let retired: &[&str] = match stalled {
+        Some(stalled) => {
+            verdicts.push(stalled);
+            &[PAUSED]
+        }
+        None => &[STALLED, PAUSED],
+    };
+    let status = status(inputs, &tally, &verdicts, retired, now);
     let failed_writes: Vec<&'static str> = results
         .iter()
         .filter_map(|w| w.result.as_ref().err().map(WriteFailure::kind))
@@ -106,10 +117,65 @@ pub fn report(inputs: &Inputs<'_>, now: &Time) -> Report {
     }
 }
 
+/// Stalled (True) when the object cannot succeed without a change by a person: Okta
+/// definitely refuses the group, or a binding's name belongs to someone else.
+fn stalled(
+    outcome: &Outcome,
+    verified: &Verdict,
+    applied: &Verdict,
+    tally: &Tally,
+) -> Option<Verdict> {
+    let cause = match outcome {
+        Outcome::Missing | Outcome::Replaced { .. } | Outcome::Refused(_) => verified,
+        _ if !tally.conflicts.is_empty() => applied,
+        _ => return None,
+    };
+    Some(Verdict::new(
+        STALLED,
+        Status::True,
+        cause.reason,
+        cause.message.clone(),
+    ))
+}
+
+/// The status of a paused object: it says so, and Ready no longer claims anything; the
+/// rest is kept as last seen.
+pub fn paused(
+    ogb: &OktaGroupBinding,
+    policy: &Policy,
+    old: &OktaGroupBindingStatus,
+    now: &Time,
+) -> OktaGroupBindingStatus {
+    let kept = match old.binding_count {
+        1 => "1 binding".to_string(),
+        n => format!("{n} bindings"),
+    };
+    let message = format!(
+        "paused (spec.paused): the group is not verified and the {kept} are left as they are, unrepaired"
+    );
+    let verdicts = [
+        Verdict::new(READY, Status::Unknown, Reason::Paused, message.clone()),
+        Verdict::new(PAUSED, Status::True, Reason::Paused, message),
+    ];
+    OktaGroupBindingStatus {
+        observed_generation: ogb.metadata.generation,
+        subject: Some(subject_summary(ogb, policy)),
+        conditions: conditions::merge(
+            &old.conditions,
+            &verdicts,
+            &[STALLED],
+            ogb.metadata.generation,
+            now,
+        ),
+        ..old.clone()
+    }
+}
+
 fn status(
     inputs: &Inputs<'_>,
     tally: &Tally,
     verdicts: &[Verdict],
+    retired: &[&str],
     now: &Time,
 ) -> OktaGroupBindingStatus {
     let Inputs {
@@ -119,7 +185,13 @@ fn status(
         judgement,
         ..
     } = inputs;
-    let conditions = conditions::merge(&old.conditions, verdicts, ogb.metadata.generation, now);
+    let conditions = conditions::merge(
+        &old.conditions,
+        verdicts,
+        retired,
+        ogb.metadata.generation,
+        now,
+    );
     let group = match &judgement.outcome {
         Outcome::Verified(group) => Some(OktaGroupStatus {
             id: group.id.clone(),
@@ -177,21 +249,21 @@ fn events(
             .map(|c| c.reason.clone())
     };
     let mut events = Vec::new();
-    if previous(conditions::GROUP_VERIFIED).as_deref() != Some(verified.reason)
+    if previous(conditions::GROUP_VERIFIED).as_deref() != Some(verified.reason.as_str())
         && verified.status != Status::True
     {
         events.push(Note {
             type_: EventType::Warning,
-            reason: verified.reason,
+            reason: verified.reason.as_str(),
             note: verified.message.clone(),
         });
     }
-    if previous(conditions::BINDINGS_APPLIED).as_deref() != Some(applied.reason)
+    if previous(conditions::BINDINGS_APPLIED).as_deref() != Some(applied.reason.as_str())
         && applied.status == Status::False
     {
         events.push(Note {
             type_: EventType::Warning,
-            reason: applied.reason,
+            reason: applied.reason.as_str(),
             note: applied.message.clone(),
         });
     }
