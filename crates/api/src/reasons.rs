@@ -75,6 +75,16 @@ reasons! {
     RoleMissing,
     /// Ready and Paused: `spec.paused` is true.
     Paused,
+    /// ClaimCarriesGroup: ID tokens of the authorization server carry the group.
+    ClaimCarriesGroup,
+    /// ClaimCarriesGroup: no active ID-token GROUPS claim of the apiserver's claim name.
+    ClaimMissing,
+    /// ClaimCarriesGroup: the claim is not always included in ID tokens.
+    ClaimNotInIdTokens,
+    /// ClaimCarriesGroup: the claim is issued only for scopes kubectl does not request.
+    ClaimScopeNotRequested,
+    /// ClaimCarriesGroup: the claim's filter leaves the group out.
+    ClaimFilterExcludesGroup,
 }
 
 #[cfg(test)]

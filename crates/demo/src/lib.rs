@@ -144,6 +144,8 @@ async fn start_operator(
         .namespace(OPERATOR_NAMESPACE)
         .args(["--groups-prefix", prefix, "--username-prefix", prefix])
         .args(["--resync-interval", "10s", "--leader-election"])
+        .args(["--okta-authorization-server", "default"])
+        .args(["--oidc-scopes", "openid,email,profile,groups"])
         .start(&plane.dir().join("operator.log"))
         .map_err(|e| e.to_string())
 }

@@ -8,11 +8,16 @@ use okta_rbac_api::OktaGroupBinding;
 use okta_rbac_demo::{ACTIONS, Demo, USERS, access, id_token};
 use okta_rbac_testenv::paths::{controlplane_bin_dir, operator_binary};
 use okta_rbac_testenv::wait::{eventually, wait_condition};
+use okta_sim::seed::{ClaimFilterType, GroupsClaim};
 use okta_sim::{GroupType, OktaSim};
 use std::process::Command;
 use std::time::Duration;
 
 type Tutorial = Demo;
+
+/// Each test runs a whole world (control plane, local Okta, operator): one at a time, so
+/// that two cores are not shared three ways and timings stay those of one world.
+static ONE_WORLD_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// The example org, a control plane trusting it, and the operator running as itself:
 /// its own process, its ServiceAccount's token, exactly the RBAC of config/default.
@@ -84,6 +89,7 @@ async fn check_matrix(t: &Tutorial) {
 
 #[tokio::test]
 async fn each_example_user_gets_exactly_what_their_groups_were_granted() {
+    let _world = ONE_WORLD_AT_A_TIME.lock().await;
     let t = tutorial("").await;
     check_matrix(&t).await;
 
@@ -231,6 +237,7 @@ async fn each_example_user_gets_exactly_what_their_groups_were_granted() {
 
 #[tokio::test]
 async fn with_oidc_prefixes_the_subject_shows_the_prefix_and_access_still_matches() {
+    let _world = ONE_WORLD_AT_A_TIME.lock().await;
     let t = tutorial("oidc:").await;
     let listed = t.plane.kubectl(&["get", "ogb"], None).expect("kubectl");
     assert!(listed.success, "{}", listed.stderr);
@@ -240,4 +247,90 @@ async fn with_oidc_prefixes_the_subject_shows_the_prefix_and_access_still_matche
         "{table}"
     );
     check_matrix(&t).await;
+}
+
+#[tokio::test]
+async fn the_groups_claim_check_says_whether_a_token_will_carry_the_group() {
+    let _world = ONE_WORLD_AT_A_TIME.lock().await;
+    let t = tutorial("").await;
+    let admin = t.plane.client().await.expect("admin");
+    let carried = wait_condition(&admin, "k8s-admins", "ClaimCarriesGroup", "True", None).await;
+    let message = &common_condition(&carried, "ClaimCarriesGroup").message;
+    assert!(message.contains("STARTS_WITH \"k8s-\""), "{message}");
+    let alice = token_of(&t.sim, "alice@example.com").await;
+    let alice_client = t.plane.client_with_token(&alice).await.expect("alice");
+    assert_eq!(
+        access(&alice_client).await,
+        expected(&ACTIONS),
+        "alice is an admin"
+    );
+
+    // An Okta admin narrows the claim's filter so that k8s-admins no longer passes.
+    t.sim
+        .set_groups_claim(
+            "default",
+            GroupsClaim {
+                filter_type: ClaimFilterType::Equals,
+                filter_value: "k8s-restricted-users".into(),
+                ..GroupsClaim::default()
+            },
+        )
+        .expect("claim");
+    let excluded = wait_condition(
+        &admin,
+        "k8s-admins",
+        "ClaimCarriesGroup",
+        "False",
+        Some("ClaimFilterExcludesGroup"),
+    )
+    .await;
+    let ready = common_condition(&excluded, "Ready");
+    assert_eq!(ready.status, "True", "advisory: the binding itself stays");
+    assert!(
+        common_condition(&excluded, "ClaimCarriesGroup")
+            .message
+            .contains("EQUALS \"k8s-restricted-users\""),
+    );
+    let still_bob = wait_condition(
+        &admin,
+        "k8s-restricted-users",
+        "ClaimCarriesGroup",
+        "True",
+        None,
+    )
+    .await;
+    assert!(still_bob.status.is_some());
+    let events = Api::<k8s_openapi::api::core::v1::Event>::all(admin.clone());
+    let warning = eventually(Duration::from_secs(20), "a Warning event", || {
+        let events = events.clone();
+        async move {
+            let selector =
+                kube::api::ListParams::default().fields("involvedObject.name=k8s-admins");
+            events
+                .list(&selector)
+                .await
+                .ok()?
+                .items
+                .into_iter()
+                .find(|e| e.reason.as_deref() == Some("ClaimFilterExcludesGroup"))
+        }
+    })
+    .await;
+    assert_eq!(warning.type_.as_deref(), Some("Warning"));
+
+    // And it is true: alice's new token no longer carries the group.
+    let alice = token_of(&t.sim, "alice@example.com").await;
+    let alice_client = t.plane.client_with_token(&alice).await.expect("alice");
+    assert_eq!(
+        access(&alice_client).await,
+        expected(&[]),
+        "the binding exists, the token does not match it"
+    );
+}
+
+fn common_condition<'a>(
+    ogb: &'a OktaGroupBinding,
+    type_: &str,
+) -> &'a k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition {
+    okta_rbac_testenv::wait::condition(ogb, type_).expect("condition")
 }

@@ -7,7 +7,7 @@ use super::directory::DirectoryError;
 use super::errors::OktaError;
 use super::faults::FaultSettings;
 use super::limits::{Bucket, lock};
-use super::seed::{GroupType, RateLimitSettings, UserStatus};
+use super::seed::{GroupType, GroupsClaim, RateLimitSettings, UserStatus};
 use super::{SimState, epoch_millis};
 use axum::Json;
 use axum::body::Bytes;
@@ -38,6 +38,25 @@ pub fn routes() -> axum::Router<Arc<SimState>> {
         .route("/_sim/rate-limits", get(get_limits).put(set_limits))
         .route("/_sim/rate-limits/exhaust", post(exhaust))
         .route("/_sim/requests", get(requests).delete(clear_requests))
+        .route(
+            "/_sim/authorization-servers/{id}/groups-claim",
+            get(get_groups_claim).put(set_groups_claim),
+        )
+}
+
+async fn get_groups_claim(State(state): State<Arc<SimState>>, Path(id): Path<String>) -> Answer {
+    let (_, claim) = state.servers.groups_claim(&id)?;
+    ok(json!(claim))
+}
+
+async fn set_groups_claim(
+    State(state): State<Arc<SimState>>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Answer {
+    let claim: GroupsClaim = json_body(&body)?;
+    state.servers.set_groups_claim(&id, claim)?;
+    done()
 }
 
 type Answer = Result<(StatusCode, Json<Value>), OktaError>;

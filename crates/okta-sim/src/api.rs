@@ -233,7 +233,7 @@ struct NewGroupProfile {
 }
 
 /// Parses a JSON body, answering a malformed one as Okta does.
-pub(super) fn json_body<T: serde::de::DeserializeOwned>(body: &Bytes) -> Result<T, OktaError> {
+pub(crate) fn json_body<T: serde::de::DeserializeOwned>(body: &Bytes) -> Result<T, OktaError> {
     serde_json::from_slice(body).map_err(|e| OktaError::malformed_body(e.to_string()))
 }
 

@@ -19,6 +19,8 @@ use std::sync::{Arc, Mutex};
 
 pub const GROUPS_READ: &str = "okta.groups.read";
 pub const GROUPS_MANAGE: &str = "okta.groups.manage";
+pub const AUTHORIZATION_SERVERS_READ: &str = "okta.authorizationServers.read";
+pub const AUTHORIZATION_SERVERS_MANAGE: &str = "okta.authorizationServers.manage";
 const ACCESS_TOKEN_SECONDS: u64 = 3600;
 const ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 
@@ -124,8 +126,10 @@ impl Credentials {
 }
 
 /// `okta.groups.manage` includes reading.
+/// A manage scope includes reading.
 fn implies(granted: &str, needed: &str) -> bool {
-    granted == GROUPS_MANAGE && needed == GROUPS_READ
+    (granted == GROUPS_MANAGE && needed == GROUPS_READ)
+        || (granted == AUTHORIZATION_SERVERS_MANAGE && needed == AUTHORIZATION_SERVERS_READ)
 }
 
 pub fn routes() -> axum::Router<Arc<SimState>> {

@@ -10,6 +10,7 @@
 mod admin;
 mod api;
 mod auth;
+mod claims;
 pub mod directory;
 mod edge;
 mod errors;
@@ -294,6 +295,19 @@ impl OktaSim {
         lock(&self.state.directory).remove_member(group_id, user)
     }
 
+    /// Changes an authorization server's groups claim, as an Okta admin would: ID tokens
+    /// issued from now on follow it.
+    pub fn set_groups_claim(
+        &self,
+        server_id: &str,
+        claim: seed::GroupsClaim,
+    ) -> Result<(), DirectoryError> {
+        self.state
+            .servers
+            .set_groups_claim(server_id, claim)
+            .map_err(|_| DirectoryError::NotFound(format!("authorization server {server_id}")))
+    }
+
     pub fn set_user_status(&self, user: &str, status: UserStatus) -> Result<(), DirectoryError> {
         lock(&self.state.directory).set_user_status(user, status)
     }
@@ -310,6 +324,7 @@ fn router(state: Arc<SimState>) -> Router {
         .merge(api::routes())
         .merge(auth::routes())
         .merge(oidc::routes())
+        .merge(claims::routes())
         .merge(admin::routes())
         .fallback(|| async { OktaError::not_found("the requested path") })
         .layer(axum::middleware::from_fn_with_state(

@@ -149,7 +149,7 @@ fn default_audience() -> String {
 }
 
 /// The `groups` claim of ID tokens, filtered like Okta's group claim filter.
-#[derive(Clone, Debug, Deserialize, Serialize)]
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct GroupsClaim {
     #[serde(default = "default_claim_name")]
@@ -158,6 +158,13 @@ pub struct GroupsClaim {
     pub filter_type: ClaimFilterType,
     #[serde(default = "default_filter_value")]
     pub filter_value: String,
+    /// Okta's "Include in token type: ID Token, Always". When false, an ID token issued
+    /// with an access token (every token endpoint answer) leaves the claim out.
+    #[serde(default = "default_true")]
+    pub always_include_in_token: bool,
+    /// Okta's "Include in: the following scopes"; empty means any scope.
+    #[serde(default)]
+    pub scopes: Vec<String>,
 }
 
 impl Default for GroupsClaim {
@@ -166,8 +173,14 @@ impl Default for GroupsClaim {
             name: default_claim_name(),
             filter_type: default_filter_type(),
             filter_value: default_filter_value(),
+            always_include_in_token: true,
+            scopes: Vec::new(),
         }
     }
+}
+
+fn default_true() -> bool {
+    true
 }
 
 fn default_claim_name() -> String {
@@ -188,10 +201,13 @@ pub enum ClaimFilterType {
     StartsWith,
     Equals,
     Contains,
+    /// The whole name matches the regular expression.
+    Regex,
 }
 
 impl GroupsClaim {
-    /// Okta compares group names with the filter without regard to case.
+    /// Whether a group passes the filter. Okta compares names without regard to case for
+    /// STARTS_WITH, EQUALS and CONTAINS; a REGEX must match the whole name.
     pub fn admits(&self, group_name: &str) -> bool {
         let name = group_name.to_lowercase();
         let value = self.filter_value.to_lowercase();
@@ -199,7 +215,15 @@ impl GroupsClaim {
             ClaimFilterType::StartsWith => name.starts_with(&value),
             ClaimFilterType::Equals => name == value,
             ClaimFilterType::Contains => name.contains(&value),
+            ClaimFilterType::Regex => regex::Regex::new(&format!("^(?:{})$", self.filter_value))
+                .is_ok_and(|pattern| pattern.is_match(group_name)),
         }
+    }
+
+    /// Whether an ID token answering a request for these scopes carries the claim.
+    pub fn in_id_token(&self, scopes: &[String]) -> bool {
+        self.always_include_in_token
+            && (self.scopes.is_empty() || self.scopes.iter().any(|s| scopes.contains(s)))
     }
 }
 
@@ -284,6 +308,35 @@ mod tests {
     fn unknown_fields_are_refused() {
         let error = Seed::from_yaml("users: []\ngroupz: []\n").expect_err("typo");
         assert!(error.to_string().contains("groupz"), "{error}");
+    }
+
+    #[test]
+    fn the_claim_rides_in_id_tokens_only_when_always_included_and_scoped() {
+        let scoped = GroupsClaim {
+            scopes: vec!["groups".into()],
+            ..GroupsClaim::default()
+        };
+        assert!(scoped.in_id_token(&["openid".into(), "groups".into()]));
+        assert!(!scoped.in_id_token(&["openid".into()]));
+        assert!(
+            GroupsClaim::default().in_id_token(&["openid".into()]),
+            "any scope"
+        );
+        let userinfo_only = GroupsClaim {
+            always_include_in_token: false,
+            ..GroupsClaim::default()
+        };
+        assert!(!userinfo_only.in_id_token(&["openid".into(), "groups".into()]));
+        let regex = GroupsClaim {
+            filter_type: ClaimFilterType::Regex,
+            filter_value: "k8s-.*-admins".into(),
+            ..GroupsClaim::default()
+        };
+        assert!(regex.admits("k8s-team-admins"));
+        assert!(
+            !regex.admits("xk8s-team-admins"),
+            "the whole name must match"
+        );
     }
 
     #[test]

@@ -1081,3 +1081,128 @@ async fn the_admin_api_changes_the_directory_and_reads_the_log() {
     assert_eq!(log[2]["status"], 404);
     assert_eq!(log[2]["path"], format!("/api/v1/groups/{id}"));
 }
+
+#[tokio::test]
+async fn the_claims_api_shows_the_groups_claim_and_id_tokens_follow_its_changes() {
+    let (sim, http) = start(seed(None)).await;
+    let claims_url = format!(
+        "{}/api/v1/authorizationServers/default/claims",
+        sim.base_url()
+    );
+    let response = get(
+        &http,
+        &claims_url,
+        Some(&format!("SSWS {READ_NOTHING_TOKEN}")),
+    )
+    .await;
+    okta_error(response, StatusCode::FORBIDDEN, "E0000006").await;
+    let missing = get(
+        &http,
+        &format!("{}/api/v1/authorizationServers/nope/claims", sim.base_url()),
+        Some(&format!("SSWS {TOKEN}")),
+    )
+    .await;
+    okta_error(missing, StatusCode::NOT_FOUND, "E0000007").await;
+
+    let claims: Value = get(&http, &claims_url, Some(&format!("SSWS {TOKEN}")))
+        .await
+        .json()
+        .await
+        .expect("json");
+    let groups = claims
+        .as_array()
+        .expect("a list")
+        .iter()
+        .find(|c| c["name"] == "groups")
+        .expect("the groups claim")
+        .clone();
+    assert_eq!(groups["valueType"], "GROUPS");
+    assert_eq!(groups["claimType"], "IDENTITY");
+    assert_eq!(groups["group_filter_type"], "STARTS_WITH");
+    assert_eq!(groups["value"], "k8s-");
+    assert_eq!(groups["alwaysIncludeInToken"], true);
+    assert_eq!(groups["conditions"]["scopes"], json!([]));
+    assert!(
+        claims
+            .as_array()
+            .expect("list")
+            .iter()
+            .any(|c| c["system"] == true),
+        "Okta lists its system claims too"
+    );
+    let claim_url = groups["_links"]["self"]["href"]
+        .as_str()
+        .expect("self link")
+        .to_string();
+
+    let token_endpoint = format!("{}/v1/token", sim.issuer("default"));
+    let groups_of_alice = |scope: &'static str| {
+        let http = http.clone();
+        let token_endpoint = token_endpoint.clone();
+        async move {
+            let body: Value = http
+                .post(token_endpoint)
+                .form(&[
+                    ("grant_type", "password"),
+                    ("client_id", "kubernetes"),
+                    ("username", "alice@example.com"),
+                    ("password", "alice@example.com-pw"),
+                    ("scope", scope),
+                ])
+                .send()
+                .await
+                .expect("token")
+                .json()
+                .await
+                .expect("json");
+            claims_of(body["id_token"].as_str().expect("id token"))["groups"].clone()
+        }
+    };
+    assert_eq!(groups_of_alice("openid").await, json!(["k8s-admins"]));
+
+    // An admin narrows the claim: only for the groups scope, only names equal to "k8s-ops".
+    let mut changed = groups.clone();
+    changed["group_filter_type"] = json!("EQUALS");
+    changed["value"] = json!("k8s-ops");
+    changed["conditions"] = json!({"scopes": ["groups"]});
+    let refused = http
+        .put(&claim_url)
+        .header("Authorization", format!("SSWS {READ_NOTHING_TOKEN}"))
+        .json(&changed)
+        .send()
+        .await
+        .expect("put");
+    okta_error(refused, StatusCode::FORBIDDEN, "E0000006").await;
+    let saved: Value = http
+        .put(&claim_url)
+        .header("Authorization", format!("SSWS {TOKEN}"))
+        .json(&changed)
+        .send()
+        .await
+        .expect("put")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(saved["group_filter_type"], "EQUALS");
+    assert_eq!(
+        groups_of_alice("openid groups").await,
+        Value::Null,
+        "k8s-admins no longer passes the filter"
+    );
+    changed["value"] = json!("k8s-admins");
+    http.put(&claim_url)
+        .header("Authorization", format!("SSWS {TOKEN}"))
+        .json(&changed)
+        .send()
+        .await
+        .expect("put");
+    assert_eq!(
+        groups_of_alice("openid groups").await,
+        json!(["k8s-admins"])
+    );
+    assert_eq!(
+        groups_of_alice("openid").await,
+        Value::Null,
+        "not requested with a scope the claim is for"
+    );
+}

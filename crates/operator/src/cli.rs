@@ -1,7 +1,7 @@
 //! The command line: each subcommand is one thing the binary really does.
 
 use crate::okta::auth::Credentials;
-use crate::policy::Policy;
+use crate::policy::{ClaimCheck, Policy};
 use crate::runtime::{LeaderElection, OperatorConfig};
 use clap::{Parser, Subcommand};
 use okta_rbac_api::UserNameAttribute;
@@ -83,6 +83,22 @@ pub struct RunArgs {
     /// claim filter keeps the others out of tokens anyway.
     #[arg(long, env = "ALLOWED_GROUP_PREFIX", default_value = "k8s-")]
     pub allowed_group_prefix: String,
+    /// The custom authorization server kubectl logs in with (its id, as in
+    /// `/oauth2/{id}`). When set, each object reports whether its group reaches ID tokens
+    /// (condition ClaimCarriesGroup); the credentials then need `okta.authorizationServers.read`.
+    #[arg(long, env = "OKTA_AUTHORIZATION_SERVER")]
+    pub okta_authorization_server: Option<String>,
+    /// The claim the apiserver reads groups from (its --oidc-groups-claim).
+    #[arg(long, env = "OIDC_GROUPS_CLAIM", default_value = "groups")]
+    pub oidc_groups_claim: String,
+    /// The scopes kubectl (kubelogin) requests when it logs in, comma-separated.
+    #[arg(
+        long,
+        env = "OIDC_SCOPES",
+        value_delimiter = ',',
+        default_value = "openid,email,groups"
+    )]
+    pub oidc_scopes: Vec<String>,
     /// How long an answer from Okta is trusted before the group is verified again.
     #[arg(long, env = "RESYNC_INTERVAL", default_value = "5m", value_parser = humantime::parse_duration)]
     pub resync_interval: std::time::Duration,
@@ -137,7 +153,10 @@ impl RunArgs {
                 client_id.clone(),
                 &read(key_file, "Okta private key")?,
                 args.okta_private_key_id.clone(),
-                vec!["okta.groups.read".into()],
+                std::iter::once("okta.groups.read")
+                    .chain(args.okta_authorization_server.as_ref().map(|_| "okta.authorizationServers.read"))
+                    .map(str::to_string)
+                    .collect(),
             )
             .map_err(|e| e.to_string())?,
             (_, _, Some(token_file)) => Credentials::ApiToken(read(token_file, "Okta API token file")?.trim().to_string()),
@@ -167,6 +186,11 @@ impl RunArgs {
                     UserNameArg::Email => UserNameAttribute::Email,
                     UserNameArg::Login => UserNameAttribute::Login,
                 },
+                claim_check: args.okta_authorization_server.map(|server_id| ClaimCheck {
+                    server_id,
+                    claim: args.oidc_groups_claim,
+                    scopes: args.oidc_scopes,
+                }),
             },
             resync: args.resync_interval,
             metrics_address: args.metrics_address,

@@ -69,6 +69,7 @@ fn objects_for_role(
 /// Everything the controller needs besides the Kubernetes client.
 pub struct Parts {
     pub okta: Arc<crate::okta::GroupDirectory>,
+    pub claims: Option<Arc<crate::okta::claims::ClaimsCache>>,
     pub policy: crate::policy::Policy,
     pub resync: std::time::Duration,
     pub metrics: Arc<crate::metrics::Metrics>,
@@ -134,6 +135,7 @@ pub async fn run(
         recorder: kube::runtime::events::Recorder::new(client.clone(), reporter),
         client: client.clone(),
         okta: parts.okta,
+        claims: parts.claims,
         policy: parts.policy,
         resync: parts.resync,
         stores,

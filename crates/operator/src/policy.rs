@@ -13,6 +13,19 @@ pub struct Policy {
     pub username_prefix: String,
     /// The apiserver's `--oidc-username-claim` (email or login), when the object sets none.
     pub user_name: UserNameAttribute,
+    /// Whether ID tokens carry each group, checked when the authorization server is known.
+    pub claim_check: Option<ClaimCheck>,
+}
+
+/// What the groups-claim check looks at: the operator's `--okta-authorization-server`,
+/// `--oidc-groups-claim` and `--oidc-scopes`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClaimCheck {
+    pub server_id: String,
+    /// The claim the apiserver reads groups from.
+    pub claim: String,
+    /// The scopes kubectl (kubelogin) requests.
+    pub scopes: Vec<String>,
 }
 
 impl Policy {

@@ -4,6 +4,7 @@
 use crate::controller::{self, Parts};
 use crate::metrics::{BucketLabel, Metrics};
 use crate::okta::auth::Credentials;
+use crate::okta::claims::ClaimsCache;
 use crate::okta::{GroupDirectory, OktaClient, OktaConfig};
 use crate::policy::Policy;
 use crate::server::{self, Health};
@@ -86,7 +87,15 @@ pub async fn run(
                 .set(remaining as i64);
         }
     });
-    let directory = GroupDirectory::new(Arc::new(okta), config.resync, config.okta_concurrency);
+    let okta = Arc::new(okta);
+    let claims = config.policy.claim_check.as_ref().map(|check| {
+        Arc::new(ClaimsCache::new(
+            okta.clone(),
+            check.server_id.clone(),
+            config.resync,
+        ))
+    });
+    let directory = GroupDirectory::new(okta, config.resync, config.okta_concurrency);
     tokio::spawn(directory.clone().run());
 
     let ready = Arc::new(AtomicBool::new(false));
@@ -104,6 +113,7 @@ pub async fn run(
 
     let parts = Parts {
         okta: directory,
+        claims,
         policy: config.policy,
         resync: config.resync,
         metrics,

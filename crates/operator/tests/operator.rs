@@ -576,7 +576,10 @@ async fn a_paused_object_says_so_and_its_bindings_are_left_alone_until_resumed()
 
     pause(false).await;
     let resumed = wait_condition(&client, &name, "Ready", "True", None).await;
-    assert!(condition(&resumed, "Paused").is_none(), "the Paused condition goes");
+    assert!(
+        condition(&resumed, "Paused").is_none(),
+        "the Paused condition goes"
+    );
     let (crbs, _) = owned_bindings(&client, &ready).await;
     assert_eq!(crbs.len(), 1, "resumed: the binding is back");
 }

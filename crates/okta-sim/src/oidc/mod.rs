@@ -3,7 +3,8 @@
 //! password grant (for tests), refresh tokens, and ID tokens whose `groups` claim is
 //! filtered like Okta's group claim filter.
 
-use crate::errors::OktaError;
+use crate::errors::{OktaError, random_id};
+use crate::limits::lock;
 use crate::seed::{GroupsClaim, Seed};
 use crate::{SimError, SimState};
 use axum::Json;
@@ -29,7 +30,10 @@ pub(super) const CODE_SECONDS: u64 = 60;
 pub(super) struct Server {
     pub(super) issuer: String,
     pub(super) audience: String,
-    pub(super) groups_claim: GroupsClaim,
+    /// Changed at run time through the claims API or the admin API.
+    pub(super) groups_claim: Mutex<GroupsClaim>,
+    /// The claim's id in `/api/v1/authorizationServers/{id}/claims/{claimId}`.
+    pub(super) groups_claim_id: String,
     pub(super) kid: String,
     pub(super) key: EncodingKey,
     pub(super) jwks: Value,
@@ -89,7 +93,8 @@ impl AuthorizationServers {
                 Server {
                     issuer: format!("{base_url}/oauth2/{}", server.id),
                     audience: server.audience.clone(),
-                    groups_claim: server.groups_claim.clone(),
+                    groups_claim: Mutex::new(server.groups_claim.clone()),
+                    groups_claim_id: random_id("ocl", 17),
                     kid,
                     key: EncodingKey::from_rsa_der(der.as_bytes()),
                     jwks,
@@ -116,6 +121,20 @@ impl AuthorizationServers {
             codes: Mutex::new(HashMap::new()),
             refresh_tokens: Mutex::new(HashMap::new()),
         })
+    }
+
+    /// The groups claim of an authorization server as it is now, and its id.
+    pub fn groups_claim(&self, server_id: &str) -> Result<(String, GroupsClaim), OktaError> {
+        let server = self.server(server_id)?;
+        Ok((
+            server.groups_claim_id.clone(),
+            lock(&server.groups_claim).clone(),
+        ))
+    }
+
+    pub fn set_groups_claim(&self, server_id: &str, claim: GroupsClaim) -> Result<(), OktaError> {
+        *lock(&self.server(server_id)?.groups_claim) = claim;
+        Ok(())
     }
 
     pub(super) fn server(&self, id: &str) -> Result<&Server, OktaError> {
@@ -164,7 +183,7 @@ async fn discovery(
         "id_token_signing_alg_values_supported": ["RS256"],
         "scopes_supported": ["openid", "profile", "email", "groups", "offline_access"],
         "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
-        "claims_supported": ["iss", "sub", "aud", "iat", "exp", "jti", "auth_time", "nonce", "email", "preferred_username", "name", server.groups_claim.name],
+        "claims_supported": ["iss", "sub", "aud", "iat", "exp", "jti", "auth_time", "nonce", "email", "preferred_username", "name", lock(&server.groups_claim).name],
         "code_challenge_methods_supported": ["S256"],
     })))
 }

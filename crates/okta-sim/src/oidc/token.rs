@@ -211,14 +211,16 @@ pub(super) async fn token(
         if let Some(nonce) = nonce {
             claims["nonce"] = json!(nonce);
         }
+        let groups_claim = lock(&server.groups_claim).clone();
         let groups: Vec<&str> = directory
             .groups_of(&user.id)
-            .filter(|g| server.groups_claim.admits(&g.name))
+            .filter(|g| groups_claim.admits(&g.name))
             .map(|g| g.name.as_str())
             .collect();
-        // Okta leaves the claim out when no group passes the filter.
-        if !groups.is_empty() {
-            claims[&server.groups_claim.name] = json!(groups);
+        // Okta leaves the claim out when no group passes the filter, and when the claim is
+        // not for this request's scopes or only for the userinfo endpoint.
+        if !groups.is_empty() && groups_claim.in_id_token(&scopes) {
+            claims[&groups_claim.name] = json!(groups);
         }
         body["id_token"] = json!(sign(&claims)?);
     }

@@ -5,7 +5,7 @@
 
 use super::auth::{Authenticator, Credentials};
 use super::ratelimit::{RateLimits, Window, epoch_seconds};
-use super::{OktaError, OktaGroup, OktaUser};
+use super::{OktaClaim, OktaError, OktaGroup, OktaUser};
 use rand::Rng;
 use reqwest::{Response, StatusCode};
 use serde::de::DeserializeOwned;
@@ -53,6 +53,7 @@ fn bucket(path: &str) -> &'static str {
         ["api", "v1", "groups"] => "groups",
         ["api", "v1", "groups", _] => "group",
         ["api", "v1", "groups", _, "users"] => "group-users",
+        ["api", "v1", "authorizationServers", ..] => "authorization-servers",
         _ => "other",
     }
 }
@@ -169,6 +170,15 @@ impl OktaClient {
         let mut url = self.url(&format!("/api/v1/groups/{group_id}/users"))?;
         url.query_pairs_mut()
             .append_pair("limit", &MEMBERS_PAGE.to_string());
+        self.get_all(url).await
+    }
+
+    /// The claims of a custom authorization server, all pages.
+    pub async fn authorization_server_claims(
+        &self,
+        server_id: &str,
+    ) -> Result<Vec<OktaClaim>, OktaError> {
+        let url = self.url(&format!("/api/v1/authorizationServers/{server_id}/claims"))?;
         self.get_all(url).await
     }
 
@@ -315,6 +325,10 @@ mod tests {
         assert_eq!(bucket("/api/v1/groups"), "groups");
         assert_eq!(bucket("/api/v1/groups/00g1"), "group");
         assert_eq!(bucket("/api/v1/groups/00g1/users"), "group-users");
+        assert_eq!(
+            bucket("/api/v1/authorizationServers/aus1/claims"),
+            "authorization-servers"
+        );
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! the member lists of groups bound in Users mode ([`members`]).
 
 pub mod auth;
+pub mod claims;
 pub mod client;
 mod error;
 pub mod groups;
@@ -64,4 +65,34 @@ pub struct UserProfile {
     pub login: String,
     #[serde(default)]
     pub email: Option<String>,
+}
+
+/// A claim of a custom authorization server, as the Authorization Server API returns it.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct OktaClaim {
+    pub name: String,
+    #[serde(default)]
+    pub status: Option<String>,
+    /// IDENTITY (ID tokens) or RESOURCE (access tokens).
+    pub claim_type: String,
+    /// GROUPS, EXPRESSION or SYSTEM.
+    pub value_type: String,
+    /// For GROUPS: the filter's value.
+    #[serde(default)]
+    pub value: Option<String>,
+    /// STARTS_WITH, EQUALS, CONTAINS or REGEX (GROUPS claims only).
+    #[serde(default, rename = "group_filter_type")]
+    pub group_filter_type: Option<String>,
+    #[serde(default)]
+    pub always_include_in_token: Option<bool>,
+    #[serde(default)]
+    pub conditions: Option<ClaimConditions>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+pub struct ClaimConditions {
+    /// The scopes the claim is issued for; empty: any scope.
+    #[serde(default)]
+    pub scopes: Vec<String>,
 }

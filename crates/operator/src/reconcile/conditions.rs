@@ -2,11 +2,15 @@
 //! the writes did, Ready from both. Pure; the words are the user's first clue, so every
 //! message says what happened and what the operator did about it.
 
+use super::claim::ClaimFinding;
 use super::judge::{Grant, Outcome, Refusal};
 use super::tally::Tally;
 use crate::okta::OktaError;
+use crate::policy::ClaimCheck;
 use okta_rbac_api::OnGroupMissing;
-use okta_rbac_api::conditions::{BINDINGS_APPLIED, GROUP_VERIFIED, READY, Reason, Status, Verdict};
+use okta_rbac_api::conditions::{
+    BINDINGS_APPLIED, CLAIM_CARRIES_GROUP, GROUP_VERIFIED, READY, Reason, Status, Verdict,
+};
 
 fn bindings(count: usize) -> String {
     match count {
@@ -168,6 +172,64 @@ pub fn bindings_applied(
             format!("{} existing bindings retained", tally.bound.len()),
         ),
     }
+}
+
+/// The advisory ClaimCarriesGroup condition: whether an ID token will carry the group.
+pub fn claim_carries_group(
+    finding: &Result<ClaimFinding, OktaError>,
+    check: &ClaimCheck,
+    group: &str,
+) -> Verdict {
+    let server = &check.server_id;
+    let claim = &check.claim;
+    let (status, reason, message) = match finding {
+        Ok(ClaimFinding::Carries { filter }) => (
+            Status::True,
+            Reason::ClaimCarriesGroup,
+            format!(
+                "ID tokens of authorization server {server} carry {group:?} in claim {claim:?} (filter {filter})"
+            ),
+        ),
+        Ok(ClaimFinding::NoGroupsClaim { found }) => (
+            Status::False,
+            Reason::ClaimMissing,
+            format!(
+                "authorization server {server} has no active ID-token claim {claim:?} of type GROUPS{}; no token carries any group, so nobody gets these bindings",
+                found
+                    .as_ref()
+                    .map(|f| format!(" (it has a {f})"))
+                    .unwrap_or_default()
+            ),
+        ),
+        Ok(ClaimFinding::NotInIdTokens) => (
+            Status::False,
+            Reason::ClaimNotInIdTokens,
+            format!(
+                "claim {claim:?} of authorization server {server} is not always included in ID tokens (set Include in token type: ID Token, Always), so kubectl's tokens do not carry {group:?}"
+            ),
+        ),
+        Ok(ClaimFinding::ScopeNotRequested { claim_scopes }) => (
+            Status::False,
+            Reason::ClaimScopeNotRequested,
+            format!(
+                "claim {claim:?} of authorization server {server} is issued only for the scopes {claim_scopes:?}, and kubectl asks for {:?}",
+                check.scopes
+            ),
+        ),
+        Ok(ClaimFinding::FilterExcludes { filter }) => (
+            Status::False,
+            Reason::ClaimFilterExcludesGroup,
+            format!(
+                "the filter of claim {claim:?} of authorization server {server} ({filter}) leaves {group:?} out of ID tokens, so nobody gets these bindings"
+            ),
+        ),
+        Err(error) => (
+            Status::Unknown,
+            error.reason(),
+            format!("the claims of authorization server {server} could not be read: {error}"),
+        ),
+    };
+    Verdict::new(CLAIM_CARRIES_GROUP, status, reason, message)
 }
 
 pub fn ready(verified: &Verdict, applied: &Verdict, missing_roles: &[String]) -> Verdict {

@@ -4,6 +4,7 @@
 use crate::cache::Stores;
 use crate::metrics::Metrics;
 use crate::okta::GroupDirectory;
+use crate::okta::claims::ClaimsCache;
 use crate::policy::Policy;
 use kube::Client;
 use kube::ResourceExt;
@@ -20,6 +21,8 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 pub struct Context {
     pub client: Client,
     pub okta: Arc<GroupDirectory>,
+    /// The authorization server's claims, when the groups-claim check is on.
+    pub claims: Option<Arc<ClaimsCache>>,
     pub policy: Policy,
     pub resync: Duration,
     pub stores: Stores,

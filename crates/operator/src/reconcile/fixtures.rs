@@ -14,6 +14,7 @@ pub fn policy() -> Policy {
         groups_prefix: "oidc:".into(),
         username_prefix: "".into(),
         user_name: UserNameAttribute::Email,
+        claim_check: None,
     }
 }
 

@@ -2,6 +2,7 @@
 //! unknown; whom the bindings name; and what may be done with them (grant, keep, revoke).
 //! Pure: only a definite answer from Okta revokes, and an outage never locks anyone out.
 
+use super::claim::{self, ClaimFinding};
 use super::observe::{GroupLookup, Observation, OktaView};
 use super::subjects::{group_subject, user_subjects};
 use crate::okta::{OktaError, OktaGroup};
@@ -67,6 +68,8 @@ pub struct Judgement {
     /// bind is unknown.
     pub members_unknown: Option<OktaError>,
     pub grant: Grant,
+    /// Whether ID tokens carry the group (Group mode with the claim check on).
+    pub claim: Option<Result<ClaimFinding, OktaError>>,
 }
 
 /// What the lookup says about the group, given the id recorded at the last verification.
@@ -117,7 +120,9 @@ pub fn members_to_read(ogb: &OktaGroupBinding, observation: &Observation) -> Opt
 
 pub fn judge(ogb: &OktaGroupBinding, policy: &Policy, observation: &Observation) -> Judgement {
     let recorded = observation.status.group.as_ref().map(|g| g.id.as_str());
-    let OktaView { lookup, members } = &observation.okta;
+    let OktaView {
+        lookup, members, ..
+    } = &observation.okta;
     let outcome = verify(lookup, recorded);
     let (subjects, members_unknown) = match (&outcome, ogb.spec.subject.kind, members) {
         (Outcome::Verified(_), SubjectKind::Group, _) => (group_subject(ogb, policy), None),
@@ -134,11 +139,17 @@ pub fn judge(ogb: &OktaGroupBinding, policy: &Policy, observation: &Observation)
         (Outcome::Verified(_), Some(_)) => Grant::KeepExisting,
         _ => grant(&outcome, ogb.spec.on_group_missing),
     };
+    let claim = match (&policy.claim_check, &observation.okta.claims) {
+        (Some(check), Some(Ok(claims))) => Some(Ok(claim::find(check, claims, &ogb.spec.group))),
+        (Some(_), Some(Err(error))) => Some(Err(error.clone())),
+        _ => None,
+    };
     Judgement {
         outcome,
         subjects,
         members_unknown,
         grant,
+        claim,
     }
 }
 
@@ -166,6 +177,7 @@ mod tests {
             okta: OktaView {
                 lookup,
                 members: members.map(|m| m.map(Arc::new)),
+                claims: None,
             },
             cluster: ClusterView::default(),
         }

@@ -3,6 +3,7 @@
 //! report (pure: status, events, metrics). Then the status is written, only if it changed.
 
 pub mod apply;
+pub mod claim;
 pub mod conditions;
 pub mod context;
 pub mod desired;

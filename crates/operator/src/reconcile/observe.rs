@@ -5,11 +5,11 @@
 
 use super::context::Context;
 use crate::binding::{BindingObject, BindingRef};
-use crate::okta::{GroupAnswer, OktaError, OktaGroup, OktaUser};
+use crate::okta::{GroupAnswer, OktaClaim, OktaError, OktaGroup, OktaUser};
 use k8s_openapi::api::core::v1::Namespace;
 use kube::ResourceExt;
 use kube::runtime::reflector::ObjectRef;
-use okta_rbac_api::{OktaGroupBinding, OktaGroupBindingStatus};
+use okta_rbac_api::{OktaGroupBinding, OktaGroupBindingStatus, SubjectKind};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
@@ -28,6 +28,8 @@ pub struct OktaView {
     pub lookup: GroupLookup,
     /// Users mode, once the group is verified: its members, or why they could not be read.
     pub members: Option<Result<Arc<Vec<OktaUser>>, OktaError>>,
+    /// Group mode with the claim check on: the authorization server's claims.
+    pub claims: Option<Result<Arc<Vec<OktaClaim>>, OktaError>>,
 }
 
 /// The roles the object references that exist.
@@ -78,9 +80,14 @@ async fn ask_okta(ctx: &Context, ogb: &OktaGroupBinding) -> OktaView {
             Err(error) => GroupLookup::Failed(error),
         }
     };
+    let claims = match (&ctx.claims, ogb.spec.subject.kind) {
+        (Some(cache), SubjectKind::Group) => Some(cache.claims().await),
+        _ => None,
+    };
     OktaView {
         lookup,
         members: None,
+        claims,
     }
 }
 

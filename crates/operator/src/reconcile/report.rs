@@ -3,7 +3,7 @@
 //! time is passed in.
 
 use super::apply::{WriteFailure, WriteResult};
-use super::conditions::{bindings_applied, group_verified, ready};
+use super::conditions::{bindings_applied, claim_carries_group, group_verified, ready};
 use super::judge::{Judgement, Outcome};
 use super::plan::Plan;
 use super::subjects::subject_summary;
@@ -12,7 +12,7 @@ use crate::policy::Policy;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::runtime::events::EventType;
 use okta_rbac_api::conditions::{
-    self, GROUP_VERIFIED, PAUSED, READY, Reason, STALLED, Status, Verdict,
+    self, CLAIM_CARRIES_GROUP, GROUP_VERIFIED, PAUSED, READY, Reason, STALLED, Status, Verdict,
 };
 use okta_rbac_api::{OktaGroupBinding, OktaGroupBindingStatus, OktaGroupStatus, SubjectKind};
 
@@ -88,17 +88,21 @@ pub fn report(inputs: &Inputs<'_>, now: &Time) -> Report {
         &tally,
     );
     let ready = ready(&verified, &applied, &plan.missing_roles);
-    let events = events(old, &verified, &applied, &tally);
-    let stalled = stalled(outcome, &verified, &applied, &tally);
-    let mut verdicts = vec![ready, verified, applied];
-    let retired: &[&str] = match stalled {
-        Some(stalled) => {
-            verdicts.push(stalled);
-            &[PAUSED]
-        }
-        None => &[STALLED, PAUSED],
+    let claim = match (&judgement.claim, &policy.claim_check) {
+        (Some(finding), Some(check)) => Some(claim_carries_group(finding, check, &ogb.spec.group)),
+        _ => None,
     };
-    let status = status(inputs, &tally, &verdicts, retired, now);
+    let events = events(old, [&verified, &applied].into_iter().chain(&claim), &tally);
+    let stalled = stalled(outcome, &verified, &applied, &tally);
+    let mut retired = vec![PAUSED];
+    let mut verdicts = vec![ready, verified, applied];
+    for (verdict, type_) in [(stalled, STALLED), (claim, CLAIM_CARRIES_GROUP)] {
+        match verdict {
+            Some(verdict) => verdicts.push(verdict),
+            None => retired.push(type_),
+        }
+    }
+    let status = status(inputs, &tally, &verdicts, &retired, now);
     let failed_writes: Vec<&'static str> = results
         .iter()
         .filter_map(|w| w.result.as_ref().err().map(WriteFailure::kind))
@@ -236,10 +240,9 @@ fn status(
 
 /// Warnings when a condition turns bad (once, not on every reconcile), and notes of what
 /// was granted or revoked.
-fn events(
+fn events<'a>(
     old: &OktaGroupBindingStatus,
-    verified: &Verdict,
-    applied: &Verdict,
+    verdicts: impl IntoIterator<Item = &'a Verdict>,
     tally: &Tally,
 ) -> Vec<Note> {
     let previous = |type_: &str| {
@@ -249,23 +252,19 @@ fn events(
             .map(|c| c.reason.clone())
     };
     let mut events = Vec::new();
-    if previous(conditions::GROUP_VERIFIED).as_deref() != Some(verified.reason.as_str())
-        && verified.status != Status::True
-    {
-        events.push(Note {
-            type_: EventType::Warning,
-            reason: verified.reason.as_str(),
-            note: verified.message.clone(),
-        });
-    }
-    if previous(conditions::BINDINGS_APPLIED).as_deref() != Some(applied.reason.as_str())
-        && applied.status == Status::False
-    {
-        events.push(Note {
-            type_: EventType::Warning,
-            reason: applied.reason.as_str(),
-            note: applied.message.clone(),
-        });
+    for verdict in verdicts {
+        // GroupVerified warns of Unknown too (Okta trouble); the others only of False.
+        let bad = match verdict.type_ {
+            GROUP_VERIFIED => verdict.status != Status::True,
+            _ => verdict.status == Status::False,
+        };
+        if bad && previous(verdict.type_).as_deref() != Some(verdict.reason.as_str()) {
+            events.push(Note {
+                type_: EventType::Warning,
+                reason: verdict.reason.as_str(),
+                note: verdict.message.clone(),
+            });
+        }
     }
     if tally.created > 0 || tally.updated > 0 {
         events.push(Note {

@@ -40,6 +40,7 @@ fn verified(grant: Grant) -> Judgement {
         subjects: group_subject(&object, &policy()),
         members_unknown: None,
         grant,
+        claim: None,
     }
 }
 
@@ -164,6 +165,7 @@ fn owned_bindings_no_longer_declared_are_deleted_and_revoke_deletes_all() {
         subjects: vec![],
         members_unknown: None,
         grant: Grant::RevokeAll,
+        claim: None,
     };
     let revoked = plan(&object, &missing, &full);
     assert_eq!(revoked.writes.len(), 3);
@@ -187,6 +189,7 @@ fn keeping_existing_creates_and_repairs_nothing() {
         subjects: vec![],
         members_unknown: None,
         grant: Grant::KeepExisting,
+        claim: None,
     };
     let kept = plan(&object, &outage, &partial);
     assert!(kept.writes.is_empty(), "{:?}", kept.writes);

@@ -43,6 +43,7 @@ fn verified() -> Judgement {
         subjects: vec![],
         members_unknown: None,
         grant: Grant::Declared,
+        claim: None,
     }
 }
 
@@ -171,6 +172,7 @@ fn an_outage_keeps_the_recorded_group_and_the_time_of_verification() {
         subjects: vec![],
         members_unknown: None,
         grant: Grant::KeepExisting,
+        claim: None,
     };
     let report = report_at(&verified_status, &outage, &plan, &[], 200);
     assert_eq!(report.status.group, verified_status.group);
