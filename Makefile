@@ -26,6 +26,14 @@ CONTROLPLANE_BUILD := $(OKTA_RBAC_CACHE)/controlplane/$(CONTROLPLANE_HASH)
 CONTROLPLANE_BIN := $(CURDIR)/.build/controlplane/bin
 export OKTA_RBAC_CONTROLPLANE_BIN := $(CONTROLPLANE_BIN)
 
+# Tools of other ecosystems the tests drive (kstatus, Argo CD's health evaluation, Helm),
+# each built from a small Go module of its own, stored by the hash of that module's files.
+TOOLS_DIR := crates/testenv/tools
+TOOLS := $(notdir $(wildcard $(TOOLS_DIR)/*))
+TOOLS_BIN := $(CURDIR)/.build/tools/bin
+export OKTA_RBAC_TOOLS_BIN := $(TOOLS_BIN)
+tool_hash = $(shell cat $(TOOLS_DIR)/$(1)/go.mod $(TOOLS_DIR)/$(1)/go.sum $(sort $(wildcard $(TOOLS_DIR)/$(1)/*.go)) | sha256sum | cut -c1-16)
+
 # Okta's official Python SDK and its test tools, in a venv of their own.
 SDK_VENV := $(OKTA_RBAC_CACHE)/sdk-venv
 SDK_TESTS := crates/okta-sim/tests/sdk
@@ -40,12 +48,13 @@ export OKTA_RBAC_OPERATOR_BIN := $(TARGET_DIR)/debug/okta-rbac-operator
 # tree (the local Okta, the test world, the demo, and what only they need).
 NOT_IN_OPERATOR := okta-sim okta-rbac-testenv okta-rbac-pki okta-rbac-demo axum-server rcgen tempfile plotters
 
-.PHONY: help demo controlplane build crd lint operator-deps fmt test rust-test sdk-test bench clean
+.PHONY: help demo controlplane tools build crd lint operator-deps fmt test rust-test sdk-test bench clean
 
 help:
 	@echo "make demo          the whole thing locally: local Okta, control plane with OIDC, operator, samples (DEMO_ARGS=--once to exit)"
 	@echo "make test          lint and run every test (builds the control plane if needed)"
 	@echo "make controlplane  build etcd, kube-apiserver, kube-controller-manager, kubectl ($(CONTROLPLANE_BUILD))"
+	@echo "make tools         build the Go tools the tests drive: $(TOOLS)"
 	@echo "make build         build the operator (release)"
 	@echo "make crd           regenerate crds/ from the Rust types"
 	@echo "make lint          cargo fmt --check, clippy -D warnings, and the operator's dependency check"
@@ -69,6 +78,24 @@ $(CONTROLPLANE_BUILD)/.built:
 		if [ $$status -ne 0 ]; then tail -n 40 $(CONTROLPLANE_BUILD)/build.log >&2; exit $$status; fi
 	@touch $@
 	@echo ">> control plane ready: $$(ls $(CONTROLPLANE_BUILD) | grep -v build.log | tr '\n' ' ')"
+
+# One rule per tool: a cached build, linked from .build/tools/bin/<tool>. A module whose
+# go.mod names a `tool` is built from that package; otherwise from the module itself.
+define tool_rule
+$(1)_BUILD := $(OKTA_RBAC_CACHE)/tools/$(1)/$$(call tool_hash,$(1))
+$$($(1)_BUILD)/$(1):
+	@command -v $(GO) >/dev/null || { echo "Go 1.26 or later is needed to build $(1)" >&2; exit 1; }
+	@echo ">> building $(1) from its Go module $(TOOLS_DIR)/$(1)"
+	@mkdir -p $$(@D)
+	cd $(TOOLS_DIR)/$(1) && CGO_ENABLED=0 $(GO) build -trimpath -ldflags='-s -w' -o $$@ \
+		$$$$(awk '$$$$1 == "tool" {print $$$$2}' go.mod | grep . || echo .)
+tool-$(1): $$($(1)_BUILD)/$(1)
+	@mkdir -p $(TOOLS_BIN)
+	@ln -sfn $$($(1)_BUILD)/$(1) $(TOOLS_BIN)/$(1)
+endef
+$(foreach tool,$(TOOLS),$(eval $(call tool_rule,$(tool))))
+
+tools: $(addprefix tool-,$(TOOLS))
 
 demo: controlplane
 	@echo ">> building the operator and the demo (cargo shows its progress)"
@@ -101,7 +128,7 @@ operator-deps:
 test: lint rust-test sdk-test
 
 # Every binary first: the demo's tests run the operator binary from beside them.
-rust-test: controlplane
+rust-test: controlplane tools
 	$(CARGO) build --locked --workspace --bins
 	$(CARGO) test --locked --workspace
 

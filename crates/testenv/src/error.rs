@@ -5,7 +5,7 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 pub enum LaunchError {
     #[error(
-        "control plane binary {path} is missing: run `make controlplane` (or set OKTA_RBAC_CONTROLPLANE_BIN)"
+        "{path} is missing: run `make controlplane tools` (or set OKTA_RBAC_CONTROLPLANE_BIN, OKTA_RBAC_TOOLS_BIN)"
     )]
     MissingBinary { path: PathBuf },
     #[error(

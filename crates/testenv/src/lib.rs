@@ -6,6 +6,7 @@
 
 pub mod controlplane;
 mod error;
+pub mod gotools;
 pub mod operator;
 pub mod paths;
 mod process;

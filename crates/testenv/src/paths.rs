@@ -23,6 +23,15 @@ pub fn controlplane_bin_dir() -> PathBuf {
         .unwrap_or_else(|| checkout().join(".build/controlplane/bin"))
 }
 
+/// A Go tool the tests drive (`make tools`): `$OKTA_RBAC_TOOLS_BIN/<name>` (the Makefile
+/// sets it), or where `make tools` links it in the checkout.
+pub fn tool(name: &str) -> PathBuf {
+    std::env::var_os("OKTA_RBAC_TOOLS_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| checkout().join(".build/tools/bin"))
+        .join(name)
+}
+
 /// The operator binary: `$OKTA_RBAC_OPERATOR_BIN`, or `okta-rbac-operator` beside the
 /// running executable (Cargo puts every binary of a build in one directory; test
 /// executables sit one level below it, in `deps/`).
