@@ -56,7 +56,7 @@ help:
 	@echo "make controlplane  build etcd, kube-apiserver, kube-controller-manager, kubectl ($(CONTROLPLANE_BUILD))"
 	@echo "make tools         build the Go tools the tests drive: $(TOOLS)"
 	@echo "make build         build the operator (release)"
-	@echo "make crd           regenerate crds/ from the Rust types"
+	@echo "make crd           regenerate crds/ and the chart's crds/ from the Rust types"
 	@echo "make lint          cargo fmt --check, clippy -D warnings, and the operator's dependency check"
 	@echo "make sdk-test      Okta's official Python SDK against the local Okta"
 	@echo "make bench         the operator against the limit at 100, 1000, 5000 objects (SIZES=...); writes docs/bench/"
@@ -105,8 +105,11 @@ demo: controlplane
 build:
 	$(CARGO) build --locked --release -p okta-rbac-operator
 
+# The CRD lives twice: in crds/ (kustomize) and in the chart's crds/ (Helm installs CRDs
+# only from there); both are generated, and a test fails when either is stale.
 crd:
 	$(CARGO) run --locked --quiet -p okta-rbac-operator -- crd > crds/oktagroupbindings.oktarbac.io.yaml
+	cp crds/oktagroupbindings.oktarbac.io.yaml charts/okta-rbac-operator/crds/
 
 fmt:
 	$(CARGO) fmt

@@ -263,12 +263,24 @@ pub fn crd_yaml() -> Result<String, serde_yaml_ng::Error> {
 #[cfg(test)]
 mod tests {
     #[test]
-    fn the_committed_crd_is_the_generated_one() {
-        let committed = include_str!("../../../crds/oktagroupbindings.oktarbac.io.yaml");
+    fn the_committed_crds_are_the_generated_one() {
         let generated = super::crd_yaml().expect("CRD YAML");
-        assert!(
-            committed == generated,
-            "crds/oktagroupbindings.oktarbac.io.yaml is stale: run `make crd` and commit it"
-        );
+        for (path, committed) in [
+            (
+                "crds/oktagroupbindings.oktarbac.io.yaml",
+                include_str!("../../../crds/oktagroupbindings.oktarbac.io.yaml"),
+            ),
+            (
+                "charts/okta-rbac-operator/crds/oktagroupbindings.oktarbac.io.yaml",
+                include_str!(
+                    "../../../charts/okta-rbac-operator/crds/oktagroupbindings.oktarbac.io.yaml"
+                ),
+            ),
+        ] {
+            assert!(
+                committed == generated,
+                "{path} is stale: run `make crd` and commit it"
+            );
+        }
     }
 }

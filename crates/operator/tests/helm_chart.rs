@@ -1,0 +1,336 @@
+//! The Helm chart, with Helm itself (built from its Go module): it lints, its schema
+//! refuses bad values, it renders what `kubectl apply -k config/default` installs (RBAC,
+//! Deployment, Service, escalation guard), the apiserver accepts the rendering, and it
+//! installs, upgrades and uninstalls on the test control plane.
+
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::rbac::v1::ClusterRole;
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::api::Api;
+use okta_rbac_testenv::ControlPlane;
+use okta_rbac_testenv::gotools::helm;
+use serde_json::Value;
+use std::collections::BTreeMap;
+
+const CHART: &str = "charts/okta-rbac-operator";
+const NAMESPACE: &str = "okta-rbac-operator";
+
+/// A control plane without the CRD: the chart installs it.
+fn plane() -> &'static ControlPlane {
+    ControlPlane::shared(Vec::new)
+}
+
+/// Helm and kubectl change the same cluster: one test at a time.
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+fn documents(yaml: &str) -> Vec<Value> {
+    serde_yaml_ng::Deserializer::from_str(yaml)
+        .filter_map(|document| serde::Deserialize::deserialize(document).ok())
+        .filter(|value: &Value| !value.is_null())
+        .collect()
+}
+
+fn by_kind_and_name(docs: Vec<Value>) -> BTreeMap<(String, String), Value> {
+    docs.into_iter()
+        .map(|doc| {
+            let key = (
+                doc["kind"].as_str().unwrap_or_default().to_string(),
+                doc["metadata"]["name"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string(),
+            );
+            (key, doc)
+        })
+        .collect()
+}
+
+/// What must be equal between the chart and config/default: everything but labels (the
+/// chart adds Helm's), the image (each picks its own) and the selector (Helm adds the
+/// instance).
+fn essence(mut doc: Value) -> Value {
+    if let Some(metadata) = doc["metadata"].as_object_mut() {
+        metadata.remove("labels");
+        metadata.remove("annotations");
+        metadata.remove("namespace");
+    }
+    if doc["kind"] == "Deployment" {
+        let spec = &mut doc["spec"];
+        spec.as_object_mut().map(|s| s.remove("selector"));
+        spec["template"]["metadata"]
+            .as_object_mut()
+            .map(|m| m.remove("labels"));
+        for container in spec["template"]["spec"]["containers"]
+            .as_array_mut()
+            .into_iter()
+            .flatten()
+        {
+            let container = container.as_object_mut().expect("a container");
+            container.remove("image");
+            container.remove("imagePullPolicy");
+        }
+    }
+    if doc["kind"] == "Service" {
+        doc["spec"].as_object_mut().map(|s| s.remove("selector"));
+    }
+    if doc["kind"] == "ValidatingAdmissionPolicy" {
+        // kustomize re-folds the CEL expressions' `>-` scalars with blank lines between
+        // the more-indented lines; CEL ignores white space, and so does this comparison.
+        single_spaced(&mut doc);
+    }
+    doc
+}
+
+fn single_spaced(value: &mut Value) {
+    match value {
+        Value::String(text) => *text = text.split_whitespace().collect::<Vec<_>>().join(" "),
+        Value::Array(items) => items.iter_mut().for_each(single_spaced),
+        Value::Object(fields) => fields.values_mut().for_each(single_spaced),
+        _ => {}
+    }
+}
+
+fn helm_ok(args: &[&str]) -> String {
+    match helm(args).expect("helm runs") {
+        Ok(stdout) => stdout,
+        Err(stderr) => panic!("helm {args:?} failed: {stderr}"),
+    }
+}
+
+#[tokio::test]
+async fn the_chart_lints_and_renders_what_config_default_installs() {
+    let _serial = SERIAL.lock().await;
+    let plane = plane();
+    let lint = helm_ok(&["lint", "--strict", CHART]);
+    assert!(lint.contains("0 chart(s) failed"), "{lint}");
+
+    // The schema refuses what cannot work, with the reason.
+    for (value, says) in [
+        (
+            "okta.credentials=magic",
+            "value must be one of 'token', 'serviceApp'",
+        ),
+        ("logFormat=xml", "value must be one of 'plain', 'json'"),
+        ("oidc.groupsPrefix=system:", "oidc/groupsPrefix"),
+        ("replicaCount=-1", "minimum"),
+        ("resyncInterval=soon", "resyncInterval"),
+    ] {
+        let refused = helm(&["template", "x", CHART, "--set", value])
+            .expect("helm runs")
+            .expect_err(value);
+        assert!(refused.contains(says), "{value}: {refused}");
+    }
+    let refused = helm(&[
+        "template",
+        "x",
+        CHART,
+        "--set",
+        "okta.credentials=serviceApp",
+    ])
+    .expect("helm runs")
+    .expect_err("a service app without a client id");
+    assert!(
+        refused.contains("okta.serviceApp.clientId is required"),
+        "{refused}"
+    );
+
+    let chart = by_kind_and_name(documents(&helm_ok(&[
+        "template",
+        NAMESPACE,
+        CHART,
+        "--namespace",
+        NAMESPACE,
+    ])));
+    let kustomized = plane
+        .kubectl(&["kustomize", "config/default"], None)
+        .expect("kubectl");
+    assert!(kustomized.success, "{}", kustomized.stderr);
+    let mut shipped = by_kind_and_name(documents(&kustomized.stdout));
+    // The chart leaves the namespace to `helm install --create-namespace`, and installs
+    // the CRD from its crds/ (compared with crds/ by the CRD test).
+    shipped.retain(|(kind, _), _| kind != "Namespace" && kind != "CustomResourceDefinition");
+    assert_eq!(
+        chart.keys().collect::<Vec<_>>(),
+        shipped.keys().collect::<Vec<_>>(),
+        "the chart renders the same objects as config/default"
+    );
+    for (key, doc) in &shipped {
+        assert_eq!(
+            essence(chart[key].clone()),
+            essence(doc.clone()),
+            "{key:?} differs between the chart and config/default"
+        );
+    }
+
+    // The ServiceMonitor (Prometheus Operator's CRD is not on the test control plane):
+    // it selects the metrics Service's port.
+    let monitored = by_kind_and_name(documents(&helm_ok(&[
+        "template",
+        NAMESPACE,
+        CHART,
+        "--set",
+        "metrics.serviceMonitor.enabled=true",
+        "--set",
+        "metrics.serviceMonitor.labels.release=prometheus",
+    ])));
+    let monitor = &monitored[&("ServiceMonitor".to_string(), NAMESPACE.to_string())];
+    assert_eq!(monitor["spec"]["endpoints"][0]["port"], "metrics");
+    assert_eq!(monitor["metadata"]["labels"]["release"], "prometheus");
+    let service = &monitored[&("Service".to_string(), format!("{NAMESPACE}-metrics"))];
+    assert_eq!(
+        monitor["spec"]["selector"]["matchLabels"],
+        service["spec"]["selector"]
+    );
+
+    // The apiserver accepts the rendering, every option on.
+    let namespace = plane
+        .kubectl(&["create", "namespace", "helm-dry-run"], None)
+        .expect("kubectl");
+    assert!(namespace.success, "{}", namespace.stderr);
+    let everything = helm_ok(&[
+        "template",
+        "dry-run",
+        CHART,
+        "--namespace",
+        "helm-dry-run",
+        "--include-crds",
+        "--set",
+        "podDisruptionBudget.enabled=true",
+        "--set",
+        "okta.credentials=serviceApp",
+        "--set",
+        "okta.serviceApp.clientId=0oa-service-app",
+        "--set",
+        "okta.caConfigMap=okta-ca",
+        "--set",
+        "okta.authorizationServer=default",
+        "--set",
+        "oidc.groupsPrefix=oidc:",
+        "--set",
+        "resyncInterval=2m",
+        "--set",
+        "oidc.scopes={openid,email,groups}",
+        "--set-json",
+        r#"topologySpreadConstraints=[{"maxSkew":1,"topologyKey":"kubernetes.io/hostname","whenUnsatisfiable":"ScheduleAnyway","labelSelector":{"matchLabels":{"app.kubernetes.io/name":"okta-rbac-operator"}}}]"#,
+    ]);
+    let applied = plane
+        .kubectl(&["apply", "--dry-run=server", "-f", "-"], Some(&everything))
+        .expect("kubectl");
+    assert!(applied.success, "{}\n{}", applied.stderr, everything);
+    for arg in [
+        "--groups-prefix=oidc:",
+        "--oidc-scopes=openid,email,groups",
+        "--okta-client-id=0oa-service-app",
+        "--okta-private-key-file=/var/run/secrets/okta/private-key",
+        "--okta-ca-file=/var/run/okta-ca/ca.crt",
+    ] {
+        assert!(
+            everything.contains(&format!("- \"{arg}\""))
+                || everything.contains(&format!("- {arg}")),
+            "{arg} in\n{everything}"
+        );
+    }
+    assert!(
+        !everything.contains("--okta-token-file"),
+        "no conflicting credential flags"
+    );
+    assert!(
+        applied.stdout.contains(
+            "poddisruptionbudget.policy/dry-run-okta-rbac-operator created (server dry run)"
+        ),
+        "{}",
+        applied.stdout
+    );
+}
+
+#[tokio::test]
+async fn helm_installs_upgrades_and_uninstalls_on_the_test_control_plane() {
+    let _serial = SERIAL.lock().await;
+    let plane = plane();
+    let kubeconfig = plane.kubeconfig_path().display().to_string();
+    let client = plane.client().await.expect("client");
+    helm_ok(&[
+        "install",
+        NAMESPACE,
+        CHART,
+        "--namespace",
+        NAMESPACE,
+        "--create-namespace",
+        "--kubeconfig",
+        &kubeconfig,
+    ]);
+    let crd = Api::<CustomResourceDefinition>::all(client.clone())
+        .get("oktagroupbindings.oktarbac.io")
+        .await
+        .expect("the chart installs the CRD");
+    assert!(crd.spec.versions.iter().any(|v| v.name == "v1alpha1"));
+    let deployments = Api::<Deployment>::namespaced(client.clone(), NAMESPACE);
+    let installed = deployments.get(NAMESPACE).await.expect("deployment");
+    assert_eq!(installed.spec.replicas, Some(2));
+
+    helm_ok(&[
+        "upgrade",
+        NAMESPACE,
+        CHART,
+        "--namespace",
+        NAMESPACE,
+        "--kubeconfig",
+        &kubeconfig,
+        "--set",
+        "replicaCount=3",
+        "--set",
+        "grantable.clusterRoles={view}",
+        "--set",
+        "logFormat=plain",
+    ]);
+    let upgraded = deployments.get(NAMESPACE).await.expect("deployment");
+    assert_eq!(upgraded.spec.replicas, Some(3));
+    let args = upgraded
+        .spec
+        .template
+        .spec
+        .and_then(|s| s.containers.first().cloned())
+        .and_then(|c| c.args)
+        .unwrap_or_default();
+    assert!(args.contains(&"--log-format=plain".to_string()), "{args:?}");
+    let grantable = Api::<ClusterRole>::all(client.clone())
+        .get("okta-rbac-operator-grantable")
+        .await
+        .expect("grantable");
+    let names: Vec<String> = grantable
+        .rules
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|r| r.resources.as_deref() == Some(&["clusterroles".to_string()]))
+        .flat_map(|r| r.resource_names.unwrap_or_default())
+        .collect();
+    assert_eq!(names, ["view"]);
+    let history = helm_ok(&[
+        "history",
+        NAMESPACE,
+        "--namespace",
+        NAMESPACE,
+        "--kubeconfig",
+        &kubeconfig,
+    ]);
+    assert!(history.lines().count() >= 3, "{history}");
+
+    // Uninstalling removes the operator but keeps the CRD, and with it every
+    // OktaGroupBinding and binding: Helm never deletes CRDs.
+    helm_ok(&[
+        "uninstall",
+        NAMESPACE,
+        "--namespace",
+        NAMESPACE,
+        "--kubeconfig",
+        &kubeconfig,
+    ]);
+    assert!(deployments.get_opt(NAMESPACE).await.expect("get").is_none());
+    assert!(
+        Api::<CustomResourceDefinition>::all(client)
+            .get_opt("oktagroupbindings.oktarbac.io")
+            .await
+            .expect("get")
+            .is_some()
+    );
+}
