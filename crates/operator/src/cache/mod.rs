@@ -5,7 +5,7 @@
 mod owners;
 
 use crate::binding::BindingRef;
-use crate::labels::OWNER_UID_LABEL;
+use crate::labels::{OWNER_ANNOTATION, OWNER_UID_LABEL};
 use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::api::core::v1::Namespace;
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
@@ -15,7 +15,7 @@ use kube::core::PartialObjectMeta;
 use kube::runtime::WatchStreamExt;
 use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::watcher::{self, Config};
-pub use owners::OwnerIndex;
+pub use owners::{OwnerIndex, orphan_key};
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
@@ -33,33 +33,67 @@ pub struct Stores {
 
 fn owned_by_uid<K: kube::Resource>(object: &K, uid: &str) -> bool {
     object.labels().get(OWNER_UID_LABEL).map(String::as_str) == Some(uid)
+        && !object.owner_references().is_empty()
 }
 
-/// The cached bindings owned by `uid`. The index and the store are fed by the same watch
-/// but not atomically, so each hit is checked against the cached object itself.
-fn owned<K>(store: &Store<K>, index: &OwnerIndex<K>, uid: &str) -> Vec<Arc<K>>
+fn orphaned_by<K: kube::Resource>(object: &K, name: &str) -> bool {
+    object.owner_references().is_empty()
+        && object
+            .annotations()
+            .get(OWNER_ANNOTATION)
+            .map(String::as_str)
+            == Some(name)
+}
+
+/// The cached bindings the index files under `key`, each checked against the cached
+/// object itself: the index and the store are fed by the same watch, not atomically.
+fn filed<K>(
+    store: &Store<K>,
+    index: &OwnerIndex<K>,
+    key: &str,
+    check: impl Fn(&K) -> bool,
+) -> Vec<Arc<K>>
 where
     K: kube::Resource<DynamicType = ()> + Clone + 'static,
 {
     index
-        .owned_by(uid)
+        .owned_by(key)
         .iter()
         .filter_map(|reference| store.get(reference))
-        .filter(|b| owned_by_uid(b.as_ref(), uid))
+        .filter(|b| check(b.as_ref()))
         .collect()
 }
 
+fn owned<K>(store: &Store<K>, index: &OwnerIndex<K>, uid: &str, name: &str) -> Vec<Arc<K>>
+where
+    K: kube::Resource<DynamicType = ()> + Clone + 'static,
+{
+    let mut bindings = filed(store, index, uid, |b| owned_by_uid(b, uid));
+    bindings.extend(filed(store, index, &orphan_key(name), |b| {
+        orphaned_by(b, name)
+    }));
+    bindings
+}
+
 impl Stores {
-    pub fn owned_cluster_role_bindings(&self, uid: &str) -> Vec<Arc<ClusterRoleBinding>> {
+    /// The ClusterRoleBindings of the object `uid` named `name`: its own, and those an
+    /// object of that name left behind when it was deleted with `--cascade=orphan`.
+    pub fn owned_cluster_role_bindings(
+        &self,
+        uid: &str,
+        name: &str,
+    ) -> Vec<Arc<ClusterRoleBinding>> {
         owned(
             &self.cluster_role_bindings,
             &self.cluster_role_binding_owners,
             uid,
+            name,
         )
     }
 
-    pub fn owned_role_bindings(&self, uid: &str) -> Vec<Arc<RoleBinding>> {
-        owned(&self.role_bindings, &self.role_binding_owners, uid)
+    /// The RoleBindings likewise.
+    pub fn owned_role_bindings(&self, uid: &str, name: &str) -> Vec<Arc<RoleBinding>> {
+        owned(&self.role_bindings, &self.role_binding_owners, uid, name)
     }
 
     /// Notes that `uid` just created `binding`, until the binding's watch event arrives.

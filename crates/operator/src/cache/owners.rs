@@ -4,8 +4,12 @@
 //! O(bindings) per reconcile, O(objects × bindings) per resync round: at 5,000 objects
 //! and 55,000 bindings that is hundreds of millions of label lookups. The index answers in
 //! O(own bindings). kube's reflector store has no secondary indexes, hence this.
+//!
+//! A binding without an owner reference (its object was deleted with
+//! `--cascade=orphan`, to keep access while the operator is reinstalled) is filed under
+//! its former owner's name instead, so that an object of that name adopts it.
 
-use crate::labels::OWNER_UID_LABEL;
+use crate::labels::{OWNER_ANNOTATION, OWNER_UID_LABEL};
 use kube::ResourceExt;
 use kube::runtime::reflector::{Lookup, ObjectRef};
 use kube::runtime::watcher::Event;
@@ -59,7 +63,20 @@ where
     }
 }
 
+/// The key an orphan is filed under: uids never hold a `/`.
+pub fn orphan_key(owner_name: &str) -> String {
+    format!("orphaned/{owner_name}")
+}
+
+/// Where the index files a binding: under its owner's uid, or as an orphan under its
+/// former owner's name.
 fn owner_uid<K: kube::Resource>(object: &K) -> Option<String> {
+    if object.owner_references().is_empty() {
+        return object
+            .annotations()
+            .get(OWNER_ANNOTATION)
+            .map(|name| orphan_key(name));
+    }
     object.labels().get(OWNER_UID_LABEL).cloned()
 }
 
@@ -132,7 +149,7 @@ where
         live.into_iter().map(|(reference, _)| reference).collect()
     }
 
-    /// The bindings labelled as owned by `uid`.
+    /// The bindings labelled as owned by `uid` (or, for [`orphan_key`], orphaned by a name).
     pub fn owned_by(&self, uid: &str) -> Vec<ObjectRef<K>> {
         let owners = self.inner.lock().unwrap_or_else(|e| e.into_inner());
         owners
@@ -192,6 +209,7 @@ mod tests {
                 name: Some(name.into()),
                 namespace: Some(namespace.into()),
                 labels: owner.map(|uid| [(OWNER_UID_LABEL.to_string(), uid.to_string())].into()),
+                owner_references: Some(vec![Default::default()]),
                 ..Default::default()
             },
             ..Default::default()
@@ -243,6 +261,22 @@ mod tests {
         index.observe(&Event::Apply(created));
         assert!(index.expected_for("u1").is_empty());
         assert_eq!(names(&index, "u1"), ["a/new"]);
+    }
+
+    #[test]
+    fn an_orphan_is_filed_under_its_former_owners_name() {
+        let index = OwnerIndex::default();
+        let mut owned = binding("a", "kept", Some("u1"));
+        owned.metadata.annotations =
+            Some([(OWNER_ANNOTATION.to_string(), "team".to_string())].into());
+        index.observe(&Event::Apply(owned.clone()));
+        assert_eq!(names(&index, "u1"), ["a/kept"]);
+        // Its object was deleted with --cascade=orphan: the garbage collector drops the
+        // owner reference.
+        owned.metadata.owner_references = None;
+        index.observe(&Event::Apply(owned));
+        assert!(names(&index, "u1").is_empty());
+        assert_eq!(names(&index, &orphan_key("team")), ["a/kept"]);
     }
 
     #[test]

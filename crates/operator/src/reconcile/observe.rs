@@ -98,6 +98,7 @@ pub async fn members(ctx: &Context, group: &OktaGroup, okta: &mut OktaView) {
 
 fn look_at_cluster(ctx: &Context, ogb: &OktaGroupBinding) -> ClusterView {
     let uid = ogb.uid().unwrap_or_default();
+    let name = ogb.name_any();
     let stores = &ctx.stores;
     let role_bindings = &ogb.spec.role_bindings;
     let namespaces: Vec<Arc<Namespace>> =
@@ -118,11 +119,13 @@ fn look_at_cluster(ctx: &Context, ogb: &OktaGroupBinding) -> ClusterView {
         .filter(|ns| ns.metadata.deletion_timestamp.is_none())
         .collect();
     let mut owned = BTreeMap::new();
-    for binding in stores.owned_cluster_role_bindings(&uid) {
+    // An orphan an object of this name left behind counts as owned: the plan repairs it
+    // into this object's (adopts it) or deletes it, like any owned binding.
+    for binding in stores.owned_cluster_role_bindings(&uid, &name) {
         let object = BindingObject::from(binding.as_ref());
         owned.insert(object.reference(), object);
     }
-    for binding in stores.owned_role_bindings(&uid) {
+    for binding in stores.owned_role_bindings(&uid, &name) {
         let object = BindingObject::from(binding.as_ref());
         owned.insert(object.reference(), object);
     }
