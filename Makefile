@@ -80,14 +80,18 @@ $(CONTROLPLANE_BUILD)/.built:
 	@echo ">> control plane ready: $$(ls $(CONTROLPLANE_BUILD) | grep -v build.log | tr '\n' ' ')"
 
 # One rule per tool: a cached build, linked from .build/tools/bin/<tool>. A module whose
-# go.mod names a `tool` is built from that package; otherwise from the module itself.
+# go.mod names a `tool` is built from that package; otherwise from the module itself. A
+# module whose go.mod has a `toolchain` line is built with that Go (the go command fetches
+# it from the module proxy once); every other build uses the machine's Go.
 define tool_rule
 $(1)_BUILD := $(OKTA_RBAC_CACHE)/tools/$(1)/$$(call tool_hash,$(1))
 $$($(1)_BUILD)/$(1):
 	@command -v $(GO) >/dev/null || { echo "Go 1.26 or later is needed to build $(1)" >&2; exit 1; }
 	@echo ">> building $(1) from its Go module $(TOOLS_DIR)/$(1)"
 	@mkdir -p $$(@D)
-	cd $(TOOLS_DIR)/$(1) && CGO_ENABLED=0 $(GO) build -trimpath -ldflags='-s -w' -o $$@ \
+	cd $(TOOLS_DIR)/$(1) && \
+	GOTOOLCHAIN=$$$$(awk '$$$$1 == "toolchain" {print $$$$2}' go.mod | grep . || echo local) \
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags='-s -w' -o $$@ \
 		$$$$(awk '$$$$1 == "tool" {print $$$$2}' go.mod | grep . || echo .)
 tool-$(1): $$($(1)_BUILD)/$(1)
 	@mkdir -p $(TOOLS_BIN)
