@@ -1,15 +1,12 @@
-# The operator image: a locked release build, then only the static binary on an empty
-# base, running as a non-root user.
-FROM rust:1.95-alpine AS build
-RUN apk add --no-cache musl-dev ca-certificates
-WORKDIR /src
-COPY Cargo.toml Cargo.lock ./
-COPY crates ./crates
-RUN cargo build --locked --release -p okta-rbac-operator --bin okta-rbac-operator \
-    && cp target/release/okta-rbac-operator /okta-rbac-operator
-
+# The operator's image: the static binary cargo built and a CA bundle, nothing else.
+# The same file is built by the release workflow (docker buildx, linux/amd64 and
+# linux/arm64) and by `make image` here (buildah, offline); both first put into dist/
+#   okta-rbac-operator-linux-<arch>   cargo build --release with +crt-static
+#   ca-certificates.crt               the build machine's CA bundle
 FROM scratch
-COPY --from=build /etc/ssl/certs/ca-certificates.crt /etc/ssl/certs/ca-certificates.crt
-COPY --from=build /okta-rbac-operator /okta-rbac-operator
+ARG TARGETARCH
+COPY dist/ca-certificates.crt /etc/ssl/certs/ca-certificates.crt
+COPY dist/okta-rbac-operator-linux-${TARGETARCH} /okta-rbac-operator
 USER 65532:65532
 ENTRYPOINT ["/okta-rbac-operator"]
+CMD ["run"]

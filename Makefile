@@ -48,7 +48,7 @@ export OKTA_RBAC_OPERATOR_BIN := $(TARGET_DIR)/debug/okta-rbac-operator
 # tree (the local Okta, the test world, the demo, and what only they need).
 NOT_IN_OPERATOR := okta-sim okta-rbac-testenv okta-rbac-pki okta-rbac-demo axum-server rcgen tempfile plotters
 
-.PHONY: help demo controlplane tools build crd lint operator-deps fmt test rust-test sdk-test bench clean
+.PHONY: help demo controlplane tools build crd lint operator-deps fmt test rust-test sdk-test bench clean image deploy undeploy packages
 
 help:
 	@echo "make demo          the whole thing locally: local Okta, control plane with OIDC, operator, samples (DEMO_ARGS=--once to exit)"
@@ -61,6 +61,8 @@ help:
 	@echo "make sdk-test      Okta's official Python SDK against the local Okta"
 	@echo "make bench         the operator against the limit at 100, 1000, 5000 objects (SIZES=...); writes docs/bench/"
 	@echo "make fmt           format the Rust code"
+	@echo "make image         the operator's image, built offline with buildah from the static binary (IMG=...)"
+	@echo "make deploy        kubectl apply -k config/default with IMG as the image; make undeploy removes it"
 
 controlplane: $(CONTROLPLANE_BUILD)/.built
 	@mkdir -p $(dir $(CONTROLPLANE_BIN))
@@ -118,9 +120,10 @@ crd:
 fmt:
 	$(CARGO) fmt
 
-lint: operator-deps
+lint: operator-deps tool-actionlint
 	$(CARGO) fmt --check
 	$(CARGO) clippy --locked --workspace --all-targets -- -D warnings
+	$(TOOLS_BIN)/actionlint .github/workflows/*.yml
 
 operator-deps:
 	@tree=$$($(CARGO) tree --locked -p okta-rbac-operator -e normal --prefix none); \
@@ -157,5 +160,54 @@ bench: controlplane
 	$(CARGO) build --locked --release -p okta-rbac-operator -p okta-rbac-demo --bin okta-rbac-operator --bin okta-rbac-bench
 	OKTA_RBAC_OPERATOR_BIN=$(TARGET_DIR)/release/okta-rbac-operator $(TARGET_DIR)/release/okta-rbac-bench
 
+# Debian packages the image and the node need: buildah builds images offline, runc runs
+# containers, iptables is kube-proxy's. Installed once, when missing.
+DEBIAN_PACKAGES := buildah runc iptables
+packages:
+	@missing=$$(for p in $(DEBIAN_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		echo ">> installing $$missing"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+
+# The image: the release build of the operator, linked statically, and the machine's CA
+# bundle, put into dist/ where the Dockerfile (the release workflow's too) takes them.
+VERSION := $(shell awk -F'"' '/^version = / {print $$2; exit}' Cargo.toml)
+IMG ?= ghcr.io/okta-rbac-operator/okta-rbac-operator:$(VERSION)
+IMAGE_ARCHIVE := $(CURDIR)/dist/okta-rbac-operator-image.tar
+HOST_TARGET := $(shell rustc -vV | awk '/^host:/ {print $$2}')
+ARCH := $(if $(filter aarch64%,$(HOST_TARGET)),arm64,amd64)
+
+dist/okta-rbac-operator-linux-$(ARCH): FORCE
+	RUSTFLAGS='-C target-feature=+crt-static' $(CARGO) build --locked --release -p okta-rbac-operator --target $(HOST_TARGET)
+	@mkdir -p dist
+	cp $(TARGET_DIR)/$(HOST_TARGET)/release/okta-rbac-operator $@
+
+dist/ca-certificates.crt:
+	@mkdir -p dist
+	cp /etc/ssl/certs/ca-certificates.crt $@
+
+image: packages dist/okta-rbac-operator-linux-$(ARCH) dist/ca-certificates.crt
+	@command -v buildah >/dev/null || { echo "buildah is needed (apt-get install buildah)" >&2; exit 1; }
+	buildah --storage-driver vfs bud --isolation chroot --build-arg TARGETARCH=$(ARCH) -t $(IMG) -f Dockerfile .
+	rm -f $(IMAGE_ARCHIVE)
+	buildah --storage-driver vfs push $(IMG) docker-archive:$(IMAGE_ARCHIVE):$(IMG)
+	@echo ">> $(IMG): $$(du -h dist/okta-rbac-operator-linux-$(ARCH) | cut -f1) binary; archive $(IMAGE_ARCHIVE)"
+
+# Installs config/default with IMG as the operator's image into the cluster of the
+# current kubeconfig (the Secret okta-credentials must exist, see the README).
+deploy:
+	@mkdir -p dist/deploy
+	printf 'apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources: [../../config/default]\nimages:\n  - name: ghcr.io/okta-rbac-operator/okta-rbac-operator\n    newName: %s\n    newTag: "%s"\n' \
+		"$(firstword $(subst :, ,$(IMG)))" "$(lastword $(subst :, ,$(IMG)))" > dist/deploy/kustomization.yaml
+	kubectl apply -k dist/deploy
+
+# Removes what deploy installed, the CRD included: every OktaGroupBinding and its bindings
+# go with it (docs/operations.md says how to keep them).
+undeploy:
+	kubectl delete --ignore-not-found -k config/default
+
+FORCE:
+
 clean:
-	rm -rf .build target
+	rm -rf .build target dist

@@ -74,6 +74,8 @@ pub struct Parts {
     pub resync: std::time::Duration,
     pub metrics: Arc<crate::metrics::Metrics>,
     pub concurrency: u16,
+    /// Told of every finished reconcile, for `/healthz`.
+    pub progress: Arc<crate::progress::Progress>,
 }
 
 /// Runs the controller until `shutdown` resolves. `ready` is called once every watch has
@@ -159,6 +161,9 @@ pub async fn run(
         },
         "OktaGroupBindings",
     );
+    let progress = parts.progress;
+    progress.leading();
+    let objects_now = objects.clone();
     let controller = Controller::for_stream(object_events, objects.clone())
         .with_config(kube::runtime::controller::Config::default().concurrency(parts.concurrency));
     let (for_ns, for_cr, for_role) = (objects.clone(), objects.clone(), objects.clone());
@@ -170,8 +175,10 @@ pub async fn run(
         roles_synced,
         object_events_synced,
     ];
+    let (synced_objects, synced_progress) = (objects.clone(), progress.clone());
     tokio::spawn(async move {
         if all_synced(watches).await {
+            synced_progress.objects(synced_objects.len());
             ready();
         }
     });
@@ -187,9 +194,13 @@ pub async fn run(
         })
         .graceful_shutdown_on(shutdown)
         .run(reconcile::reconcile, reconcile::error_policy, ctx)
-        .for_each(|result| async move {
-            if let Err(error) = result {
-                tracing::debug!(%error, "reconcile did not run");
+        .for_each(|result| {
+            progress.reconciled();
+            progress.objects(objects_now.len());
+            async move {
+                if let Err(error) = result {
+                    tracing::debug!(%error, "reconcile did not run");
+                }
             }
         })
         .await;

@@ -14,6 +14,7 @@ pub mod labels;
 pub mod metrics;
 pub mod okta;
 pub mod policy;
+pub mod progress;
 pub mod reconcile;
 pub mod runtime;
 pub mod server;

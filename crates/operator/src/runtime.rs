@@ -7,6 +7,7 @@ use crate::okta::auth::Credentials;
 use crate::okta::claims::ClaimsCache;
 use crate::okta::{GroupDirectory, OktaClient, OktaConfig};
 use crate::policy::Policy;
+use crate::progress::Progress;
 use crate::server::{self, Health};
 use kube::Client;
 use std::net::SocketAddr;
@@ -99,9 +100,11 @@ pub async fn run(
     tokio::spawn(directory.clone().run());
 
     let ready = Arc::new(AtomicBool::new(false));
+    let progress = Arc::new(Progress::new(config.resync));
     let health = Health {
         metrics: metrics.clone(),
         ready: ready.clone(),
+        progress: progress.clone(),
     };
     let address = config.metrics_address;
     let bound = server::serve(address, health)
@@ -118,6 +121,7 @@ pub async fn run(
         resync: config.resync,
         metrics,
         concurrency: config.reconcile_concurrency,
+        progress,
     };
     let on_synced = {
         let ready = ready.clone();

@@ -1,8 +1,9 @@
-//! The operator's HTTP endpoints: `/metrics` (Prometheus), `/healthz` (the process
-//! runs), `/readyz` (every watch has synced; a standby replica is ready too, so that a
-//! rollout can proceed while another replica leads).
+//! The operator's HTTP endpoints: `/metrics` (Prometheus), `/healthz` (the controller is
+//! making progress, see [`crate::progress`]), `/readyz` (every watch has synced; a standby
+//! replica is ready too, so that a rollout can proceed while another replica leads).
 
 use crate::metrics::Metrics;
+use crate::progress::Progress;
 use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -16,6 +17,17 @@ use std::sync::atomic::{AtomicBool, Ordering};
 pub struct Health {
     pub metrics: Arc<Metrics>,
     pub ready: Arc<AtomicBool>,
+    pub progress: Arc<Progress>,
+}
+
+async fn healthz(State(health): State<Health>) -> impl IntoResponse {
+    match health.progress.check() {
+        Ok(()) => (StatusCode::OK, "ok".to_string()),
+        Err(stuck) => {
+            tracing::error!(%stuck, "the controller is not making progress");
+            (StatusCode::SERVICE_UNAVAILABLE, stuck)
+        }
+    }
 }
 
 async fn metrics(State(health): State<Health>) -> impl IntoResponse {
@@ -42,7 +54,7 @@ pub async fn serve(address: SocketAddr, health: Health) -> std::io::Result<Socke
     let bound = listener.local_addr()?;
     let app = Router::new()
         .route("/metrics", get(metrics))
-        .route("/healthz", get(|| async { "ok" }))
+        .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .with_state(health);
     tokio::spawn(async move {
