@@ -26,6 +26,18 @@ CONTROLPLANE_BUILD := $(OKTA_RBAC_CACHE)/controlplane/$(CONTROLPLANE_HASH)
 CONTROLPLANE_BIN := $(CURDIR)/.build/controlplane/bin
 export OKTA_RBAC_CONTROLPLANE_BIN := $(CONTROLPLANE_BIN)
 
+# The test node (make node): kubelet, kube-proxy and kube-scheduler from the control
+# plane's Kubernetes release, containerd 2 and the standard CNI plugins, each Go module
+# built into a directory named by the hash of its files, every binary linked from
+# .build/node/bin; and the pause image, compiled from the C source in the Kubernetes
+# module and packed by buildah, imported into the node's containerd by the launcher.
+NODE_DIR := crates/testenv/node
+NODE_MODULES := kubernetes containerd cni
+NODE_BIN := $(CURDIR)/.build/node/bin
+export OKTA_RBAC_NODE_BIN := $(NODE_BIN)
+node_hash = $(shell cat $(NODE_DIR)/$(1)/go.mod $(NODE_DIR)/$(1)/go.sum $(sort $(shell find $(NODE_DIR)/$(1) -name '*.go')) | sha256sum | cut -c1-16)
+PAUSE_IMAGE := registry.k8s.io/pause:3.10.1
+
 # Tools of other ecosystems the tests drive (kstatus, Argo CD's health evaluation, Helm),
 # each built from a small Go module of its own, stored by the hash of that module's files.
 TOOLS_DIR := crates/testenv/tools
@@ -48,13 +60,14 @@ export OKTA_RBAC_OPERATOR_BIN := $(TARGET_DIR)/debug/okta-rbac-operator
 # tree (the local Okta, the test world, the demo, and what only they need).
 NOT_IN_OPERATOR := okta-sim okta-rbac-testenv okta-rbac-pki okta-rbac-demo axum-server rcgen tempfile plotters
 
-.PHONY: help demo controlplane tools build crd lint operator-deps fmt test rust-test sdk-test bench clean image deploy undeploy packages
+.PHONY: help demo controlplane tools build crd lint operator-deps fmt test rust-test sdk-test bench clean image deploy undeploy packages node
 
 help:
 	@echo "make demo          the whole thing locally: local Okta, control plane with OIDC, operator, samples (DEMO_ARGS=--once to exit)"
-	@echo "make test          lint and run every test (builds the control plane if needed)"
+	@echo "make test          lint and run every test (builds the control plane, tools, node and image if needed)"
 	@echo "make controlplane  build etcd, kube-apiserver, kube-controller-manager, kubectl ($(CONTROLPLANE_BUILD))"
 	@echo "make tools         build the Go tools the tests drive: $(TOOLS)"
+	@echo "make node          build the test node: kubelet, kube-proxy, kube-scheduler, containerd, CNI plugins, pause"
 	@echo "make build         build the operator (release)"
 	@echo "make crd           regenerate crds/ and the chart's crds/ from the Rust types"
 	@echo "make lint          cargo fmt --check, clippy -D warnings, and the operator's dependency check"
@@ -103,6 +116,35 @@ $(foreach tool,$(TOOLS),$(eval $(call tool_rule,$(tool))))
 
 tools: $(addprefix tool-,$(TOOLS))
 
+define node_rule
+$(1)_NODE_BUILD := $(OKTA_RBAC_CACHE)/node/$(1)/$$(call node_hash,$(1))
+$$($(1)_NODE_BUILD)/.built:
+	@echo ">> building the node's $(1) from its Go module $(NODE_DIR)/$(1) (a cold build takes minutes)"
+	@mkdir -p $$(@D)
+	cd $(NODE_DIR)/$(1) && CGO_ENABLED=0 $(GO) build -trimpath -ldflags='$(CONTROLPLANE_LDFLAGS)' -o $$(@D)/ \
+		$$$$(awk '$$$$1 == "tool" && $$$$2 != "(" {print $$$$2} /^tool \(/ {t=1; next} t && /^\)/ {t=0} t {print $$$$1}' go.mod | grep . || echo ./cmd/...)
+	@touch $$@
+node-$(1): $$($(1)_NODE_BUILD)/.built
+	@mkdir -p $(NODE_BIN)
+	@for b in $$(wildcard $$($(1)_NODE_BUILD)/*); do ln -sfn $$$$b $(NODE_BIN)/; done
+endef
+$(foreach module,$(NODE_MODULES),$(eval $(call node_rule,$(module))))
+
+PAUSE_BUILD := $(OKTA_RBAC_CACHE)/node/pause/$(shell echo '$(KUBERNETES_VERSION) $(PAUSE_IMAGE)' | sha256sum | cut -c1-16)
+$(PAUSE_BUILD)/pause.tar: | packages
+	@echo ">> building the pause image $(PAUSE_IMAGE) from build/pause/linux/pause.c of k8s.io/kubernetes $(KUBERNETES_VERSION)"
+	@mkdir -p $(@D)/context
+	source=$$(cd $(NODE_DIR)/kubernetes && $(GO) mod download -json k8s.io/kubernetes | awk -F'"' '/"Dir"/ {print $$4}'); \
+	gcc -Os -static -o $(@D)/context/pause $$source/build/pause/linux/pause.c
+	printf 'FROM scratch\nCOPY pause /pause\nUSER 65535:65535\nENTRYPOINT ["/pause"]\n' > $(@D)/context/Containerfile
+	buildah --storage-driver vfs bud --isolation chroot -t $(PAUSE_IMAGE) -f $(@D)/context/Containerfile $(@D)/context
+	buildah --storage-driver vfs push $(PAUSE_IMAGE) docker-archive:$@.tmp:$(PAUSE_IMAGE)
+	mv $@.tmp $@
+
+node: packages $(addprefix node-,$(NODE_MODULES)) $(PAUSE_BUILD)/pause.tar
+	@ln -sfn $(PAUSE_BUILD)/pause.tar $(NODE_BIN)/pause.tar
+	@echo ">> node ready: $$(ls $(NODE_BIN) | tr '\n' ' ')"
+
 demo: controlplane
 	@echo ">> building the operator and the demo (cargo shows its progress)"
 	$(CARGO) build --locked -p okta-rbac-operator -p okta-rbac-demo --bin okta-rbac-operator --bin okta-rbac-demo
@@ -137,8 +179,9 @@ operator-deps:
 
 test: lint rust-test sdk-test
 
-# Every binary first: the demo's tests run the operator binary from beside them.
-rust-test: controlplane tools
+# Every binary first: the demo's tests run the operator binary from beside them. The node
+# and the image are for the tests that run the operator in Pods (on_node.rs).
+rust-test: controlplane tools node image
 	$(CARGO) build --locked --workspace --bins
 	$(CARGO) test --locked --workspace
 

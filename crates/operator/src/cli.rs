@@ -204,3 +204,48 @@ impl RunArgs {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::Cli;
+    use clap::Parser;
+    use clap::error::ErrorKind;
+
+    const ORG: [&str; 3] = [
+        "okta-rbac-operator",
+        "run",
+        "--okta-org-url=https://example.okta.com",
+    ];
+
+    fn parse(extra: &[&str]) -> Result<Cli, clap::Error> {
+        Cli::try_parse_from(ORG.iter().chain(extra))
+    }
+
+    #[test]
+    fn a_token_and_a_service_app_at_once_are_refused() {
+        let error = parse(&[
+            "--okta-token-file=/t",
+            "--okta-client-id=0oa1",
+            "--okta-private-key-file=/k",
+        ])
+        .expect_err("both credential modes");
+        assert_eq!(error.kind(), ErrorKind::ArgumentConflict);
+        assert!(error.to_string().contains("--okta-client-id"), "{error}");
+    }
+
+    #[test]
+    fn a_service_app_needs_its_private_key() {
+        let error = parse(&["--okta-client-id=0oa1"]).expect_err("no key");
+        assert_eq!(error.kind(), ErrorKind::MissingRequiredArgument);
+        assert!(
+            error.to_string().contains("--okta-private-key-file"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn each_mode_alone_parses() {
+        parse(&["--okta-token-file=/t"]).expect("token");
+        parse(&["--okta-client-id=0oa1", "--okta-private-key-file=/k"]).expect("service app");
+    }
+}

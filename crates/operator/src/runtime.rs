@@ -16,6 +16,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 use url::Url;
 
+/// How long a leader that stops waits for its lease to be released.
+const LEASE_RELEASE_TIMEOUT: Duration = Duration::from_secs(5);
+
 #[derive(Debug)]
 pub struct LeaderElection {
     pub lease_name: String,
@@ -143,7 +146,7 @@ pub async fn run(
             .build()
             .await
             .map_err(|e| OperatorError::Lease(e.to_string()))?;
-    let (mut leading, _task) = manager.watch().await;
+    let (mut leading, lease_task) = manager.watch().await;
     let mut shutdown = Box::pin(shutdown);
     loop {
         if *leading.borrow_and_update() {
@@ -174,6 +177,16 @@ pub async fn run(
         }
     };
     controller::run(client, parts, on_synced, stop).await;
+    // The lease manager's task releases the lease once its receiver is gone (it went with
+    // `stop`): waiting for that lets a standby take over now, not when the lease expires.
+    match tokio::time::timeout(LEASE_RELEASE_TIMEOUT, lease_task).await {
+        Ok(Ok(Ok(_))) => tracing::info!(lease = %election.lease_name, "released the lease"),
+        Ok(Ok(Err(error))) => {
+            tracing::warn!(%error, "releasing the lease failed; it expires instead")
+        }
+        Ok(Err(error)) => tracing::warn!(%error, "the lease manager's task failed"),
+        Err(_) => tracing::warn!("releasing the lease timed out; it expires instead"),
+    }
     match lost_rx.await {
         Ok(()) => Err(OperatorError::LeadershipLost),
         Err(_) => Ok(()),

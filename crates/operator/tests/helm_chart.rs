@@ -217,22 +217,38 @@ async fn the_chart_lints_and_renders_what_config_default_installs() {
         .kubectl(&["apply", "--dry-run=server", "-f", "-"], Some(&everything))
         .expect("kubectl");
     assert!(applied.success, "{}\n{}", applied.stderr, everything);
-    for arg in [
-        "--groups-prefix=oidc:",
-        "--oidc-scopes=openid,email,groups",
-        "--okta-client-id=0oa-service-app",
-        "--okta-private-key-file=/var/run/secrets/okta/private-key",
-        "--okta-ca-file=/var/run/okta-ca/ca.crt",
-    ] {
+    for arg in ["--groups-prefix=oidc:", "--oidc-scopes=openid,email,groups"] {
         assert!(
             everything.contains(&format!("- \"{arg}\""))
                 || everything.contains(&format!("- {arg}")),
             "{arg} in\n{everything}"
         );
     }
+    let deployment = documents(&everything)
+        .into_iter()
+        .find(|d| d["kind"] == "Deployment")
+        .expect("a Deployment");
+    let env: BTreeMap<String, Value> =
+        deployment["spec"]["template"]["spec"]["containers"][0]["env"]
+            .as_array()
+            .expect("env")
+            .iter()
+            .map(|e| {
+                (
+                    e["name"].as_str().unwrap_or_default().to_string(),
+                    e["value"].clone(),
+                )
+            })
+            .collect();
+    assert_eq!(env["OKTA_CLIENT_ID"], "0oa-service-app");
+    assert_eq!(
+        env["OKTA_PRIVATE_KEY_FILE"],
+        "/var/run/secrets/okta/private-key"
+    );
+    assert_eq!(env["OKTA_CA_FILE"], "/var/run/okta-ca/ca.crt");
     assert!(
-        !everything.contains("--okta-token-file"),
-        "no conflicting credential flags"
+        !env.contains_key("OKTA_API_TOKEN_FILE"),
+        "no conflicting credentials: {env:?}"
     );
     assert!(
         applied.stdout.contains(

@@ -9,6 +9,7 @@ use okta_rbac_api::OktaGroupBinding;
 use okta_rbac_testenv::ControlPlane;
 use serde::Deserialize;
 use serde_json::Value;
+use std::collections::BTreeMap;
 
 fn plane() -> &'static ControlPlane {
     ControlPlane::shared(|| vec![OktaGroupBinding::crd()])
@@ -156,5 +157,85 @@ fn version_names_the_kubernetes_release_the_tests_run() {
             okta_rbac_testenv::KUBERNETES_VERSION
         )),
         "{text}"
+    );
+}
+
+/// The credential environment of the Deployment that config/default with these
+/// components renders: name -> literal value, or the Secret key it comes from.
+fn credential_env(components: &[&str]) -> BTreeMap<String, String> {
+    let overlay = okta_rbac_testenv::paths::checkout()
+        .join(".build/test-overlays")
+        .join(okta_rbac_testenv::unique_name("components"));
+    std::fs::create_dir_all(&overlay).expect("overlay directory");
+    let components: Vec<String> = components
+        .iter()
+        .map(|c| format!("../../../config/components/{c}"))
+        .collect();
+    std::fs::write(
+        overlay.join("kustomization.yaml"),
+        format!(
+            "resources: [../../../config/default]\ncomponents: [{}]\n",
+            components.join(", ")
+        ),
+    )
+    .expect("kustomization.yaml");
+    let (ok, rendered, stderr) = kubectl(&["kustomize", &overlay.to_string_lossy()], None);
+    std::fs::remove_dir_all(&overlay).expect("remove the overlay");
+    assert!(ok, "kubectl kustomize: {stderr}");
+    let docs = documents(&rendered);
+    let deployment = find(&docs, "Deployment", "okta-rbac-operator");
+    deployment["spec"]["template"]["spec"]["containers"][0]["env"]
+        .as_array()
+        .expect("env")
+        .iter()
+        .filter(|e| e["name"].as_str().is_some_and(|n| n.starts_with("OKTA_")))
+        .map(|e| {
+            let source = match e["value"].as_str() {
+                Some(value) => value.to_string(),
+                None => format!(
+                    "secret:{}",
+                    e["valueFrom"]["secretKeyRef"]["key"]
+                        .as_str()
+                        .unwrap_or("?")
+                ),
+            };
+            (e["name"].as_str().unwrap_or_default().to_string(), source)
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn each_credential_component_sets_one_mode_and_nothing_that_conflicts() {
+    let token = credential_env(&[]);
+    assert_eq!(
+        token,
+        BTreeMap::from([
+            ("OKTA_ORG_URL".to_string(), "secret:orgUrl".to_string()),
+            (
+                "OKTA_API_TOKEN_FILE".to_string(),
+                "/var/run/secrets/okta/token".to_string()
+            ),
+        ])
+    );
+    let service_app = credential_env(&["okta-service-app", "okta-ca"]);
+    assert_eq!(
+        service_app,
+        BTreeMap::from([
+            ("OKTA_ORG_URL".to_string(), "secret:orgUrl".to_string()),
+            ("OKTA_CLIENT_ID".to_string(), "secret:clientId".to_string()),
+            (
+                "OKTA_PRIVATE_KEY_FILE".to_string(),
+                "/var/run/secrets/okta/private-key".to_string()
+            ),
+            (
+                "OKTA_PRIVATE_KEY_ID".to_string(),
+                "secret:keyId".to_string()
+            ),
+            (
+                "OKTA_CA_FILE".to_string(),
+                "/var/run/okta-ca/ca.crt".to_string()
+            ),
+        ]),
+        "the service app replaces the token file (the operator refuses both at once)"
     );
 }

@@ -35,6 +35,8 @@ pub enum LaunchError {
     },
     #[error("building a client for the control plane: {0}")]
     Client(String),
+    #[error("setting up the node: {0}")]
+    Network(String),
     #[error("installing CRD {name}: {reason}")]
     Crd { name: String, reason: String },
 }

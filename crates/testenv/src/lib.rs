@@ -7,6 +7,7 @@
 pub mod controlplane;
 mod error;
 pub mod gotools;
+pub mod node;
 pub mod operator;
 pub mod paths;
 mod process;
@@ -14,7 +15,7 @@ pub mod tool;
 pub mod wait;
 
 pub use controlplane::{
-    ControlPlane, ControlPlaneOptions, KUBERNETES_VERSION, KubectlOutput, OidcOptions,
+    ControlPlane, ControlPlaneOptions, KUBERNETES_VERSION, KubectlOutput, OidcOptions, PAUSE_IMAGE,
 };
 pub use error::LaunchError;
 pub use operator::{OperatorLaunch, OperatorProcess, http_get};

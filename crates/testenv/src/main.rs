@@ -1,5 +1,6 @@
 //! `okta-rbac-controlplane`: a local control plane (etcd, kube-apiserver,
-//! kube-controller-manager from `make controlplane`) until Ctrl-C, to poke at by hand.
+//! kube-controller-manager from `make controlplane`, and with `--node` a node from
+//! `make node`) until Ctrl-C, to poke at by hand.
 
 use clap::Parser;
 use okta_rbac_testenv::tool::{self, Shutdown};
@@ -17,6 +18,10 @@ struct Args {
     /// Keep the working directory (certificates, logs, etcd data) after exit.
     #[arg(long)]
     keep_dir: bool,
+    /// Also run a node (`make node`): scheduler, containerd, kubelet and kube-proxy in a
+    /// network namespace, so that Pods run.
+    #[arg(long)]
+    node: bool,
 }
 
 fn main() -> ExitCode {
@@ -28,6 +33,7 @@ async fn run(args: Args) -> Result<(), String> {
     let shutdown = Shutdown::install()?;
     let plane = ControlPlane::start(ControlPlaneOptions {
         keep_dir: args.keep_dir,
+        node: args.node,
         ..Default::default()
     })
     .await

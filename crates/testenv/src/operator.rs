@@ -117,7 +117,8 @@ impl OperatorLaunch {
         if let Some(namespace) = &self.namespace {
             command.env("POD_NAMESPACE", namespace);
         }
-        let mut watchdog = Watchdog::start(None).map_err(io_error("starting the watchdog"))?;
+        let mut watchdog =
+            Watchdog::start(None, None).map_err(io_error("starting the watchdog"))?;
         let child = command
             .spawn()
             .map_err(io_error(format!("starting {}", self.binary.display())))?;

@@ -23,6 +23,22 @@ pub fn controlplane_bin_dir() -> PathBuf {
         .unwrap_or_else(|| checkout().join(".build/controlplane/bin"))
 }
 
+/// The test node's binaries and the pause image archive: `$OKTA_RBAC_NODE_BIN` (the
+/// Makefile sets it), or where `make node` links them in the checkout.
+pub fn node_bin_dir() -> PathBuf {
+    std::env::var_os("OKTA_RBAC_NODE_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| checkout().join(".build/node/bin"))
+}
+
+/// The operator's image as `make image` exports it (a docker-archive with its name):
+/// `$OKTA_RBAC_IMAGE_ARCHIVE`, or `dist/okta-rbac-operator-image.tar` in the checkout.
+pub fn operator_image_archive() -> PathBuf {
+    std::env::var_os("OKTA_RBAC_IMAGE_ARCHIVE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| checkout().join("dist/okta-rbac-operator-image.tar"))
+}
+
 /// A Go tool the tests drive (`make tools`): `$OKTA_RBAC_TOOLS_BIN/<name>` (the Makefile
 /// sets it), or where `make tools` links it in the checkout.
 pub fn tool(name: &str) -> PathBuf {

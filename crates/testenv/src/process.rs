@@ -8,8 +8,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
 
 /// Reads one pid per line (`-pid` forgets one) until its stdin closes, which happens
-/// when the owning process exits for any reason; then kills what it remembers and
-/// removes the directory. It ignores the signals a terminal sends so it outlives Ctrl-C.
+/// when the owning process exits for any reason; then kills what it remembers, runs the
+/// teardown command (the node's: its containers, mounts, cgroups and network) and removes
+/// the directory. It ignores the signals a terminal sends so it outlives Ctrl-C.
 const WATCHDOG_SCRIPT: &str = r#"
 trap '' INT TERM HUP
 dir=$1
@@ -21,6 +22,7 @@ while IFS= read -r line; do
   esac
 done
 [ -z "$pids" ] || kill -KILL $pids 2>/dev/null
+[ -z "$2" ] || sh -c "$2"
 [ -z "$dir" ] || rm -rf -- "$dir"
 "#;
 
@@ -30,13 +32,15 @@ pub(crate) struct Watchdog {
 }
 
 impl Watchdog {
-    /// `cleanup_dir` is removed when the watchdog fires; `None` keeps it for inspection.
-    pub(crate) fn start(cleanup_dir: Option<&Path>) -> io::Result<Self> {
+    /// `cleanup_dir` is removed when the watchdog fires (`None` keeps it for inspection),
+    /// after the shell command `teardown` ran.
+    pub(crate) fn start(cleanup_dir: Option<&Path>, teardown: Option<&str>) -> io::Result<Self> {
         let mut child = Command::new("sh")
             .arg("-c")
             .arg(WATCHDOG_SCRIPT)
             .arg("okta-rbac-watchdog")
             .arg(cleanup_dir.map(Path::as_os_str).unwrap_or_default())
+            .arg(teardown.unwrap_or_default())
             .stdin(Stdio::piped())
             .stdout(Stdio::null())
             .stderr(Stdio::null())

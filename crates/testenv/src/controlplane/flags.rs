@@ -2,6 +2,7 @@
 //! apiserver's structured authentication configuration for OIDC.
 
 use super::OidcOptions;
+use crate::node::network::{NodeNetwork, SERVICE_CIDR};
 use std::path::Path;
 
 pub(super) fn authentication_config(oidc: &OidcOptions) -> serde_json::Value {
@@ -43,17 +44,31 @@ pub(super) fn etcd_args(dir: &Path, client_port: u16, peer_port: u16) -> Vec<Str
     ]
 }
 
-pub(super) fn apiserver_args(dir: &Path, port: u16, etcd_port: u16, oidc: bool) -> Vec<String> {
+/// Where the apiserver listens: loopback, or with a node the host's end of the node's
+/// network, which it also advertises as the `kubernetes` Service's endpoint.
+pub(super) fn apiserver_args(
+    dir: &Path,
+    port: u16,
+    etcd_port: u16,
+    oidc: bool,
+    node: Option<&NodeNetwork>,
+) -> Vec<String> {
+    let address = node.map_or("127.0.0.1".to_string(), |n| n.host_ip.to_string());
     let mut args = vec![
         format!("--etcd-servers=http://127.0.0.1:{etcd_port}"),
-        "--bind-address=127.0.0.1".into(),
-        "--advertise-address=127.0.0.1".into(),
+        format!("--bind-address={address}"),
+        format!("--advertise-address={address}"),
         format!("--secure-port={port}"),
         path_arg("tls-cert-file", dir, "apiserver.crt"),
         path_arg("tls-private-key-file", dir, "apiserver.key"),
         path_arg("client-ca-file", dir, "ca.crt"),
         path_arg("cert-dir", dir, "apiserver-certs"),
-        "--authorization-mode=RBAC".into(),
+        // With a node, the Node authorizer gives the kubelet what its own Pods need.
+        if node.is_some() {
+            "--authorization-mode=Node,RBAC".into()
+        } else {
+            "--authorization-mode=RBAC".into()
+        },
         // Service-account tokens (TokenRequest) need an issuer and a signing key.
         format!("--service-account-issuer=https://127.0.0.1:{port}"),
         path_arg("service-account-key-file", dir, "service-account.pub"),
@@ -62,11 +77,13 @@ pub(super) fn apiserver_args(dir: &Path, port: u16, etcd_port: u16, oidc: bool) 
             dir,
             "service-account.key",
         ),
-        "--service-cluster-ip-range=10.96.0.0/16".into(),
-        // The `kubernetes` Service's endpoints would need a non-loopback address; no
-        // client in here uses that Service.
-        "--endpoint-reconciler-type=none".into(),
+        format!("--service-cluster-ip-range={SERVICE_CIDR}"),
     ];
+    if node.is_none() {
+        // The `kubernetes` Service's endpoints would need a non-loopback address; without
+        // a node no client uses that Service.
+        args.push("--endpoint-reconciler-type=none".into());
+    }
     if oidc {
         args.push(path_arg(
             "authentication-config",
@@ -77,10 +94,27 @@ pub(super) fn apiserver_args(dir: &Path, port: u16, etcd_port: u16, oidc: bool) 
     args
 }
 
-pub(super) fn controller_manager_args(dir: &Path) -> Vec<String> {
+/// The controllers: the garbage collector and namespace deletion always; with a node also
+/// what Deployments and Pods need (ReplicaSets, ServiceAccounts, the root CA ConfigMap of
+/// projected tokens, PodDisruptionBudgets, EndpointSlices, finished Pods' cleanup, and the
+/// node lifecycle, which lifts the new node's not-ready taint).
+pub(super) fn controller_manager_args(dir: &Path, node: bool) -> Vec<String> {
+    let mut controllers = vec!["garbage-collector-controller", "namespace-controller"];
+    if node {
+        controllers.extend([
+            "deployment-controller",
+            "replicaset-controller",
+            "serviceaccount-controller",
+            "root-ca-certificate-publisher-controller",
+            "disruption-controller",
+            "endpointslice-controller",
+            "pod-garbage-collector-controller",
+            "node-lifecycle-controller",
+        ]);
+    }
     vec![
         path_arg("kubeconfig", dir, "kubeconfig"),
-        "--controllers=garbage-collector-controller,namespace-controller".into(),
+        format!("--controllers={}", controllers.join(",")),
         "--leader-elect=false".into(),
         "--bind-address=127.0.0.1".into(),
         // Serve nothing: the tests only need its controllers.

@@ -8,6 +8,7 @@ use super::{
     LaunchError, READY_TIMEOUT, io_error,
 };
 use crate::process::{Component, free_port};
+use std::net::Ipv4Addr;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -55,15 +56,34 @@ impl ControlPlane {
         let etcd_port = free_port().map_err(io_error("picking a port"))?;
         let peer_port = free_port().map_err(io_error("picking a port"))?;
         self.spawn(bins, ETCD, etcd_args(&self.dir, etcd_port, peer_port))?;
-        self.wait_for_port(ETCD, etcd_port).await?;
+        self.wait_for_port(ETCD, Ipv4Addr::LOCALHOST, etcd_port)
+            .await?;
 
-        let mut args = apiserver_args(&self.dir, apiserver_port, etcd_port, options.oidc.is_some());
+        let mut args = apiserver_args(
+            &self.dir,
+            apiserver_port,
+            etcd_port,
+            options.oidc.is_some(),
+            self.network.as_ref(),
+        );
         args.extend(options.extra_apiserver_args.iter().cloned());
         self.spawn(bins, APISERVER, args)?;
-        self.wait_for_port(APISERVER, apiserver_port).await?;
+        let address = self
+            .network
+            .as_ref()
+            .map_or(Ipv4Addr::LOCALHOST, |n| n.host_ip);
+        self.wait_for_port(APISERVER, address, apiserver_port)
+            .await?;
         self.wait_for_ready().await?;
 
-        self.spawn(bins, CONTROLLER_MANAGER, controller_manager_args(&self.dir))?;
+        self.spawn(
+            bins,
+            CONTROLLER_MANAGER,
+            controller_manager_args(&self.dir, options.node),
+        )?;
+        if options.node {
+            self.start_node().await?;
+        }
         Ok(())
     }
 
@@ -73,15 +93,25 @@ impl ControlPlane {
         name: &'static str,
         args: Vec<String>,
     ) -> Result<(), LaunchError> {
+        self.spawn_path(name, &bins.join(name), args)
+    }
+
+    /// Starts a component with its log in the working directory.
+    pub(super) fn spawn_path(
+        &mut self,
+        name: &'static str,
+        binary: &Path,
+        args: Vec<String>,
+    ) -> Result<(), LaunchError> {
         let log = self.dir.join(format!("{name}.log"));
-        let component = Component::spawn(name, &bins.join(name), &args, log, &mut self.watchdog)
+        let component = Component::spawn(name, binary, &args, log, &mut self.watchdog)
             .map_err(io_error(format!("starting {name}")))?;
         self.components.push(component);
         Ok(())
     }
 
     /// Fails with the log tail of any component that has exited.
-    fn check_alive(&mut self) -> Result<(), LaunchError> {
+    pub(super) fn check_alive(&mut self) -> Result<(), LaunchError> {
         for component in &mut self.components {
             if let Some(status) = component.exit_status() {
                 return Err(component_error(component, format!("exited with {status}")));
@@ -90,11 +120,16 @@ impl ControlPlane {
         Ok(())
     }
 
-    async fn wait_for_port(&mut self, name: &'static str, port: u16) -> Result<(), LaunchError> {
+    async fn wait_for_port(
+        &mut self,
+        name: &'static str,
+        address: Ipv4Addr,
+        port: u16,
+    ) -> Result<(), LaunchError> {
         let deadline = Instant::now() + READY_TIMEOUT;
         loop {
             self.check_alive()?;
-            if tokio::net::TcpStream::connect(("127.0.0.1", port))
+            if tokio::net::TcpStream::connect((address, port))
                 .await
                 .is_ok()
             {
@@ -144,7 +179,7 @@ impl ControlPlane {
         }
     }
 
-    fn timeout_error(&self, name: &'static str, reason: String) -> LaunchError {
+    pub(super) fn timeout_error(&self, name: &'static str, reason: String) -> LaunchError {
         match self.components.iter().find(|c| c.name == name) {
             Some(component) => component_error(component, reason),
             None => LaunchError::Client(reason),

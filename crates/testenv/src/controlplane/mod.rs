@@ -7,7 +7,10 @@
 mod flags;
 mod kubeconfig;
 mod launch;
+mod node;
 mod pki;
+
+pub use node::PAUSE_IMAGE;
 
 pub use okta_rbac_pki::CertAndKey;
 pub use pki::Pki;
@@ -15,6 +18,8 @@ pub use pki::Pki;
 pub use crate::error::LaunchError;
 
 use crate::error::io_error;
+use crate::node::network::{KUBERNETES_SERVICE_IP, NodeNetwork};
+use crate::node::teardown::{tear_down, teardown_command};
 use crate::paths::{checkout, controlplane_bin_dir};
 use crate::process::{Component, Watchdog, free_port};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
@@ -25,6 +30,7 @@ use kube::{Client, Config};
 use kubeconfig::{Credentials, kubeconfig};
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 /// The Kubernetes release the control plane is built from (`controlplane/go.mod`).
@@ -67,6 +73,9 @@ pub struct ControlPlaneOptions {
     pub extra_apiserver_args: Vec<String>,
     /// Keep the working directory (certificates, logs, etcd data) after teardown.
     pub keep_dir: bool,
+    /// Also a node (`make node`): kube-scheduler, and in a network namespace of its own
+    /// containerd, the kubelet and kube-proxy, so that Pods run.
+    pub node: bool,
 }
 
 /// A running control plane. Dropping it stops every process and removes its directory.
@@ -78,6 +87,16 @@ pub struct ControlPlane {
     pki: Pki,
     kubeconfig_path: PathBuf,
     time_to_ready: Duration,
+    /// The node's network, when there is a node; deleted after every process stopped.
+    network: Option<NodeNetwork>,
+    /// The shell command that removes what the node leaves behind its processes.
+    node_teardown: Option<String>,
+}
+
+/// A node network id no other control plane of this process uses.
+fn node_network_id() -> u32 {
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    std::process::id().wrapping_mul(8) + NEXT.fetch_add(1, Ordering::Relaxed) % 8
 }
 
 impl ControlPlane {
@@ -97,11 +116,29 @@ impl ControlPlane {
             .tempdir()
             .map_err(io_error("creating the control plane directory"))?
             .keep();
-        let watchdog = Watchdog::start((!options.keep_dir).then_some(dir.as_path()))
-            .map_err(io_error("starting the watchdog"))?;
-        let pki = Pki::generate()?;
+        let network = if options.node {
+            Some(NodeNetwork::create(node_network_id())?)
+        } else {
+            None
+        };
+        let node_teardown = network
+            .as_ref()
+            .map(|n| teardown_command(&n.netns, &n.netns, &dir));
+        let watchdog = Watchdog::start(
+            (!options.keep_dir).then_some(dir.as_path()),
+            node_teardown.as_deref(),
+        )
+        .map_err(io_error("starting the watchdog"))?;
+        let extra_ips: Vec<_> = network
+            .iter()
+            .flat_map(|n| [n.host_ip, KUBERNETES_SERVICE_IP])
+            .collect();
+        let pki = Pki::generate(&extra_ips)?;
         let apiserver_port = free_port().map_err(io_error("picking a port"))?;
-        let server_url = format!("https://127.0.0.1:{apiserver_port}");
+        let host = network
+            .as_ref()
+            .map_or("127.0.0.1".to_string(), |n| n.host_ip.to_string());
+        let server_url = format!("https://{host}:{apiserver_port}");
         let kubeconfig_path = dir.join("kubeconfig");
         let mut plane = Self {
             components: Vec::new(),
@@ -111,6 +148,8 @@ impl ControlPlane {
             pki,
             kubeconfig_path,
             time_to_ready: Duration::ZERO,
+            network,
+            node_teardown,
         };
         plane.write_files(&options)?;
         plane.launch(&bins, apiserver_port, &options).await?;
@@ -317,6 +356,9 @@ impl Drop for ControlPlane {
         // Reverse order: the controller manager and apiserver go before etcd.
         for component in self.components.iter_mut().rev() {
             component.stop(&mut self.watchdog);
+        }
+        if let Some(command) = &self.node_teardown {
+            tear_down(command);
         }
         // The watchdog, dropped after this, removes the directory unless it is kept.
     }

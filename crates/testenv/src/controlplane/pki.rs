@@ -16,14 +16,26 @@ pub struct Pki {
 }
 
 impl Pki {
-    pub fn generate() -> Result<Self, rcgen::Error> {
+    /// The apiserver's certificate also names `extra_ips` (the node's view of it: the
+    /// host's address and the `kubernetes` Service's cluster IP).
+    pub fn generate(extra_ips: &[Ipv4Addr]) -> Result<Self, rcgen::Error> {
         let ca = CertificateAuthority::new("okta-rbac-operator test CA")?;
         let service_account_key = KeyPair::generate()?;
+        let ips: Vec<IpAddr> = std::iter::once(Ipv4Addr::LOCALHOST)
+            .chain(extra_ips.iter().copied())
+            .map(IpAddr::V4)
+            .collect();
         Ok(Self {
             apiserver: ca.serving_cert(
                 "kube-apiserver",
-                &["localhost", "kubernetes", "kubernetes.default.svc"],
-                &[IpAddr::V4(Ipv4Addr::LOCALHOST)],
+                &[
+                    "localhost",
+                    "kubernetes",
+                    "kubernetes.default",
+                    "kubernetes.default.svc",
+                    "kubernetes.default.svc.cluster.local",
+                ],
+                &ips,
             )?,
             admin: ca.client_cert("okta-rbac-admin", &["system:masters"])?,
             service_account_key_pem: service_account_key.serialize_pem(),

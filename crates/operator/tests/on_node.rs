@@ -1,0 +1,529 @@
+//! The operator as users run it: the image `make image` built, imported into a real node's
+//! containerd, installed with `kubectl apply -k` from config/default (through an overlay
+//! in tests/overlays that adds only the Okta URL, credentials and CA), running in Pods
+//! under its shipped ServiceAccount, RBAC, probes, resources and restricted Pod Security.
+//! The local Okta listens on the host's end of the node's network, where the Pods reach it.
+//!
+//! The tests take turns: each has a control plane and node of its own, and two Deployments
+//! of two replicas at once would only slow each other down on a small machine.
+
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::coordination::v1::Lease;
+use k8s_openapi::api::core::v1::{Namespace, Pod};
+use k8s_openapi::api::rbac::v1::{ClusterRoleBinding, RoleBinding};
+use kube::api::{Api, DeleteParams, ListParams};
+use okta_rbac_api::OktaGroupBinding;
+use okta_rbac_testenv::paths::{checkout, operator_image_archive};
+use okta_rbac_testenv::wait::{condition, eventually};
+use okta_rbac_testenv::{ControlPlane, ControlPlaneOptions};
+use okta_sim::seed::SeedClient;
+use okta_sim::{GroupType, OktaSim, Seed, SimOptions};
+use rsa::pkcs8::{EncodePrivateKey, EncodePublicKey, LineEnding};
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+const NAMESPACE: &str = "okta-rbac-operator";
+const DEPLOYMENT: &str = "okta-rbac-operator";
+const LEASE: &str = "okta-rbac-operator";
+const SSWS_TOKEN: &str = "00simulated-operator-token";
+const SERVICE_APP: &str = "0oa-okta-rbac-operator";
+/// Pulling nothing, two Pods start in seconds; the slack is for a loaded machine.
+const ROLLOUT: Duration = Duration::from_secs(180);
+
+static TURN: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+enum Credentials {
+    SswsToken,
+    ServiceApp,
+}
+
+impl Credentials {
+    fn overlay(&self) -> &'static str {
+        match self {
+            Self::SswsToken => "crates/operator/tests/overlays/node-token",
+            Self::ServiceApp => "crates/operator/tests/overlays/node-service-app",
+        }
+    }
+}
+
+/// A control plane with a node, the example Okta org on the node's network, and the
+/// operator installed from the overlay, 2/2 Available.
+struct Installed {
+    plane: ControlPlane,
+    sim: OktaSim,
+    client: kube::Client,
+    /// From `kubectl apply -k` until the Deployment was Available with both replicas.
+    rollout: Duration,
+}
+
+async fn install(credentials: Credentials) -> Installed {
+    let plane = ControlPlane::start(ControlPlaneOptions {
+        node: true,
+        ..Default::default()
+    })
+    .await
+    .expect("control plane with a node (make node)");
+    let host_ip = plane.host_ip().expect("the node's network");
+    let key = rsa::RsaPrivateKey::new(&mut rand::thread_rng(), 2048).expect("key");
+    let mut seed =
+        Seed::from_yaml(include_str!("../../../examples/okta-org.yaml")).expect("example org");
+    seed.clients.push(SeedClient {
+        client_id: SERVICE_APP.into(),
+        public_key_pem: Some(
+            key.to_public_key()
+                .to_public_key_pem(LineEnding::LF)
+                .expect("public key"),
+        ),
+        scopes: vec!["okta.groups.read".into()],
+        redirect_uris: vec![],
+        client_secret: None,
+    });
+    let sim = OktaSim::start(SimOptions {
+        listen: SocketAddr::new(host_ip.into(), 0),
+        ..SimOptions::new(seed)
+    })
+    .await
+    .expect("local Okta on the node's network");
+
+    let archive = operator_image_archive();
+    assert!(
+        archive.is_file(),
+        "{} is missing: run `make image`",
+        archive.display()
+    );
+    plane.import_image(&archive).expect("image import");
+
+    let generated = checkout().join(credentials.overlay()).join("generated");
+    std::fs::create_dir_all(&generated).expect("generated/");
+    let write = |name: &str, content: &str| {
+        std::fs::write(generated.join(name), content).expect("generated file");
+    };
+    write("orgUrl", sim.base_url());
+    write("ca.crt", sim.ca_pem().expect("the local Okta's CA"));
+    match credentials {
+        Credentials::SswsToken => write("token", SSWS_TOKEN),
+        Credentials::ServiceApp => {
+            write("clientId", SERVICE_APP);
+            write(
+                "privateKey",
+                &key.to_pkcs8_pem(LineEnding::LF).expect("private key"),
+            );
+        }
+    }
+
+    let client = plane.client().await.expect("client");
+    let started = Instant::now();
+    kubectl(&plane, &["apply", "-k", credentials.overlay()], None);
+    let deployments: Api<Deployment> = Api::namespaced(client.clone(), NAMESPACE);
+    eventually(ROLLOUT, "the Deployment is 2/2 Available", || {
+        let deployments = deployments.clone();
+        async move {
+            let status = deployments.get(DEPLOYMENT).await.ok()?.status?;
+            (status.available_replicas == Some(2) && status.ready_replicas == Some(2)).then_some(())
+        }
+    })
+    .await;
+    let rollout = started.elapsed();
+    Installed {
+        plane,
+        sim,
+        client,
+        rollout,
+    }
+}
+
+fn kubectl(plane: &ControlPlane, args: &[&str], stdin: Option<&str>) -> String {
+    let output = plane.kubectl(args, stdin).expect("kubectl");
+    assert!(
+        output.success,
+        "kubectl {}: {}",
+        args.join(" "),
+        output.stderr
+    );
+    output.stdout
+}
+
+impl Installed {
+    async fn pods(&self) -> Vec<Pod> {
+        Api::<Pod>::namespaced(self.client.clone(), NAMESPACE)
+            .list(&ListParams::default().labels("app.kubernetes.io/name=okta-rbac-operator"))
+            .await
+            .expect("pods")
+            .items
+    }
+
+    async fn lease_holder(&self) -> Option<String> {
+        Api::<Lease>::namespaced(self.client.clone(), NAMESPACE)
+            .get(LEASE)
+            .await
+            .ok()?
+            .spec?
+            .holder_identity
+    }
+
+    /// The restart counts of the operator containers, and why each last stopped.
+    async fn restarts(&self) -> Vec<(String, i32, Option<String>)> {
+        self.pods()
+            .await
+            .into_iter()
+            .flat_map(|pod| {
+                let name = pod.metadata.name.clone().unwrap_or_default();
+                pod.status
+                    .and_then(|s| s.container_statuses)
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(move |c| {
+                        let last = c
+                            .last_state
+                            .and_then(|s| s.terminated)
+                            .and_then(|t| t.reason);
+                        (name.clone(), c.restart_count, last)
+                    })
+            })
+            .collect()
+    }
+
+    /// The operator container's id in a Pod (without `containerd://`).
+    async fn container_id(&self, pod: &str) -> String {
+        let pod = Api::<Pod>::namespaced(self.client.clone(), NAMESPACE)
+            .get(pod)
+            .await
+            .expect("pod");
+        let id = pod
+            .status
+            .and_then(|s| s.container_statuses)
+            .and_then(|c| c.into_iter().next())
+            .and_then(|c| c.container_id)
+            .expect("a started container");
+        id.trim_start_matches("containerd://").to_string()
+    }
+
+    /// The highest memory use of a Pod's operator container so far, in bytes.
+    async fn peak_memory(&self, pod: &str) -> u64 {
+        let id = self.container_id(pod).await;
+        let cgroup = self
+            .plane
+            .container_cgroup("memory", &id)
+            .unwrap_or_else(|| panic!("no memory cgroup for container {id}"));
+        std::fs::read_to_string(cgroup.join("memory.max_usage_in_bytes"))
+            .expect("memory.max_usage_in_bytes")
+            .trim()
+            .parse()
+            .expect("a number")
+    }
+
+    async fn wait_ready(&self, names: &[String], timeout: Duration) {
+        let api: Api<OktaGroupBinding> = Api::all(self.client.clone());
+        let what = format!("{} OktaGroupBindings Ready=True", names.len());
+        eventually(timeout, &what, || {
+            let api = api.clone();
+            async move {
+                let all = api.list(&ListParams::default()).await.ok()?.items;
+                let ready = all
+                    .iter()
+                    .filter(|o| names.contains(&o.metadata.name.clone().unwrap_or_default()))
+                    .filter(|o| condition(o, "Ready").is_some_and(|c| c.status == "True"))
+                    .count();
+                (ready == names.len()).then_some(())
+            }
+        })
+        .await;
+    }
+}
+
+/// What the samples grant, seen in the cluster.
+async fn assert_sample_bindings(client: &kube::Client) {
+    let crbs = Api::<ClusterRoleBinding>::all(client.clone())
+        .list(&ListParams::default().labels("oktarbac.io/owner-name=k8s-admins"))
+        .await
+        .expect("ClusterRoleBindings");
+    assert!(
+        crbs.items.iter().any(|b| b.role_ref.name == "cluster-admin"
+            && b.subjects
+                .iter()
+                .flatten()
+                .any(|s| s.kind == "Group" && s.name == "k8s-admins")),
+        "k8s-admins is bound to cluster-admin: {crbs:?}"
+    );
+    let rbs = Api::<RoleBinding>::namespaced(client.clone(), "default")
+        .list(&ListParams::default().labels("oktarbac.io/owner-name=k8s-restricted-users"))
+        .await
+        .expect("RoleBindings");
+    assert!(
+        rbs.items
+            .iter()
+            .any(|b| b.role_ref.name == "restricted-user"),
+        "k8s-restricted-users is bound to restricted-user in default: {rbs:?}"
+    );
+}
+
+fn samples() -> Vec<String> {
+    vec!["k8s-admins".into(), "k8s-restricted-users".into()]
+}
+
+#[tokio::test]
+async fn the_shipped_manifests_run_the_operator_in_pods_that_hand_over_the_lease() {
+    let _turn = TURN.lock().await;
+    let world = install(Credentials::SswsToken).await;
+    println!(
+        "kubectl apply -k to 2/2 Available: {:.1}s",
+        world.rollout.as_secs_f64()
+    );
+
+    // Restricted Pod Security admitted the Pods: they run as the shipped user.
+    let namespace = Api::<Namespace>::all(world.client.clone())
+        .get(NAMESPACE)
+        .await
+        .expect("namespace");
+    assert_eq!(
+        namespace
+            .metadata
+            .labels
+            .unwrap_or_default()
+            .get("pod-security.kubernetes.io/enforce")
+            .map(String::as_str),
+        Some("restricted")
+    );
+    let pods = world.pods().await;
+    assert_eq!(pods.len(), 2, "two replicas");
+    let names: Vec<String> = pods
+        .iter()
+        .filter_map(|p| p.metadata.name.clone())
+        .collect();
+    for pod in &pods {
+        let spec = pod.spec.as_ref().expect("spec");
+        assert_eq!(spec.service_account_name.as_deref(), Some(DEPLOYMENT));
+        assert_eq!(
+            spec.node_name.as_deref(),
+            world.plane.node_name(),
+            "scheduled on the node"
+        );
+    }
+
+    let leader = eventually(
+        Duration::from_secs(60),
+        "one of the Pods holds the Lease",
+        || async {
+            let holder = world.lease_holder().await?;
+            names.contains(&holder).then_some(holder)
+        },
+    )
+    .await;
+
+    let applied = Instant::now();
+    kubectl(&world.plane, &["apply", "-k", "config/samples"], None);
+    world.wait_ready(&samples(), Duration::from_secs(60)).await;
+    println!(
+        "kubectl apply -k config/samples to both Ready: {:.1}s",
+        applied.elapsed().as_secs_f64()
+    );
+    assert_sample_bindings(&world.client).await;
+
+    // The leader's Pod goes away (as in a drain): the other Pod takes the Lease, and a
+    // change made afterwards is applied by it.
+    let deleted = Instant::now();
+    Api::<Pod>::namespaced(world.client.clone(), NAMESPACE)
+        .delete(&leader, &DeleteParams::default())
+        .await
+        .expect("delete the leader's Pod");
+    let standby = names.iter().find(|n| **n != leader).expect("the other Pod");
+    eventually(
+        Duration::from_secs(90),
+        "the other Pod takes the Lease",
+        || async { (world.lease_holder().await.as_ref() == Some(standby)).then_some(()) },
+    )
+    .await;
+    println!(
+        "leader Pod deleted to the other Pod leading: {:.1}s",
+        deleted.elapsed().as_secs_f64()
+    );
+    kubectl(
+        &world.plane,
+        &["apply", "-f", "-"],
+        Some(
+            "apiVersion: oktarbac.io/v1alpha1\nkind: OktaGroupBinding\nmetadata:\n  name: engineering-view\nspec:\n  group: k8s-restricted-users\n  clusterRoleBindings:\n    - clusterRole: view\n",
+        ),
+    );
+    world
+        .wait_ready(&["engineering-view".into()], Duration::from_secs(60))
+        .await;
+    let crbs = Api::<ClusterRoleBinding>::all(world.client.clone())
+        .list(&ListParams::default().labels("oktarbac.io/owner-name=engineering-view"))
+        .await
+        .expect("ClusterRoleBindings");
+    assert!(
+        crbs.items.iter().any(|b| b.role_ref.name == "view"),
+        "the new leader applied the change: {crbs:?}"
+    );
+    assert!(
+        world
+            .sim
+            .requests()
+            .iter()
+            .any(|r| r.path.starts_with("/api/v1/groups")),
+        "the Pods asked the local Okta"
+    );
+    for (pod, restarts, last) in world.restarts().await {
+        assert_eq!(restarts, 0, "{pod} restarted ({last:?})");
+    }
+}
+
+#[tokio::test]
+async fn a_service_app_from_the_secret_authenticates_with_its_private_key() {
+    let _turn = TURN.lock().await;
+    let world = install(Credentials::ServiceApp).await;
+    kubectl(&world.plane, &["apply", "-k", "config/samples"], None);
+    world.wait_ready(&samples(), Duration::from_secs(60)).await;
+    assert_sample_bindings(&world.client).await;
+    let requests = world.sim.requests();
+    assert!(
+        requests
+            .iter()
+            .any(|r| r.path == "/oauth2/v1/token" && r.status == 200),
+        "the operator got an access token with its private key"
+    );
+    assert!(
+        requests
+            .iter()
+            .filter(|r| r.path.starts_with("/api/v1/groups"))
+            .all(|r| r.status != 401),
+        "every group request was authorized"
+    );
+}
+
+#[tokio::test]
+async fn a_thousand_objects_converge_without_a_restart_inside_the_memory_limit() {
+    const OBJECTS: usize = 1000;
+    let _turn = TURN.lock().await;
+    let world = install(Credentials::SswsToken).await;
+    let names: Vec<String> = (0..OBJECTS).map(|i| format!("k8s-scale-{i:04}")).collect();
+    for name in &names {
+        world
+            .sim
+            .create_group(name, GroupType::OktaGroup)
+            .expect("group");
+    }
+    let manifests: String = names
+        .iter()
+        .map(|name| {
+            format!(
+                "apiVersion: oktarbac.io/v1alpha1\nkind: OktaGroupBinding\nmetadata:\n  name: {name}\nspec:\n  group: {name}\n  clusterRoleBindings:\n    - clusterRole: view\n---\n"
+            )
+        })
+        .collect();
+    let applied = Instant::now();
+    kubectl(
+        &world.plane,
+        &["apply", "--server-side", "-f", "-"],
+        Some(&manifests),
+    );
+    world.wait_ready(&names, Duration::from_secs(600)).await;
+    println!(
+        "{OBJECTS} objects applied to all Ready: {:.1}s",
+        applied.elapsed().as_secs_f64()
+    );
+    for (pod, restarts, last) in world.restarts().await {
+        assert_eq!(restarts, 0, "{pod} restarted ({last:?})");
+    }
+    let limit = memory_limit_bytes(&world).await;
+    let leader = world.lease_holder().await.expect("a leader");
+    let peak = world.peak_memory(&leader).await;
+    println!(
+        "leader's peak memory with {OBJECTS} objects: {:.0} MiB of a {:.0} MiB limit",
+        mib(peak),
+        mib(limit)
+    );
+    assert!(peak < limit, "peak {peak} B under the limit {limit} B");
+}
+
+#[tokio::test]
+async fn the_kubelet_restarts_a_container_whose_liveness_fails() {
+    let _turn = TURN.lock().await;
+    let world = install(Credentials::SswsToken).await;
+    let pod = world
+        .pods()
+        .await
+        .into_iter()
+        .find_map(|p| p.metadata.name)
+        .expect("a pod");
+    let id = world.container_id(&pod).await;
+    let cgroup = world
+        .plane
+        .container_cgroup("pids", &id)
+        .expect("the container's cgroup");
+    let pids = std::fs::read_to_string(cgroup.join("cgroup.procs")).expect("cgroup.procs");
+    // A stopped process answers no probe: a hang the kubelet must notice.
+    let stopped = Instant::now();
+    for pid in pids.split_whitespace() {
+        let status = std::process::Command::new("kill")
+            .args(["-STOP", pid])
+            .status()
+            .expect("kill");
+        assert!(status.success(), "SIGSTOP {pid}");
+    }
+    let pods: Api<Pod> = Api::namespaced(world.client.clone(), NAMESPACE);
+    eventually(
+        Duration::from_secs(120),
+        "the kubelet restarts the hung container",
+        || async {
+            let status = pods.get(&pod).await.ok()?.status?;
+            let container = status.container_statuses?.into_iter().next()?;
+            (container.restart_count >= 1 && container.ready).then_some(())
+        },
+    )
+    .await;
+    println!(
+        "hung container restarted and ready again after {:.1}s",
+        stopped.elapsed().as_secs_f64()
+    );
+    let events = kubectl(
+        &world.plane,
+        &[
+            "-n",
+            NAMESPACE,
+            "get",
+            "events",
+            "--field-selector",
+            &format!("involvedObject.name={pod}"),
+            "-o",
+            "jsonpath={range .items[*]}{.reason}: {.message}{\"\\n\"}{end}",
+        ],
+        None,
+    );
+    assert!(
+        events.contains("Liveness probe failed"),
+        "the kubelet says why: {events}"
+    );
+}
+
+async fn memory_limit_bytes(world: &Installed) -> u64 {
+    let deployment = Api::<Deployment>::namespaced(world.client.clone(), NAMESPACE)
+        .get(DEPLOYMENT)
+        .await
+        .expect("deployment");
+    let limit = deployment
+        .spec
+        .template
+        .spec
+        .and_then(|s| s.containers.into_iter().next())
+        .and_then(|c| c.resources)
+        .and_then(|r| r.limits)
+        .and_then(|l| l.get("memory").cloned())
+        .expect("a memory limit");
+    let text = limit.0;
+    let (number, unit) = text.split_at(
+        text.find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(text.len()),
+    );
+    let factor = match unit {
+        "Mi" => 1 << 20,
+        "Gi" => 1 << 30,
+        "" => 1,
+        other => panic!("unexpected unit {other} in {text}"),
+    };
+    number.parse::<u64>().expect("a number") * factor
+}
+
+fn mib(bytes: u64) -> f64 {
+    bytes as f64 / f64::from(1 << 20)
+}
