@@ -89,6 +89,29 @@ fn granting(cluster_roles: &[&str], role_in_default: Option<&str>) -> OktaGroupB
     }
 }
 
+/// `cluster_wide` ClusterRoleBindings and `in_namespaces` RoleBindings of `view`, each in
+/// a namespace of its own.
+fn many_grants(cluster_wide: usize, in_namespaces: usize) -> OktaGroupBindingSpec {
+    let cluster_roles = ["view", "edit", "admin", "cluster-admin"];
+    OktaGroupBindingSpec {
+        cluster_role_bindings: cluster_roles[..cluster_wide]
+            .iter()
+            .map(|r| ClusterRoleBindingSpec {
+                cluster_role: r.to_string(),
+            })
+            .collect(),
+        role_bindings: (0..in_namespaces)
+            .map(|n| RoleBindingSpec {
+                namespace: Some(format!("team-{n:02}")),
+                namespace_selector: None,
+                role: None,
+                cluster_role: Some("view".into()),
+            })
+            .collect(),
+        ..granting(&[], None)
+    }
+}
+
 /// Creates the object as `client`: `Ok` when admitted, the denial message otherwise.
 async fn try_create(client: &Client, spec: OktaGroupBindingSpec) -> Result<(), String> {
     let api: Api<OktaGroupBinding> = Api::all(client.clone());
@@ -198,6 +221,45 @@ async fn a_user_may_grant_through_an_okta_group_binding_only_what_it_may_bind() 
         .await
         .expect_err("edit is not bindable");
     assert!(denied.contains("cluster-admin, edit"), "{denied}");
+    // Bind on named roles is checked role by role, and Kubernetes allows two checks per
+    // kind of grant: a third role in a named namespace gets a message saying so.
+    let denied = try_create(&jane, many_grants(1, 3))
+        .await
+        .expect_err("three role checks");
+    assert!(
+        denied.contains("may not bind every role")
+            && denied.contains("3 roles in named namespaces")
+            && denied.contains("split it into objects of at most two each"),
+        "{denied}"
+    );
+
+    // Whoever may bind every role (as a GitOps controller usually may) is not limited.
+    let ops = unique_name("ops");
+    grant(
+        &admin,
+        &ops,
+        vec![
+            rule(
+                "oktarbac.io",
+                "oktagroupbindings",
+                &["create", "get", "list", "update", "delete"],
+                &[],
+            ),
+            rule("rbac.authorization.k8s.io", "clusterroles", &["bind"], &[]),
+            rule("rbac.authorization.k8s.io", "roles", &["bind"], &[]),
+        ],
+    )
+    .await;
+    let ops = plane().client_as_user(&ops, &[]).await.expect("ops");
+    eventually(
+        Duration::from_secs(30),
+        "a user who may bind every role grants 3 ClusterRoles and 20 RoleBindings",
+        || {
+            let ops = ops.clone();
+            async move { try_create(&ops, many_grants(3, 20)).await.ok() }
+        },
+    )
+    .await;
 
     let admin_api: Api<OktaGroupBinding> = Api::all(admin.clone());
     let name = unique_name("by-admin");

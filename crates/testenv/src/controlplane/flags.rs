@@ -79,6 +79,15 @@ pub(super) fn apiserver_args(
         ),
         format!("--service-cluster-ip-range={SERVICE_CIDR}"),
     ];
+    if node.is_some() {
+        // `kubectl logs` goes through the apiserver to the kubelet, found by its address
+        // (the node's name resolves nowhere).
+        args.extend([
+            path_arg("kubelet-client-certificate", dir, "kubelet-client.crt"),
+            path_arg("kubelet-client-key", dir, "kubelet-client.key"),
+            "--kubelet-preferred-address-types=InternalIP".into(),
+        ]);
+    }
     if node.is_none() {
         // The `kubernetes` Service's endpoints would need a non-loopback address; without
         // a node no client uses that Service.

@@ -20,6 +20,9 @@ impl ControlPlane {
             ("apiserver.crt", pki.apiserver.cert_pem.clone()),
             ("apiserver.key", pki.apiserver.key_pem.clone()),
             ("service-account.key", pki.service_account_key_pem.clone()),
+            // How the apiserver reaches a kubelet (logs, exec); the kubelet trusts our CA.
+            ("kubelet-client.crt", pki.admin.cert_pem.clone()),
+            ("kubelet-client.key", pki.admin.key_pem.clone()),
             (
                 "service-account.pub",
                 pki.service_account_public_key_pem.clone(),
