@@ -237,18 +237,20 @@ image: packages dist/okta-rbac-operator-linux-$(ARCH) dist/ca-certificates.crt
 	buildah --storage-driver vfs push $(IMG) docker-archive:$(IMAGE_ARCHIVE):$(IMG)
 	@echo ">> $(IMG): $$(du -h dist/okta-rbac-operator-linux-$(ARCH) | cut -f1) binary; archive $(IMAGE_ARCHIVE)"
 
+KUBECTL ?= kubectl
+
 # Installs config/default with IMG as the operator's image into the cluster of the
 # current kubeconfig (the Secret okta-credentials must exist, see the README).
 deploy:
 	@mkdir -p dist/deploy
 	printf 'apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources: [../../config/default]\nimages:\n  - name: ghcr.io/okta-rbac-operator/okta-rbac-operator\n    newName: %s\n    newTag: "%s"\n' \
 		"$(firstword $(subst :, ,$(IMG)))" "$(lastword $(subst :, ,$(IMG)))" > dist/deploy/kustomization.yaml
-	kubectl apply -k dist/deploy
+	$(KUBECTL) apply -k dist/deploy
 
 # Removes what deploy installed, the CRD included: every OktaGroupBinding and its bindings
 # go with it (docs/operations.md says how to keep them).
 undeploy:
-	kubectl delete --ignore-not-found -k config/default
+	$(KUBECTL) delete --ignore-not-found -k config/default
 
 FORCE:
 

@@ -2,14 +2,19 @@
 //! renders with kustomize and the apiserver accepts it (server-side dry run), as it
 //! accepts the samples.
 
+use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Namespace;
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::CustomResourceExt;
 use kube::api::{Api, PostParams};
 use okta_rbac_api::OktaGroupBinding;
-use okta_rbac_testenv::ControlPlane;
+use okta_rbac_testenv::paths::{checkout, controlplane_bin_dir};
+use okta_rbac_testenv::wait::eventually;
+use okta_rbac_testenv::{ControlPlane, ControlPlaneOptions};
 use serde::Deserialize;
 use serde_json::Value;
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 fn plane() -> &'static ControlPlane {
     ControlPlane::shared(|| vec![OktaGroupBinding::crd()])
@@ -238,4 +243,75 @@ async fn each_credential_component_sets_one_mode_and_nothing_that_conflicts() {
         ]),
         "the service app replaces the token file (the operator refuses both at once)"
     );
+}
+
+/// `make deploy` and `make undeploy` as a kubebuilder user runs them, on a control plane of
+/// their own (undeploy removes the CRD).
+#[tokio::test]
+async fn make_deploy_installs_the_named_image_and_make_undeploy_removes_it_all() {
+    let plane = ControlPlane::start(ControlPlaneOptions::default())
+        .await
+        .expect("control plane");
+    let make = |target: &str| {
+        let output = std::process::Command::new("make")
+            .current_dir(checkout())
+            .args([
+                "--no-print-directory",
+                target,
+                "IMG=registry.example.test/platform/okta-rbac-operator:1.2.3-rc.1",
+            ])
+            .arg(format!(
+                "KUBECTL={}",
+                controlplane_bin_dir().join("kubectl").display()
+            ))
+            .env("KUBECONFIG", plane.kubeconfig_path())
+            .env_remove("MAKEFLAGS")
+            .output()
+            .expect("make");
+        assert!(
+            output.status.success(),
+            "make {target}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    };
+    let client = plane.client().await.expect("client");
+    let deployments: Api<Deployment> = Api::namespaced(client.clone(), "okta-rbac-operator");
+
+    make("deploy");
+    let deployment = deployments
+        .get("okta-rbac-operator")
+        .await
+        .expect("make deploy created the Deployment");
+    let image = deployment
+        .spec
+        .template
+        .spec
+        .and_then(|s| s.containers.into_iter().next())
+        .and_then(|c| c.image);
+    assert_eq!(
+        image.as_deref(),
+        Some("registry.example.test/platform/okta-rbac-operator:1.2.3-rc.1")
+    );
+
+    make("undeploy");
+    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+    let namespaces: Api<Namespace> = Api::all(client);
+    eventually(
+        Duration::from_secs(60),
+        "the CRD and the namespace are gone",
+        || async {
+            let crd_gone = crds
+                .get_opt("oktagroupbindings.oktarbac.io")
+                .await
+                .ok()?
+                .is_none();
+            let namespace_gone = namespaces
+                .get_opt("okta-rbac-operator")
+                .await
+                .ok()?
+                .is_none();
+            (crd_gone && namespace_gone).then_some(())
+        },
+    )
+    .await;
 }
