@@ -60,13 +60,13 @@ impl From<DirectoryError> for OktaError {
 }
 
 /// Query parameters as Okta reads them: the last value wins, unknown ones are ignored.
-fn params(uri: &axum::http::Uri) -> HashMap<String, String> {
+pub(crate) fn params(uri: &axum::http::Uri) -> HashMap<String, String> {
     url::form_urlencoded::parse(uri.query().unwrap_or_default().as_bytes())
         .into_owned()
         .collect()
 }
 
-fn limit(params: &HashMap<String, String>, default: usize) -> Result<usize, OktaError> {
+pub(crate) fn limit(params: &HashMap<String, String>, default: usize) -> Result<usize, OktaError> {
     match params.get("limit") {
         None => Ok(default),
         Some(text) => match text.trim().parse::<i64>() {
@@ -89,13 +89,13 @@ fn after(params: &HashMap<String, String>) -> Result<Option<String>, OktaError> 
 
 /// The URL the client asked for, on the org's base URL. Over HTTP/2 the request line
 /// carries an absolute URI, over HTTP/1.1 only the path, so only the path and query count.
-fn request_url(state: &SimState, uri: &axum::http::Uri) -> Result<Url, OktaError> {
+pub(crate) fn request_url(state: &SimState, uri: &axum::http::Uri) -> Result<Url, OktaError> {
     let path = uri.path_and_query().map_or("/", |p| p.as_str());
     Url::parse(&format!("{}{path}", state.base_url))
         .map_err(|e| OktaError::validation(e.to_string()))
 }
 
-fn paged_json(body: Vec<serde_json::Value>, links: Vec<String>) -> Response {
+pub(crate) fn paged_json(body: Vec<serde_json::Value>, links: Vec<String>) -> Response {
     let mut response = Json(body).into_response();
     for link in links {
         if let Ok(value) = HeaderValue::from_str(&link) {
@@ -159,7 +159,7 @@ async fn list_groups(
     ))
 }
 
-fn parse_param(
+pub(crate) fn parse_param(
     params: &HashMap<String, String>,
     name: &str,
     dialect: &query::Dialect,

@@ -19,6 +19,7 @@ use std::sync::{Arc, Mutex};
 
 pub const GROUPS_READ: &str = "okta.groups.read";
 pub const GROUPS_MANAGE: &str = "okta.groups.manage";
+pub const LOGS_READ: &str = "okta.logs.read";
 pub const AUTHORIZATION_SERVERS_READ: &str = "okta.authorizationServers.read";
 pub const AUTHORIZATION_SERVERS_MANAGE: &str = "okta.authorizationServers.manage";
 const ACCESS_TOKEN_SECONDS: u64 = 3600;

@@ -2,6 +2,7 @@
 //! timestamps and JSON shapes. Pure data; the HTTP layer lives elsewhere.
 
 use super::seed::{GroupType, Seed, UserStatus};
+use super::system_log::{SystemLog, Target};
 use rand::Rng;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -70,6 +71,8 @@ pub struct Directory {
     /// Differs between simulator runs, like ids of different orgs.
     id_salt: String,
     next_id: u64,
+    /// What changed, as the System Log records it.
+    pub system_log: SystemLog,
 }
 
 impl Directory {
@@ -160,6 +163,9 @@ impl Directory {
             },
         );
         self.members.insert(id.clone(), BTreeSet::new());
+        let target = self.group_target(&id);
+        self.system_log
+            .record("group.lifecycle.create", "Create Okta group", target);
         Ok(id)
     }
 
@@ -180,14 +186,47 @@ impl Directory {
             group.description = description;
         }
         group.last_updated = now();
+        let target = self.group_target(id);
+        self.system_log
+            .record("group.profile.update", "Update group profile", target);
         Ok(())
     }
 
+    /// The group as a log event's target (empty when there is no such group).
+    fn group_target(&self, id: &str) -> Vec<Target> {
+        self.groups
+            .get(id)
+            .map(|g| Target {
+                id: g.id.clone(),
+                kind: "UserGroup",
+                alternate_id: "unknown".into(),
+                display_name: g.name.clone(),
+            })
+            .into_iter()
+            .collect()
+    }
+
+    fn user_target(&self, id: &str) -> Vec<Target> {
+        self.users
+            .get(id)
+            .map(|u| Target {
+                id: u.id.clone(),
+                kind: "User",
+                alternate_id: u.login.clone(),
+                display_name: format!("{} {}", u.first_name, u.last_name),
+            })
+            .into_iter()
+            .collect()
+    }
+
     pub fn delete_group(&mut self, id: &str) -> Result<(), DirectoryError> {
+        let target = self.group_target(id);
         self.groups
             .remove(id)
             .ok_or_else(|| DirectoryError::NotFound(format!("{id} (UserGroup)")))?;
         self.members.remove(id);
+        self.system_log
+            .record("group.lifecycle.delete", "Delete Okta group", target);
         Ok(())
     }
 
@@ -268,7 +307,16 @@ impl Directory {
 
     pub fn add_member(&mut self, group_id: &str, id_or_login: &str) -> Result<(), DirectoryError> {
         let user = self.user_id(id_or_login)?;
-        self.change_membership(group_id, |members| members.insert(user))
+        let added = user.clone();
+        if self.change_membership(group_id, |members| members.insert(added))? {
+            let targets = [self.user_target(&user), self.group_target(group_id)].concat();
+            self.system_log.record(
+                "group.user_membership.add",
+                "Add user to group membership",
+                targets,
+            );
+        }
+        Ok(())
     }
 
     pub fn remove_member(
@@ -277,22 +325,31 @@ impl Directory {
         id_or_login: &str,
     ) -> Result<(), DirectoryError> {
         let user = self.user_id(id_or_login)?;
-        self.change_membership(group_id, |members| members.remove(&user))
+        if self.change_membership(group_id, |members| members.remove(&user))? {
+            let targets = [self.user_target(&user), self.group_target(group_id)].concat();
+            self.system_log.record(
+                "group.user_membership.remove",
+                "Remove user from group membership",
+                targets,
+            );
+        }
+        Ok(())
     }
 
     fn change_membership(
         &mut self,
         group_id: &str,
         change: impl FnOnce(&mut BTreeSet<String>) -> bool,
-    ) -> Result<(), DirectoryError> {
+    ) -> Result<bool, DirectoryError> {
         let group = self
             .groups
             .get_mut(group_id)
             .ok_or_else(|| DirectoryError::NotFound(format!("{group_id} (UserGroup)")))?;
-        if change(self.members.entry(group_id.into()).or_default()) {
+        let changed = change(self.members.entry(group_id.into()).or_default());
+        if changed {
             group.last_membership_updated = now();
         }
-        Ok(())
+        Ok(changed)
     }
 
     pub fn groups_of(&self, user_id: &str) -> impl Iterator<Item = &Group> {

@@ -20,6 +20,7 @@ mod oidc;
 mod paging;
 pub mod query;
 pub mod seed;
+pub mod system_log;
 mod tls;
 mod wire;
 
@@ -325,6 +326,7 @@ fn router(state: Arc<SimState>) -> Router {
         .merge(auth::routes())
         .merge(oidc::routes())
         .merge(claims::routes())
+        .merge(system_log::routes())
         .merge(admin::routes())
         .fallback(|| async { OktaError::not_found("the requested path") })
         .layer(axum::middleware::from_fn_with_state(

@@ -15,6 +15,8 @@ pub enum Bucket {
     Group,
     /// `GET /api/v1/groups/{id}/users`.
     GroupUsers,
+    /// `GET /api/v1/logs` (the System Log).
+    Logs,
     /// `POST /oauth2/v1/token` (service apps).
     OrgToken,
     /// `/oauth2/{server}/...` (OIDC logins).
@@ -24,10 +26,11 @@ pub enum Bucket {
 }
 
 impl Bucket {
-    pub const ALL: [Bucket; 6] = [
+    pub const ALL: [Bucket; 7] = [
         Bucket::Groups,
         Bucket::Group,
         Bucket::GroupUsers,
+        Bucket::Logs,
         Bucket::OrgToken,
         Bucket::AuthorizationServer,
         Bucket::Other,
@@ -38,6 +41,7 @@ impl Bucket {
             Bucket::Groups => "groups",
             Bucket::Group => "group",
             Bucket::GroupUsers => "group-users",
+            Bucket::Logs => "logs",
             Bucket::OrgToken => "oauth2-token",
             Bucket::AuthorizationServer => "authorization-server",
             Bucket::Other => "other",
@@ -52,6 +56,7 @@ impl Bucket {
     fn default_per_minute(self) -> u32 {
         match self {
             Bucket::Groups | Bucket::Group | Bucket::GroupUsers => 100,
+            Bucket::Logs => 60,
             Bucket::OrgToken | Bucket::AuthorizationServer | Bucket::Other => 600,
         }
     }
@@ -65,6 +70,7 @@ impl Bucket {
             ["api", "v1", "groups", _, "users"] if method == Method::GET => {
                 Some(Bucket::GroupUsers)
             }
+            ["api", "v1", "logs"] if method == Method::GET => Some(Bucket::Logs),
             ["api", "v1", ..] => Some(Bucket::Other),
             ["oauth2", "v1", "token"] => Some(Bucket::OrgToken),
             ["oauth2", ..] => Some(Bucket::AuthorizationServer),

@@ -1206,3 +1206,134 @@ async fn the_claims_api_shows_the_groups_claim_and_id_tokens_follow_its_changes(
         "not requested with a scope the claim is for"
     );
 }
+
+#[tokio::test]
+async fn the_system_log_records_group_changes_and_a_polling_query_follows_them() {
+    let (sim, http) = start(seed(None)).await;
+    let ssws = format!("SSWS {TOKEN}");
+    let filter = urlencode(
+        r#"eventType sw "group.lifecycle." or eventType eq "group.profile.update" or eventType sw "group.user_membership.""#,
+    );
+    let since = "2020-01-01T00:00:00.000Z";
+    // The seed's own groups are in the log: a bounded walk of every page, three at a time.
+    let mut url = format!(
+        "{}/api/v1/logs?since={since}&until=2100-01-01T00:00:00.000Z&limit=3&filter={filter}",
+        sim.base_url()
+    );
+    let mut seeded = Vec::new();
+    loop {
+        let response = get(&http, &url, Some(&ssws)).await;
+        assert_eq!(response.status(), StatusCode::OK);
+        let links = links(&response);
+        let page: Vec<Value> = response.json().await.expect("events");
+        seeded.extend(page);
+        match next_url(&links) {
+            Some(next) => url = next,
+            None => break,
+        }
+    }
+    let created: Vec<&str> = seeded
+        .iter()
+        .filter(|e| e["eventType"] == "group.lifecycle.create")
+        .filter_map(|e| e["target"][0]["displayName"].as_str())
+        .collect();
+    assert!(created.contains(&"k8s-admins"), "{created:?}");
+    assert_eq!(
+        seeded
+            .iter()
+            .filter(|e| e["eventType"] == "group.user_membership.add")
+            .count(),
+        3,
+        "alice in k8s-admins, alice and bob in engineering"
+    );
+
+    // A polling query (no `until`, ascending) starting now sees nothing, yet has a next link.
+    let now = okta_sim::directory::now();
+    let first = get(
+        &http,
+        &format!(
+            "{}/api/v1/logs?since={now}&filter={filter}",
+            sim.base_url()
+        ),
+        Some(&ssws),
+    )
+    .await;
+    assert_eq!(first.status(), StatusCode::OK);
+    assert_eq!(
+        first.headers()["x-rate-limit-limit"].to_str().expect("ascii"),
+        "60",
+        "the System Log has a bucket of its own"
+    );
+    let mut next = next_url(&links(&first)).expect("a polling query always has a next link");
+    let events: Vec<Value> = first.json().await.expect("events");
+    assert!(events.is_empty(), "{events:?}");
+
+    let admins = sim
+        .group_id("k8s-admins", GroupType::OktaGroup)
+        .expect("k8s-admins");
+    sim.rename_group(&admins, "k8s-admins-old").expect("rename");
+    sim.remove_member(&admins, "alice@example.com").expect("remove");
+    sim.delete_group(&admins).expect("delete");
+    let response = get(&http, &next, Some(&ssws)).await;
+    next = next_url(&links(&response)).expect("still polling");
+    let events: Vec<Value> = response.json().await.expect("events");
+    let seen: Vec<(&str, &str)> = events
+        .iter()
+        .map(|e| {
+            let group = e["target"]
+                .as_array()
+                .and_then(|t| t.iter().find(|t| t["type"] == "UserGroup"))
+                .expect("a group target");
+            (
+                e["eventType"].as_str().expect("type"),
+                group["id"].as_str().expect("id"),
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        vec![
+            ("group.profile.update", admins.as_str()),
+            ("group.user_membership.remove", admins.as_str()),
+            ("group.lifecycle.delete", admins.as_str()),
+        ]
+    );
+    assert_eq!(events[0]["target"][0]["displayName"], "k8s-admins-old");
+    assert!(
+        events
+            .iter()
+            .all(|e| e["uuid"].as_str().is_some_and(|u| u.len() == 36)
+                && e["published"].as_str().is_some_and(|p| p.ends_with('Z')))
+    );
+    // Followed again, the same cursor yields nothing new.
+    let response = get(&http, &next, Some(&ssws)).await;
+    let events: Vec<Value> = response.json().await.expect("events");
+    assert!(events.is_empty(), "{events:?}");
+
+    // Bad input gets Okta's answers; a token without okta.logs.read gets 403.
+    let bad = get(
+        &http,
+        &format!("{}/api/v1/logs?since=yesterday", sim.base_url()),
+        Some(&ssws),
+    )
+    .await;
+    okta_error(bad, StatusCode::BAD_REQUEST, "E0000001").await;
+    let bad = get(
+        &http,
+        &format!(
+            "{}/api/v1/logs?filter={}",
+            sim.base_url(),
+            urlencode("displayMessage eq \"x\"")
+        ),
+        Some(&ssws),
+    )
+    .await;
+    okta_error(bad, StatusCode::BAD_REQUEST, "E0000031").await;
+    let forbidden = get(
+        &http,
+        &format!("{}/api/v1/logs", sim.base_url()),
+        Some(&format!("SSWS {READ_NOTHING_TOKEN}")),
+    )
+    .await;
+    okta_error(forbidden, StatusCode::FORBIDDEN, "E0000006").await;
+}

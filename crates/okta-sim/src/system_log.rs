@@ -1,0 +1,270 @@
+//! The System Log: the events the directory records when groups change, and
+//! `GET /api/v1/logs` as Okta serves it: `since`, `until`, `filter` (on `eventType`,
+//! `outcome.result`, `actor.id`), `sortOrder`, `limit`, `after`, and `Link` paging. A
+//! query without `until` in ascending order is a polling query: it always has a `next`
+//! link, which a client follows to read what is logged later.
+
+use super::SimState;
+use super::auth::LOGS_READ;
+use super::directory::okta_time;
+use super::errors::OktaError;
+use super::limits::lock;
+use super::paging::{decode_cursor, encode_cursor};
+use super::query::{Dialect, Op};
+use axum::extract::{OriginalUri, State};
+use axum::http::HeaderMap;
+use axum::response::Response;
+use axum::routing::get;
+use std::sync::Arc;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+const DEFAULT_LIMIT: usize = 100;
+const MAX_LIMIT: usize = 1_000;
+/// Without `since`, Okta answers the last seven days.
+const DEFAULT_WINDOW: time::Duration = time::Duration::days(7);
+
+pub const LOG_FILTER: Dialect = Dialect {
+    attributes: &["eventType", "outcome.result", "actor.id", "severity"],
+    operators: &[Op::Eq, Op::Sw, Op::Co, Op::Pr],
+};
+
+/// One thing a log event is about.
+#[derive(Clone, Debug)]
+pub struct Target {
+    pub id: String,
+    /// `UserGroup` or `User`.
+    pub kind: &'static str,
+    pub alternate_id: String,
+    pub display_name: String,
+}
+
+#[derive(Clone, Debug)]
+pub struct LogEvent {
+    /// Position in the log; the paging cursor.
+    pub seq: u64,
+    pub uuid: String,
+    pub published: OffsetDateTime,
+    pub event_type: &'static str,
+    pub display_message: &'static str,
+    pub targets: Vec<Target>,
+}
+
+impl LogEvent {
+    fn attribute(&self, name: &str) -> Option<String> {
+        match name {
+            "eventType" => Some(self.event_type.into()),
+            "outcome.result" => Some("SUCCESS".into()),
+            "actor.id" => Some("okta-sim".into()),
+            "severity" => Some("INFO".into()),
+            _ => None,
+        }
+    }
+
+    fn to_json(&self) -> serde_json::Value {
+        let targets: Vec<serde_json::Value> = self
+            .targets
+            .iter()
+            .map(|t| {
+                serde_json::json!({
+                    "id": t.id,
+                    "type": t.kind,
+                    "alternateId": t.alternate_id,
+                    "displayName": t.display_name,
+                    "detailEntry": null,
+                })
+            })
+            .collect();
+        serde_json::json!({
+            "uuid": self.uuid,
+            "published": okta_time(self.published),
+            "eventType": self.event_type,
+            "version": "0",
+            "severity": "INFO",
+            "displayMessage": self.display_message,
+            "legacyEventType": null,
+            "actor": {
+                "id": "okta-sim",
+                "type": "PublicClientApp",
+                "alternateId": "okta-sim",
+                "displayName": "okta-sim admin API",
+                "detailEntry": null,
+            },
+            "outcome": {"result": "SUCCESS", "reason": null},
+            "transaction": {"type": "WEB", "id": self.uuid, "detail": {}},
+            "target": targets,
+        })
+    }
+}
+
+/// The org's log, oldest first.
+#[derive(Debug, Default)]
+pub struct SystemLog {
+    events: Vec<LogEvent>,
+}
+
+impl SystemLog {
+    pub fn record(
+        &mut self,
+        event_type: &'static str,
+        display_message: &'static str,
+        targets: Vec<Target>,
+    ) {
+        let seq = self.events.len() as u64 + 1;
+        self.events.push(LogEvent {
+            seq,
+            uuid: new_uuid(),
+            published: OffsetDateTime::now_utc(),
+            event_type,
+            display_message,
+            targets,
+        });
+    }
+
+    pub fn events(&self) -> &[LogEvent] {
+        &self.events
+    }
+}
+
+/// A random (version 4) UUID, as Okta gives each event.
+fn new_uuid() -> String {
+    let bytes: [u8; 16] = rand::random();
+    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    format!(
+        "{}-{}-4{}-{}-{}",
+        &hex[0..8],
+        &hex[8..12],
+        &hex[13..16],
+        &hex[16..20],
+        &hex[20..32]
+    )
+}
+
+pub(crate) fn routes() -> axum::Router<Arc<SimState>> {
+    axum::Router::new().route("/api/v1/logs", get(list_events))
+}
+
+fn parse_time(name: &str, value: &str) -> Result<OffsetDateTime, OktaError> {
+    OffsetDateTime::parse(value, &Rfc3339).map_err(|_| {
+        OktaError::validation(format!(
+            "{name}: '{value}' is not an ISO 8601 timestamp such as 2026-11-24T10:00:00.000Z"
+        ))
+    })
+}
+
+async fn list_events(
+    State(state): State<Arc<SimState>>,
+    OriginalUri(uri): OriginalUri,
+    headers: HeaderMap,
+) -> Result<Response, OktaError> {
+    state.credentials.authorize(&headers, LOGS_READ)?;
+    let params = super::api::params(&uri);
+    let now = OffsetDateTime::now_utc();
+    let until = params
+        .get("until")
+        .map(|u| parse_time("until", u))
+        .transpose()?;
+    let since = match params.get("since") {
+        Some(s) => parse_time("since", s)?,
+        None => until.unwrap_or(now) - DEFAULT_WINDOW,
+    };
+    let ascending = match params.get("sortOrder").map(String::as_str) {
+        None | Some("ASCENDING") => true,
+        Some("DESCENDING") => false,
+        Some(other) => {
+            return Err(OktaError::validation(format!(
+                "sortOrder: '{other}' is not ASCENDING or DESCENDING"
+            )));
+        }
+    };
+    let limit = if params.contains_key("limit") {
+        super::api::limit(&params, MAX_LIMIT)?
+    } else {
+        DEFAULT_LIMIT
+    };
+    let filter = super::api::parse_param(&params, "filter", &LOG_FILTER)?;
+    let after: Option<u64> = match params.get("after") {
+        None => None,
+        Some(cursor) => Some(
+            decode_cursor(cursor)
+                .and_then(|seq| seq.parse().ok())
+                .ok_or_else(|| {
+                    OktaError::validation(format!("after: '{cursor}' is not a valid cursor"))
+                })?,
+        ),
+    };
+    let polling = until.is_none() && ascending;
+
+    let log = lock(&state.directory);
+    let mut matching: Vec<&LogEvent> = log
+        .system_log
+        .events()
+        .iter()
+        .filter(|e| e.published >= since && until.is_none_or(|u| e.published < u))
+        .filter(|e| filter.as_ref().is_none_or(|f| f.matches(&|a| e.attribute(a))))
+        .filter(|e| {
+            after.is_none_or(|after| if ascending { e.seq > after } else { e.seq < after })
+        })
+        .collect();
+    if !ascending {
+        matching.reverse();
+    }
+    let more = matching.len() > limit;
+    matching.truncate(limit);
+    let body: Vec<serde_json::Value> = matching.iter().map(|e| e.to_json()).collect();
+    // A polling query keeps its place even when nothing new is logged yet.
+    let next = match matching.last() {
+        Some(last) if more || polling => Some(encode_cursor(&last.seq.to_string())),
+        None if polling => Some(encode_cursor(
+            &after
+                .unwrap_or_else(|| last_before(log.system_log.events(), since))
+                .to_string(),
+        )),
+        _ => None,
+    };
+    drop(log);
+    let url = super::api::request_url(&state, &uri)?;
+    Ok(super::api::paged_json(
+        body,
+        super::paging::link_headers(&url, next.as_deref()),
+    ))
+}
+
+/// The cursor of a polling query that has seen nothing yet: the last event before `since`.
+fn last_before(events: &[LogEvent], since: OffsetDateTime) -> u64 {
+    events
+        .iter()
+        .take_while(|e| e.published < since)
+        .last()
+        .map_or(0, |e| e.seq)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::query;
+
+    #[test]
+    fn events_are_numbered_in_order() {
+        let mut log = SystemLog::default();
+        log.record("group.lifecycle.create", "Create Okta group", vec![]);
+        log.record("group.lifecycle.delete", "Delete Okta group", vec![]);
+        let seqs: Vec<u64> = log.events().iter().map(|e| e.seq).collect();
+        assert_eq!(seqs, vec![1, 2]);
+    }
+
+    #[test]
+    fn the_filter_reads_event_types() {
+        let mut log = SystemLog::default();
+        log.record("group.user_membership.add", "Add user to group membership", vec![]);
+        let filter = query::parse(
+            r#"eventType sw "group.lifecycle." or eventType eq "group.user_membership.add""#,
+            &LOG_FILTER,
+        )
+        .expect("filter");
+        assert!(filter.matches(&|a| log.events()[0].attribute(a)));
+        let filter = query::parse(r#"eventType eq "user.session.start""#, &LOG_FILTER)
+            .expect("filter");
+        assert!(!filter.matches(&|a| log.events()[0].attribute(a)));
+    }
+}
