@@ -201,9 +201,19 @@ async fn list_events(
         .events()
         .iter()
         .filter(|e| e.published >= since && until.is_none_or(|u| e.published < u))
-        .filter(|e| filter.as_ref().is_none_or(|f| f.matches(&|a| e.attribute(a))))
         .filter(|e| {
-            after.is_none_or(|after| if ascending { e.seq > after } else { e.seq < after })
+            filter
+                .as_ref()
+                .is_none_or(|f| f.matches(&|a| e.attribute(a)))
+        })
+        .filter(|e| {
+            after.is_none_or(|after| {
+                if ascending {
+                    e.seq > after
+                } else {
+                    e.seq < after
+                }
+            })
         })
         .collect();
     if !ascending {
@@ -256,15 +266,19 @@ mod tests {
     #[test]
     fn the_filter_reads_event_types() {
         let mut log = SystemLog::default();
-        log.record("group.user_membership.add", "Add user to group membership", vec![]);
+        log.record(
+            "group.user_membership.add",
+            "Add user to group membership",
+            vec![],
+        );
         let filter = query::parse(
             r#"eventType sw "group.lifecycle." or eventType eq "group.user_membership.add""#,
             &LOG_FILTER,
         )
         .expect("filter");
         assert!(filter.matches(&|a| log.events()[0].attribute(a)));
-        let filter = query::parse(r#"eventType eq "user.session.start""#, &LOG_FILTER)
-            .expect("filter");
+        let filter =
+            query::parse(r#"eventType eq "user.session.start""#, &LOG_FILTER).expect("filter");
         assert!(!filter.matches(&|a| log.events()[0].attribute(a)));
     }
 }

@@ -1251,16 +1251,15 @@ async fn the_system_log_records_group_changes_and_a_polling_query_follows_them()
     let now = okta_sim::directory::now();
     let first = get(
         &http,
-        &format!(
-            "{}/api/v1/logs?since={now}&filter={filter}",
-            sim.base_url()
-        ),
+        &format!("{}/api/v1/logs?since={now}&filter={filter}", sim.base_url()),
         Some(&ssws),
     )
     .await;
     assert_eq!(first.status(), StatusCode::OK);
     assert_eq!(
-        first.headers()["x-rate-limit-limit"].to_str().expect("ascii"),
+        first.headers()["x-rate-limit-limit"]
+            .to_str()
+            .expect("ascii"),
         "60",
         "the System Log has a bucket of its own"
     );
@@ -1272,7 +1271,8 @@ async fn the_system_log_records_group_changes_and_a_polling_query_follows_them()
         .group_id("k8s-admins", GroupType::OktaGroup)
         .expect("k8s-admins");
     sim.rename_group(&admins, "k8s-admins-old").expect("rename");
-    sim.remove_member(&admins, "alice@example.com").expect("remove");
+    sim.remove_member(&admins, "alice@example.com")
+        .expect("remove");
     sim.delete_group(&admins).expect("delete");
     let response = get(&http, &next, Some(&ssws)).await;
     next = next_url(&links(&response)).expect("still polling");

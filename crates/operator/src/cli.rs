@@ -2,7 +2,7 @@
 
 use crate::okta::auth::Credentials;
 use crate::policy::{ClaimCheck, Policy};
-use crate::runtime::{LeaderElection, OperatorConfig};
+use crate::runtime::{LeaderElection, OperatorConfig, SystemLogConfig};
 use clap::{Parser, Subcommand};
 use okta_rbac_api::UserNameAttribute;
 use std::net::SocketAddr;
@@ -99,9 +99,25 @@ pub struct RunArgs {
         default_value = "openid,email,groups"
     )]
     pub oidc_scopes: Vec<String>,
-    /// How long an answer from Okta is trusted before the group is verified again.
+    /// How long an answer from Okta is trusted before the group is verified again, when
+    /// the System Log is not being followed.
     #[arg(long, env = "RESYNC_INTERVAL", default_value = "5m", value_parser = humantime::parse_duration)]
     pub resync_interval: std::time::Duration,
+    /// Follow Okta's System Log and verify again only the groups it names (needs an API
+    /// token whose admin may read the log, or a service app granted okta.logs.read;
+    /// without, every group is verified each resync as with `false`).
+    #[arg(long, env = "OKTA_SYSTEM_LOG", default_value_t = true, action = clap::ArgAction::Set)]
+    pub okta_system_log: bool,
+    /// How often the System Log is read.
+    #[arg(long, env = "OKTA_SYSTEM_LOG_INTERVAL", default_value = "30s", value_parser = humantime::parse_duration)]
+    pub okta_system_log_interval: std::time::Duration,
+    /// While the System Log is followed, every group is still verified again this often.
+    #[arg(long, env = "FULL_RESYNC_INTERVAL", default_value = "1h", value_parser = humantime::parse_duration)]
+    pub full_resync_interval: std::time::Duration,
+    /// The fraction of each Okta rate-limit window the operator may spend, so that the
+    /// clusters and apps sharing an org leave each other room (0.1: a tenth).
+    #[arg(long, env = "OKTA_RATE_LIMIT_SHARE", default_value_t = 1.0, value_parser = parse_share)]
+    pub okta_rate_limit_share: f64,
     /// OktaGroupBindings reconciled at once.
     #[arg(long, env = "RECONCILE_CONCURRENCY", default_value_t = 16)]
     pub reconcile_concurrency: u16,
@@ -139,6 +155,15 @@ pub fn version_text() -> String {
     )
 }
 
+fn parse_share(text: &str) -> Result<f64, String> {
+    match text.trim().parse::<f64>() {
+        Ok(share) if share > 0.0 && share <= 1.0 => Ok(share),
+        _ => Err(format!(
+            "'{text}' is not a fraction above 0 and at most 1 (for example 0.25)"
+        )),
+    }
+}
+
 fn read(path: &std::path::Path, what: &str) -> Result<String, String> {
     std::fs::read_to_string(path).map_err(|e| format!("reading the {what} {}: {e}", path.display()))
 }
@@ -165,6 +190,13 @@ impl RunArgs {
                 _ => return Err("no Okta credentials: set --okta-token-file, OKTA_API_TOKEN, or --okta-client-id with --okta-private-key-file".into()),
             },
         };
+        if args.full_resync_interval < args.resync_interval {
+            return Err(format!(
+                "--full-resync-interval ({}) is shorter than --resync-interval ({})",
+                humantime::format_duration(args.full_resync_interval),
+                humantime::format_duration(args.resync_interval)
+            ));
+        }
         let okta_ca_pem = args
             .okta_ca_file
             .as_deref()
@@ -193,6 +225,11 @@ impl RunArgs {
                 }),
             },
             resync: args.resync_interval,
+            system_log: args.okta_system_log.then_some(SystemLogConfig {
+                interval: args.okta_system_log_interval,
+                full_resync: args.full_resync_interval,
+            }),
+            okta_rate_limit_share: args.okta_rate_limit_share,
             metrics_address: args.metrics_address,
             leader_election: args.leader_election.then(|| LeaderElection {
                 lease_name: args.lease_name,
@@ -241,6 +278,35 @@ mod tests {
             error.to_string().contains("--okta-private-key-file"),
             "{error}"
         );
+    }
+
+    #[test]
+    fn a_rate_limit_share_is_a_fraction_of_one() {
+        for bad in ["0", "1.5", "-0.2", "half"] {
+            let error = parse(&[
+                "--okta-token-file=/t",
+                &format!("--okta-rate-limit-share={bad}"),
+            ])
+            .expect_err(bad);
+            assert!(error.to_string().contains("is not a fraction"), "{error}");
+        }
+        parse(&["--okta-token-file=/t", "--okta-rate-limit-share=0.25"]).expect("a quarter");
+    }
+
+    #[test]
+    fn the_system_log_is_followed_unless_turned_off() {
+        let super::Command::Run(args) = parse(&["--okta-token-file=/t"]).expect("parse").command
+        else {
+            panic!("run");
+        };
+        assert!(args.okta_system_log);
+        let super::Command::Run(args) = parse(&["--okta-token-file=/t", "--okta-system-log=false"])
+            .expect("parse")
+            .command
+        else {
+            panic!("run");
+        };
+        assert!(!args.okta_system_log);
     }
 
     #[test]

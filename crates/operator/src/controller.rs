@@ -66,6 +66,19 @@ fn objects_for_role(
         .collect()
 }
 
+/// The objects bound to any of these Okta groups (names as the objects spell them).
+fn objects_for_groups(
+    objects: &Store<OktaGroupBinding>,
+    groups: &[String],
+) -> Vec<ObjectRef<OktaGroupBinding>> {
+    objects
+        .state()
+        .iter()
+        .filter(|ogb| groups.contains(&ogb.spec.group))
+        .map(|ogb| ObjectRef::from_obj(ogb.as_ref()))
+        .collect()
+}
+
 /// Everything the controller needs besides the Kubernetes client.
 pub struct Parts {
     pub okta: Arc<crate::okta::GroupDirectory>,
@@ -76,6 +89,8 @@ pub struct Parts {
     pub concurrency: u16,
     /// Told of every finished reconcile, for `/healthz`.
     pub progress: Arc<crate::progress::Progress>,
+    /// Reads Okta's System Log while this replica leads; `None` when turned off.
+    pub system_log: Option<crate::okta::system_log::Follower>,
 }
 
 /// Runs the controller until `shutdown` resolves. `ready` is called once every watch has
@@ -161,6 +176,18 @@ pub async fn run(
         },
         "OktaGroupBindings",
     );
+    // Groups the System Log says changed: their objects are reconciled now, not at the
+    // next resync.
+    let (changed, changes) = tokio::sync::mpsc::unbounded_channel::<Vec<String>>();
+    let follower = parts
+        .system_log
+        .map(|follower| tokio::spawn(follower.run(changed)));
+    let for_log = objects.clone();
+    let log_triggers = futures::stream::unfold(changes, |mut changes| async move {
+        changes.recv().await.map(|names| (names, changes))
+    })
+    .flat_map(move |names| futures::stream::iter(objects_for_groups(&for_log, &names)));
+
     let progress = parts.progress;
     progress.leading();
     let objects_now = objects.clone();
@@ -192,6 +219,7 @@ pub async fn run(
         .watches_stream(roles, move |role| {
             objects_for_role(&for_role, "Role", &role.name_any())
         })
+        .reconcile_on(log_triggers)
         .graceful_shutdown_on(shutdown)
         .run(reconcile::reconcile, reconcile::error_policy, ctx)
         .for_each(|result| {
@@ -204,6 +232,9 @@ pub async fn run(
             }
         })
         .await;
+    if let Some(follower) = follower {
+        follower.abort();
+    }
 }
 
 /// The OktaGroupBinding that owns a binding. Not `owns_stream`: it assumes the owner lives

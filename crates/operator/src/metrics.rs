@@ -41,6 +41,7 @@ pub struct Metrics {
     pub reconcile_duration: Histogram,
     pub okta_requests: Family<OktaRequestLabels, Counter>,
     pub okta_rate_limit_remaining: Family<BucketLabel, Gauge>,
+    pub system_log_events: Counter,
     managed_bindings: Gauge,
     groups: Family<StateLabel, Gauge>,
     /// uid -> (verification state, bindings), to keep the gauges exact.
@@ -82,6 +83,12 @@ impl Default for Metrics {
             "X-Rate-Limit-Remaining of Okta's last answer, by bucket",
             okta_rate_limit_remaining.clone(),
         );
+        let system_log_events = Counter::default();
+        registry.register(
+            "okta_system_log_events",
+            "Group events read from Okta's System Log",
+            system_log_events.clone(),
+        );
         let managed_bindings = Gauge::default();
         registry.register(
             "managed_bindings",
@@ -102,6 +109,7 @@ impl Default for Metrics {
             reconcile_duration,
             okta_requests,
             okta_rate_limit_remaining,
+            system_log_events,
             managed_bindings,
             groups,
             objects: Mutex::new(HashMap::new()),

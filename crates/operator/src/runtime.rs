@@ -5,7 +5,12 @@ use crate::controller::{self, Parts};
 use crate::metrics::{BucketLabel, Metrics};
 use crate::okta::auth::Credentials;
 use crate::okta::claims::ClaimsCache;
+use crate::okta::groups::Freshness;
+use crate::okta::system_log::Follower;
 use crate::okta::{GroupDirectory, OktaClient, OktaConfig};
+
+/// The scope of the System Log, asked for by a token of its own.
+const LOGS_READ: &str = "okta.logs.read";
 use crate::policy::Policy;
 use crate::progress::Progress;
 use crate::server::{self, Health};
@@ -37,9 +42,18 @@ pub struct OperatorConfig {
     pub okta_timeout: Duration,
     pub policy: Policy,
     pub resync: Duration,
+    /// `None`: the System Log is not followed.
+    pub system_log: Option<SystemLogConfig>,
+    pub okta_rate_limit_share: f64,
     pub metrics_address: SocketAddr,
     pub leader_election: Option<LeaderElection>,
     pub reconcile_concurrency: u16,
+}
+
+#[derive(Clone, Copy, Debug)]
+pub struct SystemLogConfig {
+    pub interval: Duration,
+    pub full_resync: Duration,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -72,6 +86,7 @@ pub async fn run(
 ) -> Result<(), OperatorError> {
     let metrics = Arc::new(Metrics::default());
     let observed = metrics.clone();
+    let log_credentials = config.okta_credentials.with_scopes(vec![LOGS_READ.into()]);
     let okta = OktaClient::new(OktaConfig {
         org_url: config.okta_org_url,
         credentials: config.okta_credentials,
@@ -79,6 +94,7 @@ pub async fn run(
         concurrency: config.okta_concurrency,
         request_timeout: config.okta_timeout,
         max_attempts: 3,
+        rate_limit_share: config.okta_rate_limit_share,
     })?
     .with_observer(move |bucket, status, remaining| {
         observed.okta_request(bucket, status);
@@ -91,6 +107,11 @@ pub async fn run(
                 .set(remaining as i64);
         }
     });
+    // The log's scope gets a token of its own: asking for a scope the app was not granted
+    // would fail the groups' token too.
+    let log_client = config
+        .system_log
+        .map(|_| Arc::new(okta.with_credentials(log_credentials)));
     let okta = Arc::new(okta);
     let claims = config.policy.claim_check.as_ref().map(|check| {
         Arc::new(ClaimsCache::new(
@@ -99,8 +120,28 @@ pub async fn run(
             config.resync,
         ))
     });
-    let directory = GroupDirectory::new(okta, config.resync, config.okta_concurrency);
+    let freshness = match config.system_log {
+        Some(log) => Freshness {
+            resync: config.resync,
+            full_resync: log.full_resync,
+            // Two reads missed (each with its retries) and the log no longer counts.
+            log_current_within: log.interval * 2 + config.okta_timeout * 3,
+        },
+        None => Freshness::resync_only(config.resync),
+    };
+    let directory = GroupDirectory::new(okta, freshness, config.okta_concurrency);
     tokio::spawn(directory.clone().run());
+    let system_log = log_client.zip(config.system_log).map(|(client, log)| {
+        let counted = metrics.clone();
+        Follower {
+            client,
+            directory: directory.clone(),
+            interval: log.interval,
+            on_events: Box::new(move |n| {
+                counted.system_log_events.inc_by(n as u64);
+            }),
+        }
+    });
 
     let ready = Arc::new(AtomicBool::new(false));
     let progress = Arc::new(Progress::new(config.resync));
@@ -125,6 +166,7 @@ pub async fn run(
         metrics,
         concurrency: config.reconcile_concurrency,
         progress,
+        system_log,
     };
     let on_synced = {
         let ready = ready.clone();

@@ -3,8 +3,10 @@
 //! fetched side by side.
 
 use okta_rbac_operator::okta::auth::Credentials;
+use okta_rbac_operator::okta::groups::Freshness;
 use okta_rbac_operator::okta::{GroupDirectory, OktaClient, OktaConfig, OktaError};
 use okta_sim::FaultSettings;
+use okta_sim::RateLimitSettings;
 use okta_sim::seed::SeedClient;
 use okta_sim::{GroupType, OktaSim, Seed, SimOptions, UserStatus};
 use rsa::pkcs8::{EncodePrivateKey, EncodePublicKey, LineEnding};
@@ -13,6 +15,10 @@ use std::time::Duration;
 use std::time::Instant;
 
 fn client(sim: &OktaSim, credentials: Credentials) -> OktaClient {
+    client_with_share(sim, credentials, 1.0)
+}
+
+fn client_with_share(sim: &OktaSim, credentials: Credentials, share: f64) -> OktaClient {
     OktaClient::new(OktaConfig {
         org_url: sim.base_url().parse().expect("url"),
         credentials,
@@ -20,6 +26,7 @@ fn client(sim: &OktaSim, credentials: Credentials) -> OktaClient {
         concurrency: 4,
         request_timeout: Duration::from_secs(5),
         max_attempts: 2,
+        rate_limit_share: share,
     })
     .expect("client")
 }
@@ -148,7 +155,7 @@ async fn members_of_different_groups_are_listed_side_by_side_and_each_once() {
         sim.add_member(&id, &login).expect("member");
     }
     let okta = Arc::new(client(&sim, Credentials::ApiToken("00t".into())));
-    let directory = GroupDirectory::new(okta, Duration::from_secs(60), 4);
+    let directory = GroupDirectory::new(okta, Freshness::resync_only(Duration::from_secs(60)), 4);
     tokio::spawn(directory.clone().run());
     let mut groups = Vec::new();
     for name in &names {
@@ -200,4 +207,121 @@ async fn members_of_different_groups_are_listed_side_by_side_and_each_once() {
     }
     assert!(sim.requests().is_empty(), "{:?}", sim.requests());
     sim.clear_faults();
+}
+
+#[tokio::test]
+async fn a_rate_limit_share_leaves_the_rest_of_each_window_to_the_org_s_other_clients() {
+    let mut seed = Seed::groups_only("00t", []);
+    seed.rate_limits = RateLimitSettings {
+        window_seconds: 60,
+        per_minute: [("groups".to_string(), 20)].into(),
+        ..Default::default()
+    };
+    let sim = OktaSim::start(SimOptions::new(seed))
+        .await
+        .expect("local Okta");
+    let quarter = client_with_share(&sim, Credentials::ApiToken("00t".into()), 0.25);
+    let mut answered = 0;
+    let refusal = loop {
+        match quarter.search_groups(&[format!("k8s-{answered}")]).await {
+            Ok(_) => answered += 1,
+            Err(error) => break error,
+        }
+        assert!(answered <= 20, "the share never stopped the client");
+    };
+    assert!(
+        matches!(refusal, OktaError::RateLimited { .. }),
+        "the client stops itself, as for a spent window: {refusal}"
+    );
+    let sent = sim
+        .requests()
+        .iter()
+        .filter(|r| r.path == "/api/v1/groups")
+        .count();
+    println!("share 0.25 of a 20-request window: {answered} answered, {sent} sent");
+    assert_eq!(
+        (answered, sent),
+        (5, 5),
+        "a quarter of 20, and nothing sent past it"
+    );
+    // What it left is there for another client of the same org.
+    let other = client(&sim, Credentials::ApiToken("00t".into()));
+    for i in 0..15 {
+        other
+            .search_groups(&[format!("k8s-other-{i}")])
+            .await
+            .expect("room left for the org's other clients");
+    }
+}
+
+/// A service app asks for the System Log's scope with a token of its own: granted, the log
+/// is read; not granted, only that token fails and the groups' requests go on.
+#[tokio::test]
+async fn the_system_log_gets_a_token_of_its_own_so_a_missing_grant_harms_nothing_else() {
+    let key = rsa::RsaPrivateKey::new(&mut rand::thread_rng(), 2048).expect("key");
+    let public_key_pem = key
+        .to_public_key()
+        .to_public_key_pem(LineEnding::LF)
+        .expect("spki");
+    let app = |client_id: &str, scopes: &[&str]| SeedClient {
+        client_id: client_id.into(),
+        public_key_pem: Some(public_key_pem.clone()),
+        scopes: scopes.iter().map(|s| s.to_string()).collect(),
+        redirect_uris: vec![],
+        client_secret: None,
+    };
+    let seed = Seed {
+        clients: vec![
+            app("0oa-with-log", &["okta.groups.read", "okta.logs.read"]),
+            app("0oa-groups-only", &["okta.groups.read"]),
+        ],
+        ..Default::default()
+    };
+    let sim = OktaSim::start(SimOptions::new(seed))
+        .await
+        .expect("local Okta");
+    sim.create_group("k8s-logged", GroupType::OktaGroup)
+        .expect("group");
+    let pem = key.to_pkcs8_pem(LineEnding::LF).expect("pkcs8");
+    let since = std::time::SystemTime::now() - Duration::from_secs(60);
+    for (client_id, log_granted) in [("0oa-with-log", true), ("0oa-groups-only", false)] {
+        let credentials = Credentials::private_key(
+            client_id.into(),
+            &pem,
+            None,
+            vec!["okta.groups.read".into()],
+        )
+        .expect("credentials");
+        let log_credentials = credentials.with_scopes(vec!["okta.logs.read".into()]);
+        let groups = client(&sim, credentials);
+        let log = groups.with_credentials(log_credentials);
+        let query = log
+            .system_log_query(since, okta_rbac_operator::okta::system_log::GROUP_EVENTS)
+            .expect("query");
+        let read = log.system_log_page(&query).await;
+        if log_granted {
+            let (events, next) = read.expect("the log");
+            assert!(
+                events
+                    .iter()
+                    .any(|e| e.event_type == "group.lifecycle.create"
+                        && e.target
+                            .iter()
+                            .any(|t| t.display_name.as_deref() == Some("k8s-logged"))),
+                "the group's creation: {events:?}"
+            );
+            assert!(next.is_some(), "a polling query goes on");
+        } else {
+            let error = read.expect_err("no grant");
+            assert!(
+                matches!(error, OktaError::Token(ref m) if m.contains("invalid_scope")),
+                "{error}"
+            );
+        }
+        let found = groups
+            .search_groups(&["k8s-logged".into()])
+            .await
+            .expect("the groups' token is unaffected");
+        assert_eq!(found.len(), 1, "{client_id}");
+    }
 }

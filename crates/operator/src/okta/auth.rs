@@ -43,6 +43,22 @@ impl std::fmt::Debug for Credentials {
 }
 
 impl Credentials {
+    /// The same credentials asking for other scopes: a service app's access token carries
+    /// only the scopes it was asked for, and asking for one the app was not granted fails
+    /// the whole request, so an optional scope gets a token of its own.
+    pub fn with_scopes(&self, scopes: Vec<String>) -> Self {
+        match self {
+            Credentials::ApiToken(token) => Credentials::ApiToken(token.clone()),
+            Credentials::PrivateKey(app) => Credentials::PrivateKey(ServiceApp {
+                client_id: app.client_id.clone(),
+                key: app.key.clone(),
+                algorithm: app.algorithm,
+                key_id: app.key_id.clone(),
+                scopes,
+            }),
+        }
+    }
+
     /// A service app's credentials from its PEM private key (RSA or EC).
     pub fn private_key(
         client_id: String,

@@ -5,6 +5,7 @@
 
 use super::auth::{Authenticator, Credentials};
 use super::ratelimit::{RateLimits, Window, epoch_seconds};
+use super::system_log::LogEvent;
 use super::{OktaClaim, OktaError, OktaGroup, OktaUser};
 use rand::Rng;
 use reqwest::{Response, StatusCode};
@@ -18,6 +19,8 @@ use url::Url;
 pub const NAMES_PER_SEARCH: usize = 50;
 const GROUPS_PAGE: u32 = 200;
 const MEMBERS_PAGE: u32 = 1000;
+/// The System Log's largest page.
+pub const LOG_PAGE: usize = 1000;
 /// Wait this long at most for an exhausted rate-limit window to reset; a longer wait is
 /// reported as `RateLimited` (nothing is sent) and the object retried after the reset.
 const LONGEST_WAIT: Duration = Duration::from_secs(5);
@@ -30,17 +33,20 @@ pub struct OktaConfig {
     pub concurrency: usize,
     pub request_timeout: Duration,
     pub max_attempts: u32,
+    /// The fraction of each rate-limit window this client may spend, in (0, 1].
+    pub rate_limit_share: f64,
 }
 
 /// Told about every answer: bucket, HTTP status (0: none), `X-Rate-Limit-Remaining`.
-type Observer = Box<dyn Fn(&'static str, u16, Option<u64>) + Send + Sync>;
+type Observer = Arc<dyn Fn(&'static str, u16, Option<u64>) + Send + Sync>;
 
 pub struct OktaClient {
     http: reqwest::Client,
     org_url: Url,
     auth: Authenticator,
-    limits: RateLimits,
-    in_flight: Semaphore,
+    /// Shared with [`OktaClient::with_credentials`] siblings: one org, one set of limits.
+    limits: Arc<RateLimits>,
+    in_flight: Arc<Semaphore>,
     request_timeout: Duration,
     max_attempts: u32,
     observer: Option<Observer>,
@@ -54,6 +60,7 @@ fn bucket(path: &str) -> &'static str {
         ["api", "v1", "groups", _] => "group",
         ["api", "v1", "groups", _, "users"] => "group-users",
         ["api", "v1", "authorizationServers", ..] => "authorization-servers",
+        ["api", "v1", "logs"] => "logs",
         _ => "other",
     }
 }
@@ -127,8 +134,8 @@ impl OktaClient {
             http,
             auth: Authenticator::new(config.credentials, &org),
             org_url: config.org_url,
-            limits: RateLimits::default(),
-            in_flight: Semaphore::new(config.concurrency.max(1)),
+            limits: Arc::new(RateLimits::with_share(config.rate_limit_share)),
+            in_flight: Arc::new(Semaphore::new(config.concurrency.max(1))),
             request_timeout: config.request_timeout,
             max_attempts: config.max_attempts.max(1),
             observer: None,
@@ -140,8 +147,24 @@ impl OktaClient {
         mut self,
         observe: impl Fn(&'static str, u16, Option<u64>) + Send + Sync + 'static,
     ) -> Self {
-        self.observer = Some(Box::new(observe));
+        self.observer = Some(Arc::new(observe));
         self
+    }
+
+    /// A client of the same org with other credentials (a token with other scopes) that
+    /// shares this one's connections, rate-limit windows, concurrency bound and observer.
+    pub fn with_credentials(&self, credentials: Credentials) -> Self {
+        let org = self.org_url.as_str().trim_end_matches('/').to_string();
+        Self {
+            http: self.http.clone(),
+            org_url: self.org_url.clone(),
+            auth: Authenticator::new(credentials, &org),
+            limits: self.limits.clone(),
+            in_flight: self.in_flight.clone(),
+            request_timeout: self.request_timeout,
+            max_attempts: self.max_attempts,
+            observer: self.observer.clone(),
+        }
     }
 
     /// Groups whose name equals one of `names` in Okta's search (which ignores case),
@@ -182,6 +205,55 @@ impl OktaClient {
         self.get_all(url).await
     }
 
+    /// The first page of a polling query of the System Log: the given events logged from
+    /// `since` on, oldest first.
+    pub fn system_log_query(
+        &self,
+        since: std::time::SystemTime,
+        filter: &str,
+    ) -> Result<Url, OktaError> {
+        let mut url = self.url("/api/v1/logs")?;
+        url.query_pairs_mut()
+            .append_pair(
+                "since",
+                &humantime::format_rfc3339_millis(since).to_string(),
+            )
+            .append_pair("filter", filter)
+            .append_pair("sortOrder", "ASCENDING")
+            .append_pair("limit", &LOG_PAGE.to_string());
+        Ok(url)
+    }
+
+    /// One page of a System Log query and the link to the next. A polling query always
+    /// has a next link: following it later returns what was logged meanwhile.
+    pub async fn system_log_page(
+        &self,
+        url: &Url,
+    ) -> Result<(Vec<LogEvent>, Option<Url>), OktaError> {
+        let response = self.get(url).await?;
+        let next = self.next_in_org(&response)?;
+        let events = response
+            .json()
+            .await
+            .map_err(|e| OktaError::Decode(e.to_string()))?;
+        Ok((events, next))
+    }
+
+    /// The response's `rel="next"` link, refused unless it stays in the org (the token goes
+    /// wherever the link points).
+    fn next_in_org(&self, response: &Response) -> Result<Option<Url>, OktaError> {
+        let Some(link) = next_link(response) else {
+            return Ok(None);
+        };
+        let link = Url::parse(&link).map_err(|e| OktaError::Decode(format!("next link: {e}")))?;
+        if link.origin() != self.org_url.origin() {
+            return Err(OktaError::Decode(format!(
+                "next link leaves the org: {link}"
+            )));
+        }
+        Ok(Some(link))
+    }
+
     fn url(&self, path: &str) -> Result<Url, OktaError> {
         self.org_url
             .join(path)
@@ -193,17 +265,7 @@ impl OktaClient {
         let mut next = Some(first);
         while let Some(url) = next.take() {
             let response = self.get(&url).await?;
-            if let Some(link) = next_link(&response) {
-                let link =
-                    Url::parse(&link).map_err(|e| OktaError::Decode(format!("next link: {e}")))?;
-                // The token goes wherever the next link points: only ever to our org.
-                if link.origin() != self.org_url.origin() {
-                    return Err(OktaError::Decode(format!(
-                        "next link leaves the org: {link}"
-                    )));
-                }
-                next = Some(link);
-            }
+            next = self.next_in_org(&response)?;
             let page: Vec<T> = response
                 .json()
                 .await
@@ -234,7 +296,7 @@ impl OktaClient {
     }
 
     async fn send_once(&self, url: &Url, bucket: &'static str) -> Result<Response, OktaError> {
-        if let Some(wait) = self.limits.wait_before(bucket, epoch_seconds()) {
+        while let Err(wait) = self.limits.reserve(bucket, epoch_seconds()) {
             if wait > LONGEST_WAIT {
                 return Err(OktaError::RateLimited {
                     reset: epoch_seconds() + wait.as_secs(),
@@ -278,7 +340,15 @@ impl OktaClient {
             header_u64(&response, "x-rate-limit-remaining"),
             header_u64(&response, "x-rate-limit-reset"),
         ) {
-            self.limits.record(bucket, Window { remaining, reset });
+            let limit = header_u64(&response, "x-rate-limit-limit");
+            self.limits.record(
+                bucket,
+                Window {
+                    limit,
+                    remaining,
+                    reset,
+                },
+            );
         }
         if status.is_success() {
             return Ok(response);
@@ -289,6 +359,7 @@ impl OktaClient {
             self.limits.record(
                 bucket,
                 Window {
+                    limit: header_u64(&response, "x-rate-limit-limit"),
                     remaining: 0,
                     reset,
                 },
@@ -329,6 +400,7 @@ mod tests {
             bucket("/api/v1/authorizationServers/aus1/claims"),
             "authorization-servers"
         );
+        assert_eq!(bucket("/api/v1/logs"), "logs");
     }
 
     #[test]

@@ -1,10 +1,13 @@
 //! One cache of Okta's answers about groups, shared by every OktaGroupBinding. Lookups
 //! that arrive close together are verified together, many names per `search` request;
-//! an answer is reused until the resync interval has passed. Member lists (Users mode)
+//! an answer is reused until the resync interval has passed, or, while the System Log is
+//! followed ([`super::system_log`]), until the full-resync interval has passed or the log
+//! names the group. Member lists (Users mode)
 //! come from [`MemberLists`]. No lock is held while a request is in flight.
 
 use super::client::NAMES_PER_SEARCH;
 use super::members::MemberLists;
+use super::system_log::{ChangedGroup, LogProgress};
 use super::{OktaClient, OktaError, OktaGroup, OktaUser};
 use futures::StreamExt;
 use std::collections::{HashMap, HashSet};
@@ -36,9 +39,33 @@ fn epoch_seconds() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
+/// How long Okta's answers are trusted.
+#[derive(Clone, Copy, Debug)]
+pub struct Freshness {
+    /// When the System Log is not being followed.
+    pub resync: Duration,
+    /// While it is: the safety net that catches what the log might miss.
+    pub full_resync: Duration,
+    /// The log counts as followed while it was read through within this long.
+    pub log_current_within: Duration,
+}
+
+impl Freshness {
+    /// Without the System Log: every answer lasts one resync interval.
+    pub fn resync_only(resync: Duration) -> Self {
+        Self {
+            resync,
+            full_resync: resync,
+            log_current_within: Duration::ZERO,
+        }
+    }
+}
+
 pub struct GroupDirectory {
     client: Arc<OktaClient>,
-    resync: Duration,
+    freshness: Freshness,
+    /// Where following the System Log stands.
+    pub log: LogProgress,
     /// Lookups arriving within this window share a request.
     coalesce: Duration,
     concurrency: usize,
@@ -61,12 +88,13 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 impl GroupDirectory {
     /// The directory and the task that runs its batches (spawn it).
-    pub fn new(client: Arc<OktaClient>, resync: Duration, concurrency: usize) -> Arc<Self> {
+    pub fn new(client: Arc<OktaClient>, freshness: Freshness, concurrency: usize) -> Arc<Self> {
         let (batches, _) = watch::channel(0);
         Arc::new(Self {
             members: MemberLists::new(client.clone()),
             client,
-            resync,
+            freshness,
+            log: LogProgress::default(),
             coalesce: Duration::from_millis(100),
             concurrency: concurrency.max(1),
             entries: Mutex::new(HashMap::new()),
@@ -77,14 +105,47 @@ impl GroupDirectory {
         })
     }
 
-    /// Okta's answer about `name`: from the cache while it is fresher than the resync
-    /// interval, otherwise from the next batch.
+    /// How long an answer is trusted now.
+    fn lifetime(&self) -> Duration {
+        if self.log.current(self.freshness.log_current_within) {
+            self.freshness.full_resync
+        } else {
+            self.freshness.resync
+        }
+    }
+
+    /// Drops the answers about groups the System Log says changed (by id, or by name for a
+    /// group created or renamed to a name that was missing) and returns the names whose
+    /// answers were dropped, to be verified again.
+    pub fn forget_changed(&self, changed: &[ChangedGroup]) -> Vec<String> {
+        if changed.is_empty() {
+            return Vec::new();
+        }
+        let mut entries = lock(&self.entries);
+        let stale: Vec<String> = entries
+            .iter()
+            .filter(|(name, entry)| {
+                changed.iter().any(|c| {
+                    c.name.as_deref().is_some_and(|n| n.eq_ignore_ascii_case(name))
+                        || matches!(entry, Entry::Answer(a) if a.groups.iter().any(|g| g.id == c.id))
+                })
+            })
+            .map(|(name, _)| name.clone())
+            .collect();
+        for name in &stale {
+            entries.remove(name);
+        }
+        stale
+    }
+
+    /// Okta's answer about `name`: from the cache while it is fresh (see [`Freshness`]),
+    /// otherwise from the next batch.
     pub async fn lookup(&self, name: &str) -> Result<Arc<GroupAnswer>, OktaError> {
         let asked = Instant::now();
         let mut batches = self.batches.subscribe();
         loop {
             match lock(&self.entries).get(name) {
-                Some(Entry::Answer(answer)) if answer.fetched.elapsed() < self.resync => {
+                Some(Entry::Answer(answer)) if answer.fetched.elapsed() < self.lifetime() => {
                     return Ok(answer.clone());
                 }
                 Some(Entry::Failed { error, at }) if *at >= asked => return Err(error.clone()),
@@ -111,7 +172,7 @@ impl GroupDirectory {
     pub fn prefetch(&self, name: &str) {
         let fresh = matches!(
             lock(&self.entries).get(name),
-            Some(Entry::Answer(answer)) if answer.fetched.elapsed() < self.resync
+            Some(Entry::Answer(answer)) if answer.fetched.elapsed() < self.lifetime()
         );
         if !fresh && lock(&self.pending).insert(name.to_string()) {
             self.wake.notify_one();
@@ -222,7 +283,7 @@ impl GroupDirectory {
     /// that goes out anyway, so that resyncs gather into full requests instead of
     /// trickling one name at a time as each answer expires.
     fn due_soon(&self) -> Vec<String> {
-        let threshold = self.resync.mul_f64(0.75);
+        let threshold = self.lifetime().mul_f64(0.75);
         lock(&self.entries)
             .iter()
             .filter(|(_, entry)| matches!(entry, Entry::Answer(answer) if answer.fetched.elapsed() >= threshold))

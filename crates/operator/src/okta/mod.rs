@@ -9,6 +9,7 @@ mod error;
 pub mod groups;
 pub mod members;
 mod ratelimit;
+pub mod system_log;
 
 pub use client::{OktaClient, OktaConfig};
 pub use error::OktaError;
