@@ -46,6 +46,16 @@ TOOLS_BIN := $(CURDIR)/.build/tools/bin
 export OKTA_RBAC_TOOLS_BIN := $(TOOLS_BIN)
 tool_hash = $(shell cat $(TOOLS_DIR)/$(1)/go.mod $(TOOLS_DIR)/$(1)/go.sum $(sort $(wildcard $(TOOLS_DIR)/$(1)/*.go)) | sha256sum | cut -c1-16)
 
+# Peer operators the benchmark runs beside ours, built from their release source in
+# PEERS_DIR (the shared peers directory beside the checkout), never copied into this
+# repository; stored by the hash of the tarball, linked from .build/peers/bin with the
+# peer's CRD.
+PEERS_DIR ?= $(abspath $(CURDIR)/../shared/peers)
+RBAC_MANAGER_TARBALL := $(PEERS_DIR)/rbac-manager-v1.10.0.tar.gz
+RBAC_MANAGER_BUILD := $(OKTA_RBAC_CACHE)/peers/rbac-manager/$(shell sha256sum < $(RBAC_MANAGER_TARBALL) 2>/dev/null | cut -c1-16)
+PEERS_BIN := $(CURDIR)/.build/peers/bin
+export OKTA_RBAC_PEERS_BIN := $(PEERS_BIN)
+
 # Okta's official Python SDK and its test tools, in a venv of their own.
 SDK_VENV := $(OKTA_RBAC_CACHE)/sdk-venv
 SDK_TESTS := crates/okta-sim/tests/sdk
@@ -72,7 +82,8 @@ help:
 	@echo "make crd           regenerate crds/ and the chart's crds/ from the Rust types"
 	@echo "make lint          cargo fmt --check, clippy -D warnings, and the operator's dependency check"
 	@echo "make sdk-test      Okta's official Python SDK against the local Okta"
-	@echo "make bench         the operator against the limit at 100, 1000, 5000 objects (SIZES=...); writes docs/bench/"
+	@echo "make bench         the operator, the true limit and rbac-manager at 100, 1000, 5000 objects (SIZES=...); writes docs/bench/"
+	@echo "make peers         build rbac-manager v1.10.0 from PEERS_DIR (the benchmark's peer)"
 	@echo "make fmt           format the Rust code"
 	@echo "make image         the operator's image, built offline with buildah from the static binary (IMG=...)"
 	@echo "make deploy        kubectl apply -k config/default with IMG as the image; make undeploy removes it"
@@ -197,9 +208,22 @@ sdk-test: $(SDK_VENV_STAMP)
 	cd $(SDK_TESTS) && OKTA_SIM_BIN=$(TARGET_DIR)/debug/okta-sim \
 		$(SDK_VENV)/bin/python -m pytest -q -p no:cacheprovider
 
+$(RBAC_MANAGER_BUILD)/rbac-manager:
+	@test -f $(RBAC_MANAGER_TARBALL) || { echo "$(RBAC_MANAGER_TARBALL) is missing: set PEERS_DIR to the directory that holds it" >&2; exit 1; }
+	@echo ">> building rbac-manager v1.10.0 from $(RBAC_MANAGER_TARBALL)"
+	rm -rf $(@D)/src && mkdir -p $(@D)/src
+	tar xzf $(RBAC_MANAGER_TARBALL) -C $(@D)/src --strip-components=1
+	cd $(@D)/src && CGO_ENABLED=0 $(GO) build -trimpath -ldflags='-s -w' -o $@ ./cmd/manager
+
+peers: $(RBAC_MANAGER_BUILD)/rbac-manager
+	@mkdir -p $(PEERS_BIN)
+	@ln -sfn $(RBAC_MANAGER_BUILD)/rbac-manager $(PEERS_BIN)/rbac-manager
+	@ln -sfn $(RBAC_MANAGER_BUILD)/src/deploy/2_crd.yaml $(PEERS_BIN)/rbac-manager-crd.yaml
+
 # Convergence time, Okta requests, apiserver writes, memory and CPU of the operator next
-# to the limit (a client creating the same bindings directly). SIZES=100,1000,5000.
-bench: controlplane
+# to the true limit (a client creating the same bindings directly at its best
+# concurrency) and to rbac-manager on the same workload. SIZES=100,1000,5000.
+bench: controlplane peers
 	$(CARGO) build --locked --release -p okta-rbac-operator -p okta-rbac-demo --bin okta-rbac-operator --bin okta-rbac-bench
 	OKTA_RBAC_OPERATOR_BIN=$(TARGET_DIR)/release/okta-rbac-operator $(TARGET_DIR)/release/okta-rbac-bench
 

@@ -10,7 +10,9 @@ pub mod gotools;
 pub mod node;
 pub mod operator;
 pub mod paths;
+pub mod peer;
 mod process;
+pub mod procstat;
 pub mod tool;
 pub mod wait;
 
@@ -19,6 +21,7 @@ pub use controlplane::{
 };
 pub use error::LaunchError;
 pub use operator::{OperatorLaunch, OperatorProcess, http_get};
+pub use process::free_port;
 
 use std::sync::atomic::{AtomicU32, Ordering};
 

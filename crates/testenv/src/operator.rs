@@ -232,28 +232,17 @@ impl OperatorProcess {
 
     /// Peak resident memory (VmHWM) in KiB, while the process lives.
     pub fn peak_memory_kib(&self) -> Option<u64> {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).ok()?;
-        status
-            .lines()
-            .find(|l| l.starts_with("VmHWM:"))
-            .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        crate::procstat::peak_memory_kib(self.pid())
     }
 
-    /// User plus system CPU seconds so far. /proc counts in USER_HZ, 100 on Linux's
-    /// mainstream architectures.
+    /// Resident memory now (VmRSS) in KiB.
+    pub fn memory_kib(&self) -> Option<u64> {
+        crate::procstat::memory_kib(self.pid())
+    }
+
+    /// User plus system CPU seconds so far.
     pub fn cpu_seconds(&self) -> f64 {
-        let stat =
-            std::fs::read_to_string(format!("/proc/{}/stat", self.pid())).unwrap_or_default();
-        // The fields after the command name, which is in parentheses and may hold spaces.
-        let after_name = stat.rsplit(')').next().unwrap_or_default();
-        let fields: Vec<&str> = after_name.split_whitespace().collect();
-        let ticks = |i: usize| {
-            fields
-                .get(i)
-                .and_then(|f| f.parse::<f64>().ok())
-                .unwrap_or(0.0)
-        };
-        (ticks(11) + ticks(12)) / 100.0
+        crate::procstat::cpu_seconds(self.pid())
     }
 
     fn forget(&mut self) {

@@ -41,6 +41,15 @@ pub fn operator_image_archive() -> PathBuf {
 
 /// A Go tool the tests drive (`make tools`): `$OKTA_RBAC_TOOLS_BIN/<name>` (the Makefile
 /// sets it), or where `make tools` links it in the checkout.
+/// A peer operator's file as `make peers` links it: `$OKTA_RBAC_PEERS_BIN/<name>`, or
+/// `.build/peers/bin/<name>` in the checkout.
+pub fn peer(name: &str) -> PathBuf {
+    std::env::var_os("OKTA_RBAC_PEERS_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| checkout().join(".build/peers/bin"))
+        .join(name)
+}
+
 pub fn tool(name: &str) -> PathBuf {
     std::env::var_os("OKTA_RBAC_TOOLS_BIN")
         .map(PathBuf::from)

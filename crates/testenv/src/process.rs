@@ -171,7 +171,7 @@ impl Component {
 }
 
 /// A free TCP port on 127.0.0.1, as the kernel hands them out.
-pub(crate) fn free_port() -> io::Result<u16> {
+pub fn free_port() -> io::Result<u16> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?
         .local_addr()?
         .port())

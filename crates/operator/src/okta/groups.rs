@@ -95,7 +95,7 @@ impl GroupDirectory {
             client,
             freshness,
             log: LogProgress::default(),
-            coalesce: Duration::from_millis(100),
+            coalesce: Duration::from_millis(25),
             concurrency: concurrency.max(1),
             entries: Mutex::new(HashMap::new()),
             pending: Mutex::new(HashSet::new()),
@@ -266,10 +266,11 @@ impl GroupDirectory {
 
     /// Waits while names keep arriving, so that a burst (a GitOps sync, a restart) goes
     /// out in full requests rather than one per coalescing window: until a window passes
-    /// with no new name, a full request's worth is pending, or ten windows have passed.
+    /// with no new name, a full request's worth is pending, or twenty windows have passed.
+    /// A lone lookup waits one short window.
     async fn gather(&self) {
-        let mut seen = 0;
-        for _ in 0..10 {
+        let mut seen = lock(&self.pending).len();
+        for _ in 0..20 {
             tokio::time::sleep(self.coalesce).await;
             let pending = lock(&self.pending).len();
             if pending == seen || pending >= NAMES_PER_SEARCH {

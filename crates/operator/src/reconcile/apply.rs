@@ -5,6 +5,7 @@ use super::plan::Write;
 use crate::binding::{BindingObject, BindingRef};
 use crate::cache::Stores;
 use crate::labels::MANAGER;
+use futures::StreamExt;
 use k8s_openapi::api::rbac::v1::{ClusterRoleBinding, RoleBinding};
 use kube::api::{Api, DeleteParams, PostParams};
 use kube::{Client, Resource};
@@ -103,26 +104,42 @@ fn params() -> PostParams {
     }
 }
 
+/// Writes of one reconcile in flight at once. Each write names a binding of its own, so
+/// they are independent; with the reconcile concurrency this bounds what the operator
+/// asks of the apiserver at once (16 x 8 by default).
+const WRITES_IN_FLIGHT: usize = 8;
+
+/// Every write, several at a time; the results in the order of `writes`.
 pub async fn apply(writer: &Writer<'_>, writes: &[Write]) -> Vec<WriteResult> {
-    let mut results = Vec::with_capacity(writes.len());
-    for write in writes {
-        let target = write.target();
-        let result = match write {
-            Write::Create(binding) => create(writer, binding).await,
-            Write::Repair(binding) => replace(writer, binding).await,
-            Write::Recreate(binding) => {
-                // A failed delete shows in the create that follows.
-                let _ = delete(writer, &target).await;
-                create(writer, binding)
-                    .await
-                    .map(|_| Done::Repaired)
-                    .map_err(|e| relabel(e, "re-creating"))
-            }
-            Write::Delete(reference) => delete(writer, reference).await,
-        };
-        results.push(WriteResult { target, result });
-    }
-    results
+    // The futures are made up front (they do nothing until polled): made lazily by a
+    // closure, their type would have to hold for any lifetime of the write, and a Send
+    // future borrowing it cannot.
+    let pending: Vec<_> = writes
+        .iter()
+        .map(|write| apply_one(writer, write))
+        .collect();
+    futures::stream::iter(pending)
+        .buffered(WRITES_IN_FLIGHT)
+        .collect()
+        .await
+}
+
+async fn apply_one(writer: &Writer<'_>, write: &Write) -> WriteResult {
+    let target = write.target();
+    let result = match write {
+        Write::Create(binding) => create(writer, binding).await,
+        Write::Repair(binding) => replace(writer, binding).await,
+        Write::Recreate(binding) => {
+            // A failed delete shows in the create that follows.
+            let _ = delete(writer, &target).await;
+            create(writer, binding)
+                .await
+                .map(|_| Done::Repaired)
+                .map_err(|e| relabel(e, "re-creating"))
+        }
+        Write::Delete(reference) => delete(writer, reference).await,
+    };
+    WriteResult { target, result }
 }
 
 fn relabel(failure: WriteFailure, doing: &'static str) -> WriteFailure {

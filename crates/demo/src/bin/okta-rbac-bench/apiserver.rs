@@ -35,6 +35,7 @@ pub async fn apiserver_writes_by_kind(client: &Client) -> BTreeMap<(String, Stri
                 "clusterrolebindings",
                 "rolebindings",
                 "oktagroupbindings",
+                "rbacdefinitions",
                 "events",
             ]
             .contains(&resource.as_str());

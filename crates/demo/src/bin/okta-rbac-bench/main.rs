@@ -14,14 +14,13 @@
 mod apiserver;
 mod limit;
 mod output;
+mod peer;
 mod results;
 mod watch;
 mod workload;
 
 use apiserver::{apiserver_writes, apiserver_writes_by_kind, describe_writes};
 use futures::StreamExt;
-use k8s_openapi::api::core::v1::Namespace;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::CustomResourceExt;
 use kube::api::{Api, PostParams};
 use limit::run_limit;
@@ -29,7 +28,8 @@ use okta_rbac_api::OktaGroupBinding;
 use okta_rbac_testenv::{ControlPlane, ControlPlaneOptions, OperatorLaunch};
 use okta_sim::{OktaSim, Seed, SimOptions};
 use output::{chart, table};
-use results::{OperatorResult, SizeResult};
+use peer::run_rbac_manager;
+use results::{Latency, OperatorResult, SizeResult};
 use std::path::Path;
 use std::time::{Duration, Instant};
 use watch::{reflect, watch_bindings};
@@ -43,6 +43,45 @@ fn ready(ogb: &OktaGroupBinding) -> bool {
     })
 }
 
+/// Single objects applied and deleted one at a time on the busy cluster.
+const SAMPLES: usize = 20;
+
+fn launch(
+    plane: &ControlPlane,
+    sim: &OktaSim,
+    operator_bin: &Path,
+    objects: usize,
+    extra: &[&str],
+) -> OperatorLaunch {
+    let ca = plane.dir().join("okta-ca.pem");
+    sim.write_ca(&ca).expect("write CA");
+    let mut args = vec![
+        "--resync-interval".to_string(),
+        format!("{}s", resync_for(objects).as_secs()),
+        "--reconcile-concurrency".to_string(),
+        CONCURRENCY.to_string(),
+    ];
+    args.extend(extra.iter().map(|a| a.to_string()));
+    OperatorLaunch::new(operator_bin, plane.kubeconfig_path(), sim.base_url())
+        .okta_ca_file(&ca)
+        .okta_token(TOKEN)
+        .log_filter(&std::env::var("OPERATOR_LOG").unwrap_or_else(|_| "warn".into()))
+        .args(args)
+}
+
+/// Okta requests in steady state, per hour, from a quiet window of one resync interval
+/// (plus 5 s): the group requests and, apart, the System Log's reads.
+async fn quiet_window(sim: &OktaSim, objects: usize) -> (f64, f64, Duration) {
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    sim.clear_requests();
+    let window = resync_for(objects) + Duration::from_secs(5);
+    tokio::time::sleep(window).await;
+    let requests = sim.requests();
+    let per_hour = |n: usize| n as f64 * 3600.0 / window.as_secs_f64();
+    let logs = requests.iter().filter(|r| r.path == "/api/v1/logs").count();
+    (per_hour(requests.len() - logs), per_hour(logs), window)
+}
+
 async fn run_operator(
     plane: &ControlPlane,
     sim: &OktaSim,
@@ -50,18 +89,7 @@ async fn run_operator(
     objects: usize,
 ) -> OperatorResult {
     let client = plane.client().await.expect("client");
-    let ca = plane.dir().join("okta-ca.pem");
-    sim.write_ca(&ca).expect("write CA");
-    let mut operator = OperatorLaunch::new(operator_bin, plane.kubeconfig_path(), sim.base_url())
-        .okta_ca_file(&ca)
-        .okta_token(TOKEN)
-        .log_filter(&std::env::var("OPERATOR_LOG").unwrap_or_else(|_| "warn".into()))
-        .args([
-            "--resync-interval".to_string(),
-            format!("{}s", resync_for(objects).as_secs()),
-            "--reconcile-concurrency".to_string(),
-            CONCURRENCY.to_string(),
-        ])
+    let mut operator = launch(plane, sim, operator_bin, objects, &[])
         .start(&plane.dir().join("operator.log"))
         .expect("start the operator");
     operator
@@ -81,20 +109,23 @@ async fn run_operator(
     let before: u64 = by_kind_before.values().sum();
     let started = Instant::now();
     let api: Api<OktaGroupBinding> = Api::all(client.clone());
-    let creating = futures::stream::iter(0..objects)
-        .map(move |i| {
-            let api = api.clone();
-            async move {
-                api.create(
-                    &PostParams::default(),
-                    &OktaGroupBinding::new(&format!("team-{i:05}"), spec(i)),
-                )
-                .await
-                .expect("create OktaGroupBinding");
-            }
-        })
-        .buffer_unordered(CONCURRENCY)
-        .collect::<Vec<()>>();
+    let creating = {
+        let api = api.clone();
+        futures::stream::iter(0..objects)
+            .map(move |i| {
+                let api = api.clone();
+                async move {
+                    api.create(
+                        &PostParams::default(),
+                        &OktaGroupBinding::new(&format!("team-{i:05}"), spec(i)),
+                    )
+                    .await
+                    .expect("create OktaGroupBinding");
+                }
+            })
+            .buffer_unordered(CONCURRENCY)
+            .collect::<Vec<()>>()
+    };
     let creator = tokio::spawn(creating);
     let expected_rbs = objects * NAMESPACES_PER_OBJECT;
     loop {
@@ -120,14 +151,45 @@ async fn run_operator(
         describe_writes(&by_kind_before, &by_kind_after)
     );
     let writes = by_kind_after.values().sum::<u64>() - before - objects as u64;
+    let peak_mib = operator.peak_memory_kib().unwrap_or_default() as f64 / 1024.0;
+    let cpu_seconds = operator.cpu_seconds();
 
-    // A resync where nothing changed: every answer expires and is verified again.
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    sim.clear_requests();
+    // A quiet resync interval: nothing changes, so nothing may be written.
     let quiet_before = apiserver_writes(&client).await;
-    tokio::time::sleep(resync_for(objects) + Duration::from_secs(5)).await;
+    let (quiet_group_requests, quiet_log_reads, window) = quiet_window(sim, objects).await;
     let quiet_writes = apiserver_writes(&client).await - quiet_before;
-    let quiet_okta_requests = sim.requests().len();
+    let steady_mib = operator.memory_kib().unwrap_or_default() as f64 / 1024.0;
+
+    // One object at a time on the busy cluster: applied until Ready, deleted until its
+    // bindings are gone.
+    let mut apply_to_ready = Vec::new();
+    let mut delete_to_revoked = Vec::new();
+    for i in objects..objects + SAMPLES {
+        let name = format!("team-{i:05}");
+        let applied = Instant::now();
+        api.create(
+            &PostParams::default(),
+            &OktaGroupBinding::new(&name, spec(i)),
+        )
+        .await
+        .expect("create one more");
+        while !objects_seen
+            .state()
+            .iter()
+            .any(|o| o.metadata.name.as_deref() == Some(name.as_str()) && ready(o))
+        {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        apply_to_ready.push(applied.elapsed().as_secs_f64());
+        let deleted = Instant::now();
+        api.delete(&name, &Default::default())
+            .await
+            .expect("delete it");
+        while crbs.len() > objects || rbs.len() > expected_rbs {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        delete_to_revoked.push(deleted.elapsed().as_secs_f64());
+    }
 
     if let Some((200, text)) = operator.get("/metrics").await {
         let value = |name: &str| -> f64 {
@@ -142,14 +204,46 @@ async fn run_operator(
             value("okta_rbac_reconcile_duration_seconds_sum") / count.max(1.0) * 1000.0
         );
     }
+    drop(operator);
+
+    // The same quiet window with the System Log turned off: every group verified again
+    // each resync, as before the operator followed the log.
+    let without_log = launch(
+        plane,
+        sim,
+        operator_bin,
+        objects,
+        &["--okta-system-log=false"],
+    )
+    .start(&plane.dir().join("operator-without-log.log"))
+    .expect("start the operator");
+    let mut without_log = without_log;
+    without_log
+        .wait_ready(Duration::from_secs(60))
+        .await
+        .expect("operator ready");
+    // Its first verification of every group is not steady state.
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    let (without_log_requests, _, _) = quiet_window(sim, objects).await;
+    eprintln!(
+        "   Okta requests per hour in steady state: {quiet_group_requests:.0} + {quiet_log_reads:.0} log reads with the System Log, {without_log_requests:.0} without (window {:?})",
+        window
+    );
+
     OperatorResult {
         seconds,
         okta_requests,
         writes,
-        peak_mib: operator.peak_memory_kib().unwrap_or_default() as f64 / 1024.0,
-        cpu_seconds: operator.cpu_seconds(),
+        peak_mib,
+        steady_mib,
+        cpu_seconds,
         quiet_writes,
-        quiet_okta_requests,
+        quiet_okta_requests_per_hour: quiet_group_requests
+            + quiet_log_reads
+            + (objects.div_ceil(okta_rbac_operator::okta::client::NAMES_PER_SEARCH)) as f64,
+        quiet_okta_requests_per_hour_without_log: without_log_requests,
+        apply_to_ready: Latency::of(apply_to_ready),
+        delete_to_revoked: Latency::of(delete_to_revoked),
     }
 }
 
@@ -161,24 +255,12 @@ async fn bench(objects: usize, operator_bin: &Path) -> SizeResult {
     })
     .await
     .expect("control plane");
-    let seed = Seed::groups_only(TOKEN, (0..objects).map(group));
+    let seed = Seed::groups_only(TOKEN, (0..objects + SAMPLES).map(group));
     let sim = OktaSim::start(SimOptions::new(seed))
         .await
         .expect("local Okta");
     let client = plane.client().await.expect("client");
-    for n in 0..NAMESPACES {
-        let ns = Namespace {
-            metadata: ObjectMeta {
-                name: Some(namespace(n)),
-                ..Default::default()
-            },
-            ..Default::default()
-        };
-        Api::<Namespace>::all(client.clone())
-            .create(&PostParams::default(), &ns)
-            .await
-            .expect("namespace");
-    }
+    create_namespaces(&client).await;
 
     eprintln!(">> {objects} objects: the limit");
     let limit = run_limit(&client, objects).await;
@@ -186,10 +268,20 @@ async fn bench(objects: usize, operator_bin: &Path) -> SizeResult {
     eprintln!(">> {objects} objects: the operator");
     let operator = run_operator(&plane, &sim, operator_bin, objects).await;
     eprintln!("   {:.2} s", operator.seconds);
+    drop(plane);
+    let peer = if std::env::var_os("BENCH_NO_PEER").is_some() {
+        None
+    } else {
+        eprintln!(">> {objects} objects: rbac-manager on a fresh control plane");
+        let peer = run_rbac_manager(objects).await;
+        eprintln!("   {:.2} s", peer.seconds);
+        Some(peer)
+    };
     SizeResult {
         objects,
         limit,
         operator,
+        peer,
     }
 }
 

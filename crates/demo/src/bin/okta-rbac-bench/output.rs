@@ -1,8 +1,16 @@
 //! The table and the chart of `docs/bench/`.
 
-use crate::results::SizeResult;
+use crate::results::{PeerResult, SizeResult};
 use std::fmt::Write as _;
 use std::path::Path;
+
+fn mib(value: f64) -> String {
+    format!("{value:.1} MiB")
+}
+
+fn seconds(value: f64) -> String {
+    format!("{value:.1} s")
+}
 
 pub fn table(results: &[SizeResult]) -> String {
     let mut out = String::new();
@@ -16,34 +24,68 @@ pub fn table(results: &[SizeResult]) -> String {
         let cells: Vec<String> = results.iter().map(cell).collect();
         let _ = writeln!(out, "| {name} | {} |", cells.join(" | "));
     };
-    row("limit: all bindings created", &|r| {
-        format!("{:.1} s", r.limit.seconds)
+    let peer = |r: &SizeResult, pick: &dyn Fn(&PeerResult) -> String| {
+        r.peer.as_ref().map_or("not run".to_string(), pick)
+    };
+    row("**time to converge**", &|_| String::new());
+    row("true limit (best concurrency)", &|r| {
+        format!("{} ({})", seconds(r.limit.seconds), r.limit.concurrency)
     });
-    row("limit: apiserver writes", &|r| r.limit.writes.to_string());
-    row("operator: all Ready, all bindings present", &|r| {
-        format!("{:.1} s", r.operator.seconds)
+    row("okta-rbac-operator", &|r| seconds(r.operator.seconds));
+    row("rbac-manager v1.10.0", &|r| {
+        peer(r, &|p| seconds(p.seconds))
     });
-    row("operator ÷ limit", &|r| {
+    row("operator ÷ true limit (target ≤ 1.3×)", &|r| {
         format!("{:.2}×", r.operator.seconds / r.limit.seconds)
     });
-    row("operator: Okta requests", &|r| {
-        r.operator.okta_requests.to_string()
+    row("rbac-manager ÷ operator (target ≥ 10×)", &|r| {
+        peer(r, &|p| format!("{:.1}×", p.seconds / r.operator.seconds))
     });
-    row(
-        "operator: apiserver writes (bindings, status, events)",
-        &|r| r.operator.writes.to_string(),
-    );
-    row("operator: peak memory (VmHWM)", &|r| {
-        format!("{:.1} MiB", r.operator.peak_mib)
+    row("**memory**", &|_| String::new());
+    row("operator peak (VmHWM)", &|r| mib(r.operator.peak_mib));
+    row("rbac-manager peak", &|r| peer(r, &|p| mib(p.peak_mib)));
+    row("operator steady (VmRSS after a quiet resync)", &|r| {
+        mib(r.operator.steady_mib)
     });
-    row("operator: CPU (user + system)", &|r| {
-        format!("{:.1} s", r.operator.cpu_seconds)
+    row("rbac-manager steady (VmRSS 10 s after converging)", &|r| {
+        peer(r, &|p| mib(p.steady_mib))
     });
-    row("quiet resync: apiserver writes", &|r| {
+    row("**CPU (user + system) to converge**", &|_| String::new());
+    row("operator", &|r| seconds(r.operator.cpu_seconds));
+    row("rbac-manager", &|r| peer(r, &|p| seconds(p.cpu_seconds)));
+    row("**apiserver writes**", &|_| String::new());
+    row("true limit", &|r| r.limit.writes.to_string());
+    row("operator (bindings, status, events)", &|r| {
+        r.operator.writes.to_string()
+    });
+    row("rbac-manager", &|r| peer(r, &|p| p.writes.to_string()));
+    row("operator, quiet resync", &|r| {
         r.operator.quiet_writes.to_string()
     });
-    row("quiet resync: Okta requests", &|r| {
-        r.operator.quiet_okta_requests.to_string()
+    row("**one object on the busy cluster**", &|_| String::new());
+    row("apply → Ready, p50 / p99", &|r| {
+        format!(
+            "{:.0} / {:.0} ms",
+            r.operator.apply_to_ready.p50 * 1000.0,
+            r.operator.apply_to_ready.p99 * 1000.0
+        )
+    });
+    row("delete → bindings revoked, p50 / p99", &|r| {
+        format!(
+            "{:.0} / {:.0} ms",
+            r.operator.delete_to_revoked.p50 * 1000.0,
+            r.operator.delete_to_revoked.p99 * 1000.0
+        )
+    });
+    row("**Okta**", &|_| String::new());
+    row("requests to converge", &|r| {
+        r.operator.okta_requests.to_string()
+    });
+    row("steady requests per hour, System Log followed", &|r| {
+        format!("{:.0}", r.operator.quiet_okta_requests_per_hour)
+    });
+    row("steady requests per hour, without the System Log", &|r| {
+        format!("{:.0}", r.operator.quiet_okta_requests_per_hour_without_log)
     });
     out
 }
@@ -57,7 +99,12 @@ pub fn chart(results: &[SizeResult], path: &Path) -> Result<(), Box<dyn std::err
 
     let max_seconds = results
         .iter()
-        .map(|r| r.operator.seconds.max(r.limit.seconds))
+        .map(|r| {
+            r.operator
+                .seconds
+                .max(r.limit.seconds)
+                .max(r.peer.as_ref().map_or(0.0, |p| p.seconds))
+        })
         .fold(0.0, f64::max)
         * 1.15;
     let mut time = ChartBuilder::on(&left)
@@ -75,9 +122,20 @@ pub fn chart(results: &[SizeResult], path: &Path) -> Result<(), Box<dyn std::err
             .map(|r| (r.objects as f64, pick(r)))
             .collect()
     };
+    let peer_series = |pick: fn(&crate::results::PeerResult) -> f64| -> Vec<(f64, f64)> {
+        results
+            .iter()
+            .filter_map(|r| Some((r.objects as f64, pick(r.peer.as_ref()?))))
+            .collect()
+    };
     for (label, color, points) in [
-        ("limit (direct creates)", BLUE, series(|r| r.limit.seconds)),
+        (
+            "true limit (direct creates)",
+            BLUE,
+            series(|r| r.limit.seconds),
+        ),
         ("okta-rbac-operator", RED, series(|r| r.operator.seconds)),
+        ("rbac-manager v1.10.0", GREEN, peer_series(|p| p.seconds)),
     ] {
         time.draw_series(LineSeries::new(points.clone(), color.stroke_width(2)))?
             .label(label)
@@ -92,11 +150,15 @@ pub fn chart(results: &[SizeResult], path: &Path) -> Result<(), Box<dyn std::err
 
     let max_mib = results
         .iter()
-        .map(|r| r.operator.peak_mib)
+        .map(|r| {
+            r.operator
+                .peak_mib
+                .max(r.peer.as_ref().map_or(0.0, |p| p.peak_mib))
+        })
         .fold(0.0, f64::max)
         * 1.15;
     let mut memory = ChartBuilder::on(&right)
-        .caption("operator peak memory (MiB)", ("sans-serif", 18))
+        .caption("peak memory (MiB)", ("sans-serif", 18))
         .margin(12)
         .x_label_area_size(36)
         .y_label_area_size(48)
@@ -105,9 +167,22 @@ pub fn chart(results: &[SizeResult], path: &Path) -> Result<(), Box<dyn std::err
         .configure_mesh()
         .x_desc("OktaGroupBindings (×11 bindings)")
         .draw()?;
-    let points = series(|r| r.operator.peak_mib);
-    memory.draw_series(LineSeries::new(points.clone(), RED.stroke_width(2)))?;
-    memory.draw_series(points.iter().map(|p| Circle::new(*p, 4, RED.filled())))?;
+    for (label, color, points) in [
+        ("okta-rbac-operator", RED, series(|r| r.operator.peak_mib)),
+        ("rbac-manager v1.10.0", GREEN, peer_series(|p| p.peak_mib)),
+    ] {
+        memory
+            .draw_series(LineSeries::new(points.clone(), color.stroke_width(2)))?
+            .label(label)
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], color));
+        memory.draw_series(points.iter().map(|p| Circle::new(*p, 4, color.filled())))?;
+    }
+    memory
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperLeft)
+        .border_style(BLACK)
+        .background_style(WHITE)
+        .draw()?;
     root.present()?;
     Ok(())
 }

@@ -19,6 +19,25 @@ pub fn resync_for(objects: usize) -> Duration {
 pub const MANAGED: &str = "app.kubernetes.io/managed-by=okta-rbac-operator";
 pub const LIMIT_LABEL: &str = "bench";
 
+/// The workload's namespaces.
+pub async fn create_namespaces(client: &kube::Client) {
+    use k8s_openapi::api::core::v1::Namespace;
+    use kube::api::{Api, ObjectMeta, PostParams};
+    for n in 0..NAMESPACES {
+        let ns = Namespace {
+            metadata: ObjectMeta {
+                name: Some(namespace(n)),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        Api::<Namespace>::all(client.clone())
+            .create(&PostParams::default(), &ns)
+            .await
+            .expect("namespace");
+    }
+}
+
 pub fn group(i: usize) -> String {
     format!("k8s-team-{i:05}")
 }
