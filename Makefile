@@ -70,7 +70,7 @@ export OKTA_RBAC_OPERATOR_BIN := $(TARGET_DIR)/debug/okta-rbac-operator
 # tree (the local Okta, the test world, the demo, and what only they need).
 NOT_IN_OPERATOR := okta-sim okta-rbac-testenv okta-rbac-pki okta-rbac-demo axum-server rcgen tempfile plotters
 
-.PHONY: help demo controlplane tools build crd lint operator-deps fmt test rust-test sdk-test bench clean image deploy undeploy packages node
+.PHONY: help demo controlplane tools build crd lint operator-deps fmt test rust-test sdk-test bench bench-smoke clean image deploy undeploy packages node
 
 help:
 	@echo "make demo          the whole thing locally: local Okta, control plane with OIDC, operator, samples (DEMO_ARGS=--once to exit)"
@@ -82,7 +82,8 @@ help:
 	@echo "make crd           regenerate crds/ and the chart's crds/ from the Rust types"
 	@echo "make lint          cargo fmt --check, clippy -D warnings, and the operator's dependency check"
 	@echo "make sdk-test      Okta's official Python SDK against the local Okta"
-	@echo "make bench         the operator, the true limit and rbac-manager at 100, 1000, 5000 objects (SIZES=...); writes docs/bench/"
+	@echo "make bench         the operator, the true limit and rbac-manager at 100, 1000, 5000 objects (SIZES=...) and the large-cluster cases (LARGE_CASES=...); writes docs/bench/"
+	@echo "make bench-smoke   the benchmark at 20 objects with the debug build, no peer, no large cases (part of make test)"
 	@echo "make peers         build rbac-manager v1.10.0 from PEERS_DIR (the benchmark's peer)"
 	@echo "make fmt           format the Rust code"
 	@echo "make image         the operator's image, built offline with buildah from the static binary (IMG=...)"
@@ -188,7 +189,7 @@ operator-deps:
 	done; \
 	echo ">> the operator's dependency tree holds none of: $(NOT_IN_OPERATOR)"
 
-test: lint rust-test sdk-test
+test: lint rust-test sdk-test bench-smoke
 
 # Every binary first: the demo's tests run the operator binary from beside them. The node
 # and the image are for the tests that run the operator in Pods (on_node.rs).
@@ -226,6 +227,11 @@ peers: $(RBAC_MANAGER_BUILD)/rbac-manager
 bench: controlplane peers
 	$(CARGO) build --locked --release -p okta-rbac-operator -p okta-rbac-demo --bin okta-rbac-operator --bin okta-rbac-bench
 	OKTA_RBAC_OPERATOR_BIN=$(TARGET_DIR)/release/okta-rbac-operator $(TARGET_DIR)/release/okta-rbac-bench
+
+# The benchmark at a quick size, with the debug builds rust-test made, no peer and no
+# large cases, its results in .build/bench-smoke: proves that make bench runs.
+bench-smoke: controlplane
+	SIZES=20 BENCH_NO_PEER=1 LARGE_CASES= BENCH_OUT=$(CURDIR)/.build/bench-smoke $(TARGET_DIR)/debug/okta-rbac-bench
 
 # Debian packages the image and the node need: buildah builds images offline, runc runs
 # containers, iptables is kube-proxy's. Installed once, when missing.

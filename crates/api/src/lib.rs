@@ -204,6 +204,9 @@ pub enum SelectorOperator {
     DoesNotExist,
 }
 
+/// The most bindings `status.bindings` lists; `bindingCount` counts them all.
+pub const LISTED_BINDINGS: usize = 100;
+
 #[derive(JsonSchema, Deserialize, Serialize, Clone, Debug, Default, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct OktaGroupBindingStatus {
@@ -215,11 +218,17 @@ pub struct OktaGroupBindingStatus {
     /// The Okta group, as verified.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub group: Option<OktaGroupStatus>,
-    /// The bindings the operator keeps for this object.
+    /// The bindings the operator keeps for this object, in order, at most
+    /// [`LISTED_BINDINGS`] of them: an object that selects thousands of namespaces would
+    /// otherwise outgrow what etcd stores and what a person can read.
     #[serde(default)]
     pub bindings: Vec<ManagedBinding>,
+    /// How many bindings the operator keeps for this object, listed or not.
     #[serde(default)]
     pub binding_count: i32,
+    /// How many of them `bindings` leaves out (absent when it lists them all).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bindings_not_listed: Option<i32>,
     /// When Okta last answered about the group.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_verified: Option<Time>,

@@ -95,14 +95,14 @@ impl BindingObject {
     }
 }
 
-impl From<&ClusterRoleBinding> for BindingObject {
-    fn from(binding: &ClusterRoleBinding) -> Self {
-        Self::Cluster(binding.clone())
+impl From<ClusterRoleBinding> for BindingObject {
+    fn from(binding: ClusterRoleBinding) -> Self {
+        Self::Cluster(binding)
     }
 }
 
-impl From<&RoleBinding> for BindingObject {
-    fn from(binding: &RoleBinding) -> Self {
-        Self::Namespaced(binding.clone())
+impl From<RoleBinding> for BindingObject {
+    fn from(binding: RoleBinding) -> Self {
+        Self::Namespaced(binding)
     }
 }

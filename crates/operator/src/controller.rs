@@ -1,7 +1,7 @@
 //! The controller: watches OktaGroupBindings and everything that changes their outcome
 //! (their bindings, namespaces, roles), and runs a reconcile for each object they touch.
 
-use crate::cache::{OwnerIndex, Stores, all_synced, cached, indexed};
+use crate::cache::{BindingCache, Keep, Stores, all_synced, bindings, cached};
 use crate::labels::{MANAGED_BY_LABEL, MANAGER};
 use crate::reconcile::{self, context::Context};
 use futures::StreamExt;
@@ -16,11 +16,14 @@ use kube::{Client, ResourceExt};
 use okta_rbac_api::OktaGroupBinding;
 use std::sync::Arc;
 
+/// How often the `cached_objects` gauges are brought up to date.
+const CACHE_SIZES_INTERVAL: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// The objects whose outcome depends on a namespace: explicit ones naming it, and every
 /// one with a selector (its labels may have started or stopped matching).
 fn objects_for_namespace(
     objects: &Store<OktaGroupBinding>,
-    namespace: &Namespace,
+    namespace: &PartialObjectMeta<Namespace>,
 ) -> Vec<ObjectRef<OktaGroupBinding>> {
     let name = namespace.name_any();
     objects
@@ -102,46 +105,47 @@ pub async fn run(
     shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
 ) {
     let managed = Config::default().labels(&format!("{MANAGED_BY_LABEL}={MANAGER}"));
-    let crb_owners = Arc::new(OwnerIndex::default());
-    let (crb_store, crbs, crbs_synced) = cached(
+    let crb_cache = Arc::new(BindingCache::default());
+    let (crbs, crbs_synced) = bindings(
         Api::<ClusterRoleBinding>::all(client.clone()),
         managed.clone(),
-        indexed(&crb_owners),
+        crb_cache.clone(),
         "ClusterRoleBindings",
     );
-    let rb_owners = Arc::new(OwnerIndex::default());
-    let (rb_store, rbs, rbs_synced) = cached(
+    let rb_cache = Arc::new(BindingCache::default());
+    let (rbs, rbs_synced) = bindings(
         Api::<RoleBinding>::all(client.clone()),
         managed,
-        indexed(&rb_owners),
+        rb_cache.clone(),
         "RoleBindings",
     );
     let (ns_store, namespaces, namespaces_synced) = cached(
-        Api::<Namespace>::all(client.clone()),
+        Api::<PartialObjectMeta<Namespace>>::all(client.clone()),
         Config::default(),
+        Keep::Identity,
         |_| {},
         "Namespaces",
     );
     let (cr_store, cluster_roles, cluster_roles_synced) = cached(
         Api::<PartialObjectMeta<ClusterRole>>::all(client.clone()),
         Config::default(),
+        Keep::Identity,
         |_| {},
         "ClusterRoles",
     );
     let (role_store, roles, roles_synced) = cached(
         Api::<PartialObjectMeta<Role>>::all(client.clone()),
         Config::default(),
+        Keep::Identity,
         |_| {},
         "Roles",
     );
     let stores = Stores {
-        cluster_role_bindings: crb_store,
-        role_bindings: rb_store,
+        cluster_role_bindings: crb_cache,
+        role_bindings: rb_cache,
         namespaces: ns_store,
         cluster_roles: cr_store,
         roles: role_store,
-        cluster_role_binding_owners: crb_owners,
-        role_binding_owners: rb_owners,
     };
 
     let reporter = kube::runtime::events::Reporter {
@@ -167,6 +171,7 @@ pub async fn run(
     let (objects, object_events, object_events_synced) = cached(
         Api::<OktaGroupBinding>::all(client.clone()),
         Config::default(),
+        Keep::Object,
         move |event| match event {
             watcher::Event::Apply(ogb) | watcher::Event::InitApply(ogb) if !ogb.spec.paused => {
                 observer.okta.prefetch(&ogb.spec.group);
@@ -188,6 +193,20 @@ pub async fn run(
     })
     .flat_map(move |names| futures::stream::iter(objects_for_groups(&for_log, &names)));
 
+    // The caches' sizes, for the metric: where the operator's memory goes.
+    let gauges = {
+        let (ctx, objects) = (Arc::clone(&ctx), objects.clone());
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(CACHE_SIZES_INTERVAL);
+            loop {
+                tick.tick().await;
+                ctx.metrics.cached("OktaGroupBinding", objects.len());
+                for (kind, count) in ctx.stores.sizes() {
+                    ctx.metrics.cached(kind, count);
+                }
+            }
+        })
+    };
     let progress = parts.progress;
     progress.leading();
     let objects_now = objects.clone();
@@ -232,6 +251,7 @@ pub async fn run(
             }
         })
         .await;
+    gauges.abort();
     if let Some(follower) = follower {
         follower.abort();
     }

@@ -44,6 +44,7 @@ pub struct Metrics {
     pub system_log_events: Counter,
     managed_bindings: Gauge,
     groups: Family<StateLabel, Gauge>,
+    pub cached_objects: Family<KindLabel, Gauge>,
     /// uid -> (verification state, bindings), to keep the gauges exact.
     objects: Mutex<HashMap<String, (&'static str, i64)>>,
 }
@@ -96,13 +97,27 @@ impl Default for Metrics {
             managed_bindings.clone(),
         );
         let groups = Family::<StateLabel, Gauge>::default();
+        // Every state shows from the start, at zero.
+        for state in STATES {
+            drop(groups.get_or_create(&StateLabel {
+                state: state.to_string(),
+            }));
+        }
         registry.register(
             "groups",
             "OktaGroupBindings by verification state",
             groups.clone(),
         );
+        let cached_objects = Family::<KindLabel, Gauge>::default();
+        registry.register(
+            "cached_objects",
+            "Objects in the operator's caches, by kind (BindingParts: the distinct labels, \
+             owner, roleRef and subjects its bindings share)",
+            cached_objects.clone(),
+        );
         Self {
             registry,
+            cached_objects,
             reconciles,
             reconcile_failures,
             binding_write_failures,
@@ -137,20 +152,32 @@ impl Metrics {
     /// Records an object's state; `None` when it is gone.
     pub fn object(&self, uid: &str, state: Option<(&'static str, i64)>) {
         let mut objects = self.objects.lock().unwrap_or_else(|e| e.into_inner());
-        match state {
+        // Kept by difference, not recounted: a recount per reconcile would cost
+        // O(objects) each time, O(objects²) per resync.
+        let previous = match state {
             Some(state) => objects.insert(uid.to_string(), state),
             None => objects.remove(uid),
         };
-        self.managed_bindings
-            .set(objects.values().map(|(_, n)| n).sum());
-        for state in STATES {
-            let count = objects.values().filter(|(s, _)| *s == state).count() as i64;
-            self.groups
-                .get_or_create(&StateLabel {
-                    state: state.to_string(),
-                })
-                .set(count);
+        let group = |state: &str| {
+            self.groups.get_or_create(&StateLabel {
+                state: state.to_string(),
+            })
+        };
+        if let Some((state, bindings)) = previous {
+            self.managed_bindings.dec_by(bindings);
+            group(state).dec();
         }
+        if let Some((state, bindings)) = state {
+            self.managed_bindings.inc_by(bindings);
+            group(state).inc();
+        }
+    }
+
+    /// Sets how many objects the caches hold of one kind.
+    pub fn cached(&self, kind: &str, count: usize) {
+        self.cached_objects
+            .get_or_create(&KindLabel { kind: kind.into() })
+            .set(count as i64);
     }
 
     pub fn encode(&self) -> String {
@@ -158,5 +185,50 @@ impl Metrics {
         // Writing into a String cannot fail.
         let _ = prometheus_client::encoding::text::encode(&mut text, &self.registry);
         text
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn line(text: &str, name: &str) -> String {
+        text.lines()
+            .find(|l| l.starts_with(name))
+            .unwrap_or_default()
+            .to_string()
+    }
+
+    #[test]
+    fn the_object_gauges_follow_each_change_of_state() {
+        let metrics = Metrics::default();
+        let text = metrics.encode();
+        assert_eq!(
+            line(&text, "okta_rbac_groups{state=\"missing\"}"),
+            "okta_rbac_groups{state=\"missing\"} 0"
+        );
+        metrics.object("a", Some(("verified", 11)));
+        metrics.object("b", Some(("verified", 2)));
+        metrics.object("a", Some(("missing", 0)));
+        metrics.object("c", Some(("paused", 4)));
+        metrics.object("c", None);
+        metrics.object("gone", None);
+        let text = metrics.encode();
+        assert_eq!(
+            line(&text, "okta_rbac_managed_bindings "),
+            "okta_rbac_managed_bindings 2"
+        );
+        assert_eq!(
+            line(&text, "okta_rbac_groups{state=\"verified\"}"),
+            "okta_rbac_groups{state=\"verified\"} 1"
+        );
+        assert_eq!(
+            line(&text, "okta_rbac_groups{state=\"missing\"}"),
+            "okta_rbac_groups{state=\"missing\"} 1"
+        );
+        assert_eq!(
+            line(&text, "okta_rbac_groups{state=\"paused\"}"),
+            "okta_rbac_groups{state=\"paused\"} 0"
+        );
     }
 }

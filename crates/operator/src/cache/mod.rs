@@ -1,11 +1,12 @@
 //! The operator's view of the cluster: one watch-fed cache per kind it reads (its own
-//! bindings, namespaces, roles), an index of which object owns which binding, and the
-//! bindings it created whose watch events are still on their way.
+//! bindings, filed by owner; namespaces; roles), and the bindings it created whose watch
+//! events are still on their way.
 
-mod owners;
+mod bindings;
 
 use crate::binding::BindingRef;
 use crate::labels::{OWNER_ANNOTATION, OWNER_UID_LABEL};
+pub use bindings::{Binding, BindingCache, orphan_key};
 use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::api::core::v1::Namespace;
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
@@ -15,20 +16,19 @@ use kube::core::PartialObjectMeta;
 use kube::runtime::WatchStreamExt;
 use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::watcher::{self, Config};
-pub use owners::{OwnerIndex, orphan_key};
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
 /// The cluster as the operator's watches see it.
 #[derive(Clone)]
 pub struct Stores {
-    pub cluster_role_bindings: Store<ClusterRoleBinding>,
-    pub role_bindings: Store<RoleBinding>,
-    pub namespaces: Store<Namespace>,
+    pub cluster_role_bindings: Arc<BindingCache<ClusterRoleBinding>>,
+    pub role_bindings: Arc<BindingCache<RoleBinding>>,
+    /// Names, labels and deletion marks only: the operator reads nothing else of a
+    /// namespace, and clusters hold many more namespaces than objects.
+    pub namespaces: Store<PartialObjectMeta<Namespace>>,
     pub cluster_roles: Store<PartialObjectMeta<ClusterRole>>,
     pub roles: Store<PartialObjectMeta<Role>>,
-    pub cluster_role_binding_owners: Arc<OwnerIndex<ClusterRoleBinding>>,
-    pub role_binding_owners: Arc<OwnerIndex<RoleBinding>>,
 }
 
 fn owned_by_uid<K: kube::Resource>(object: &K, uid: &str) -> bool {
@@ -45,88 +45,60 @@ fn orphaned_by<K: kube::Resource>(object: &K, name: &str) -> bool {
             == Some(name)
 }
 
-/// The cached bindings the index files under `key`, each checked against the cached
-/// object itself: the index and the store are fed by the same watch, not atomically.
-fn filed<K>(
-    store: &Store<K>,
-    index: &OwnerIndex<K>,
-    key: &str,
-    check: impl Fn(&K) -> bool,
-) -> Vec<Arc<K>>
-where
-    K: kube::Resource<DynamicType = ()> + Clone + 'static,
-{
-    index
-        .owned_by(key)
-        .iter()
-        .filter_map(|reference| store.get(reference))
-        .filter(|b| check(b.as_ref()))
-        .collect()
-}
-
-fn owned<K>(store: &Store<K>, index: &OwnerIndex<K>, uid: &str, name: &str) -> Vec<Arc<K>>
-where
-    K: kube::Resource<DynamicType = ()> + Clone + 'static,
-{
-    let mut bindings = filed(store, index, uid, |b| owned_by_uid(b, uid));
-    bindings.extend(filed(store, index, &orphan_key(name), |b| {
-        orphaned_by(b, name)
-    }));
+fn owned<K: Binding>(cache: &BindingCache<K>, uid: &str, name: &str) -> Vec<K> {
+    let mut bindings: Vec<K> = cache
+        .owned_by(uid)
+        .into_iter()
+        .filter(|b| owned_by_uid(b, uid))
+        .collect();
+    bindings.extend(
+        cache
+            .owned_by(&orphan_key(name))
+            .into_iter()
+            .filter(|b| orphaned_by(b, name)),
+    );
     bindings
 }
 
 impl Stores {
     /// The ClusterRoleBindings of the object `uid` named `name`: its own, and those an
     /// object of that name left behind when it was deleted with `--cascade=orphan`.
-    pub fn owned_cluster_role_bindings(
-        &self,
-        uid: &str,
-        name: &str,
-    ) -> Vec<Arc<ClusterRoleBinding>> {
-        owned(
-            &self.cluster_role_bindings,
-            &self.cluster_role_binding_owners,
-            uid,
-            name,
-        )
+    pub fn owned_cluster_role_bindings(&self, uid: &str, name: &str) -> Vec<ClusterRoleBinding> {
+        owned(&self.cluster_role_bindings, uid, name)
     }
 
     /// The RoleBindings likewise.
-    pub fn owned_role_bindings(&self, uid: &str, name: &str) -> Vec<Arc<RoleBinding>> {
-        owned(&self.role_bindings, &self.role_binding_owners, uid, name)
+    pub fn owned_role_bindings(&self, uid: &str, name: &str) -> Vec<RoleBinding> {
+        owned(&self.role_bindings, uid, name)
     }
 
     /// Notes that `uid` just created `binding`, until the binding's watch event arrives.
     pub fn expect(&self, binding: &BindingRef, uid: &str) {
         match &binding.namespace {
-            None => self
-                .cluster_role_binding_owners
-                .expect(ObjectRef::new(&binding.name), uid),
-            Some(ns) => self
-                .role_binding_owners
-                .expect(ObjectRef::new(&binding.name).within(ns), uid),
+            None => self.cluster_role_bindings.expect(binding, uid),
+            Some(_) => self.role_bindings.expect(binding, uid),
         }
     }
 
     /// The bindings `uid` created whose watch events have not arrived yet.
     pub fn pending_for(&self, uid: &str) -> BTreeSet<BindingRef> {
-        let cluster = self
-            .cluster_role_binding_owners
-            .expected_for(uid)
-            .into_iter()
-            .map(|r| BindingRef {
-                namespace: None,
-                name: r.name,
-            });
-        let namespaced = self
-            .role_binding_owners
-            .expected_for(uid)
-            .into_iter()
-            .map(|r| BindingRef {
-                namespace: r.namespace,
-                name: r.name,
-            });
-        cluster.chain(namespaced).collect()
+        let cluster = self.cluster_role_bindings.expected_for(uid);
+        let namespaced = self.role_bindings.expected_for(uid);
+        cluster.into_iter().chain(namespaced).collect()
+    }
+
+    /// How many objects each cache holds, by kind, for the `cached_objects` metric.
+    pub fn sizes(&self) -> [(&'static str, usize); 6] {
+        let (cluster_role_bindings, cluster_parts) = self.cluster_role_bindings.sizes();
+        let (role_bindings, namespaced_parts) = self.role_bindings.sizes();
+        [
+            ("ClusterRoleBinding", cluster_role_bindings),
+            ("RoleBinding", role_bindings),
+            ("BindingParts", cluster_parts + namespaced_parts),
+            ("Namespace", self.namespaces.len()),
+            ("ClusterRole", self.cluster_roles.len()),
+            ("Role", self.roles.len()),
+        ]
     }
 
     pub fn cluster_role_exists(&self, name: &str) -> bool {
@@ -183,19 +155,81 @@ fn without_errors<K: Send>(
     })
 }
 
-/// What the caches keep of an object: not its managed fields, which are most of a small
-/// object's size and which the operator never reads.
-fn trim<K: kube::Resource>(object: &mut K) {
-    object.managed_fields_mut().clear();
+/// What a cache keeps of each object.
+#[derive(Clone, Copy, Debug)]
+pub enum Keep {
+    /// All but the managed fields, which are most of a small object's size and which the
+    /// operator never reads: its own bindings and objects.
+    Object,
+    /// Name, labels and deletion mark: namespaces and roles, of which the operator needs
+    /// to know only that they exist and what they are labelled. Annotations (a
+    /// `kubectl apply` leaves a whole copy of the object there), owner references and
+    /// finalizers are dropped, so that objects the operator does not own cost little.
+    Identity,
 }
 
-/// Feeds an owner index from its watch's events.
-pub fn indexed<K>(index: &Arc<OwnerIndex<K>>) -> impl FnMut(&watcher::Event<K>) + use<K>
+impl Keep {
+    fn trim<K: kube::Resource>(self, object: &mut K) {
+        let meta = object.meta_mut();
+        meta.managed_fields = None;
+        if let Keep::Identity = self {
+            meta.annotations = None;
+            meta.owner_references = None;
+            meta.finalizers = None;
+            meta.generate_name = None;
+        }
+    }
+}
+
+/// The watch events of one kind, trimmed, each shown to `observe`, with whether the
+/// first full list has arrived.
+fn events<K>(
+    api: Api<K>,
+    config: Config,
+    keep: Keep,
+    mut observe: impl FnMut(&watcher::Event<K>) + Send + 'static,
+) -> (
+    impl futures::Stream<Item = Result<watcher::Event<K>, watcher::Error>> + Send,
+    Synced,
+)
 where
-    K: kube::Resource<DynamicType = ()> + Clone,
+    K: kube::Resource<DynamicType = ()>
+        + Clone
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug
+        + Send
+        + 'static,
 {
-    let index = Arc::clone(index);
-    move |event| index.observe(event)
+    let (synced_tx, synced_rx) = tokio::sync::watch::channel(false);
+    let stream = watcher::watcher(api, config)
+        .default_backoff()
+        .modify(move |object| keep.trim(object))
+        .inspect_ok(move |event| {
+            observe(event);
+            if matches!(event, watcher::Event::InitDone) {
+                synced_tx.send_replace(true);
+            }
+        });
+    (stream, Synced(synced_rx))
+}
+
+/// The operator's bindings of one kind, in `cache`: the stream of the bindings it saw
+/// change (applied or deleted) for the controller's triggers, and whether its first full
+/// list has arrived.
+pub fn bindings<K>(
+    api: Api<K>,
+    config: Config,
+    cache: Arc<BindingCache<K>>,
+    what: &'static str,
+) -> (
+    impl futures::Stream<Item = Result<K, watcher::Error>> + Send,
+    Synced,
+)
+where
+    K: Binding + serde::de::DeserializeOwned + std::fmt::Debug + Send + Sync + 'static,
+{
+    let (events, synced) = events(api, config, Keep::Object, move |event| cache.observe(event));
+    (without_errors(events.touched_objects(), what), synced)
 }
 
 /// A cache of one kind, the stream of the objects it saw change (applied or deleted) for
@@ -204,7 +238,8 @@ where
 pub fn cached<K>(
     api: Api<K>,
     config: Config,
-    mut observe: impl FnMut(&watcher::Event<K>) + Send + 'static,
+    keep: Keep,
+    observe: impl FnMut(&watcher::Event<K>) + Send + 'static,
     what: &'static str,
 ) -> (
     Store<K>,
@@ -221,19 +256,9 @@ where
         + 'static,
 {
     let (store, writer) = reflector::store();
-    let (synced_tx, synced_rx) = tokio::sync::watch::channel(false);
-    let stream = watcher::watcher(api, config)
-        .default_backoff()
-        .modify(trim)
-        .inspect_ok(move |event| {
-            observe(event);
-            if matches!(event, watcher::Event::InitDone) {
-                synced_tx.send_replace(true);
-            }
-        })
-        .reflect(writer)
-        .touched_objects();
-    (store, without_errors(stream, what), Synced(synced_rx))
+    let (events, synced) = events(api, config, keep, observe);
+    let stream = events.reflect(writer).touched_objects();
+    (store, without_errors(stream, what), synced)
 }
 
 #[cfg(test)]

@@ -41,10 +41,17 @@ impl Context {
     /// holds the version it was written over; otherwise the cached object's.
     pub fn current_status(&self, ogb: &OktaGroupBinding) -> OktaGroupBindingStatus {
         let uid = ogb.uid().unwrap_or_default();
-        let written = lock(&self.written_status);
+        let mut written = lock(&self.written_status);
         match (written.get(&uid), &ogb.metadata.resource_version) {
             (Some((over, status)), Some(version)) if over == version => status.clone(),
-            _ => ogb.status.clone().unwrap_or_default(),
+            (written_over, _) => {
+                // The cache has moved past the version the status was written over: it
+                // holds that write (or a later one), so the copy is no longer needed.
+                if written_over.is_some() {
+                    written.remove(&uid);
+                }
+                ogb.status.clone().unwrap_or_default()
+            }
         }
     }
 

@@ -8,6 +8,7 @@ use crate::binding::{BindingObject, BindingRef};
 use crate::okta::{GroupAnswer, OktaClaim, OktaError, OktaGroup, OktaUser};
 use k8s_openapi::api::core::v1::Namespace;
 use kube::ResourceExt;
+use kube::core::PartialObjectMeta;
 use kube::runtime::reflector::ObjectRef;
 use okta_rbac_api::{OktaGroupBinding, OktaGroupBindingStatus, SubjectKind};
 use std::collections::{BTreeMap, BTreeSet};
@@ -45,7 +46,7 @@ pub struct RolesPresent {
 pub struct ClusterView {
     /// Namespaces that exist and are not being deleted: every one when the object has a
     /// namespaceSelector, otherwise only those it names.
-    pub namespaces: Vec<Arc<Namespace>>,
+    pub namespaces: Vec<Arc<PartialObjectMeta<Namespace>>>,
     /// The bindings this object owns.
     pub owned: BTreeMap<BindingRef, BindingObject>,
     /// Bindings this object created whose watch event has not arrived yet.
@@ -101,7 +102,7 @@ fn look_at_cluster(ctx: &Context, ogb: &OktaGroupBinding) -> ClusterView {
     let name = ogb.name_any();
     let stores = &ctx.stores;
     let role_bindings = &ogb.spec.role_bindings;
-    let namespaces: Vec<Arc<Namespace>> =
+    let namespaces: Vec<Arc<PartialObjectMeta<Namespace>>> =
         if role_bindings.iter().any(|r| r.namespace_selector.is_some()) {
             stores.namespaces.state()
         } else {
@@ -122,11 +123,11 @@ fn look_at_cluster(ctx: &Context, ogb: &OktaGroupBinding) -> ClusterView {
     // An orphan an object of this name left behind counts as owned: the plan repairs it
     // into this object's (adopts it) or deletes it, like any owned binding.
     for binding in stores.owned_cluster_role_bindings(&uid, &name) {
-        let object = BindingObject::from(binding.as_ref());
+        let object = BindingObject::from(binding);
         owned.insert(object.reference(), object);
     }
     for binding in stores.owned_role_bindings(&uid, &name) {
-        let object = BindingObject::from(binding.as_ref());
+        let object = BindingObject::from(binding);
         owned.insert(object.reference(), object);
     }
     ClusterView {

@@ -14,7 +14,9 @@ use kube::runtime::events::EventType;
 use okta_rbac_api::conditions::{
     self, CLAIM_CARRIES_GROUP, GROUP_VERIFIED, PAUSED, READY, Reason, STALLED, Status, Verdict,
 };
-use okta_rbac_api::{OktaGroupBinding, OktaGroupBindingStatus, OktaGroupStatus, SubjectKind};
+use okta_rbac_api::{
+    LISTED_BINDINGS, OktaGroupBinding, OktaGroupBindingStatus, OktaGroupStatus, SubjectKind,
+};
 
 /// An event for people (`kubectl describe`).
 #[derive(Clone, Debug, PartialEq)]
@@ -226,13 +228,14 @@ fn status(
         _ if verification_changed || old.last_verified.is_none() => Some(now.clone()),
         _ => old.last_verified.clone(),
     };
-    let bindings = tally.bound.clone();
+    let count = tally.bound.len();
     OktaGroupBindingStatus {
         observed_generation: ogb.metadata.generation,
         subject: Some(subject_summary(ogb, policy)),
         group,
-        binding_count: bindings.len() as i32,
-        bindings,
+        binding_count: count as i32,
+        bindings: tally.bound.iter().take(LISTED_BINDINGS).cloned().collect(),
+        bindings_not_listed: (count > LISTED_BINDINGS).then(|| (count - LISTED_BINDINGS) as i32),
         last_verified,
         conditions,
     }

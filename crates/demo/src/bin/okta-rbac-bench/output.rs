@@ -77,6 +77,9 @@ pub fn table(results: &[SizeResult]) -> String {
             r.operator.delete_to_revoked.p99 * 1000.0
         )
     });
+    row("group deleted in Okta → bindings revoked", &|r| {
+        seconds(r.operator.group_deleted_to_revoked)
+    });
     row("**Okta**", &|_| String::new());
     row("requests to converge", &|r| {
         r.operator.okta_requests.to_string()
@@ -86,6 +89,9 @@ pub fn table(results: &[SizeResult]) -> String {
     });
     row("steady requests per hour, without the System Log", &|r| {
         format!("{:.0}", r.operator.quiet_okta_requests_per_hour_without_log)
+    });
+    row("objects OktaRateLimited in steady state", &|r| {
+        r.operator.rate_limited.to_string()
     });
     out
 }

@@ -53,6 +53,10 @@ pub struct OperatorResult {
     pub apply_to_ready: Latency,
     /// One object deleted: until its bindings are gone.
     pub delete_to_revoked: Latency,
+    /// An object's group deleted in Okta: until its bindings are gone.
+    pub group_deleted_to_revoked: f64,
+    /// Objects that showed OktaRateLimited after the quiet resync.
+    pub rate_limited: usize,
 }
 
 pub struct SizeResult {

@@ -5,17 +5,18 @@ use crate::reconcile::observe::RolesPresent;
 use crate::reconcile::subjects::group_subject;
 use k8s_openapi::api::core::v1::Namespace;
 use k8s_openapi::api::rbac::v1::RoleRef;
+use kube::core::{PartialObjectMeta, PartialObjectMetaExt};
 use std::sync::Arc;
 
-fn namespace(name: &str, pairs: &[(&str, &str)]) -> Arc<Namespace> {
-    Arc::new(Namespace {
-        metadata: ObjectMeta {
+fn namespace(name: &str, pairs: &[(&str, &str)]) -> Arc<PartialObjectMeta<Namespace>> {
+    Arc::new(
+        ObjectMeta {
             name: Some(name.into()),
             labels: Some(labels(pairs)),
             ..Default::default()
-        },
-        ..Default::default()
-    })
+        }
+        .into_response_partial(),
+    )
 }
 
 /// `default` and one payments namespace exist, and every referenced role.

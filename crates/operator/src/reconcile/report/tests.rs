@@ -190,3 +190,23 @@ fn an_outage_keeps_the_recorded_group_and_the_time_of_verification() {
     assert_eq!(report.state, "unknown");
     assert_eq!(report.events[0].reason, "OktaTimeout");
 }
+
+#[test]
+fn thousands_of_bindings_are_counted_and_only_the_first_hundred_listed() {
+    let names: Vec<String> = (0..10_000).map(|i| format!("b{i:05}")).collect();
+    let plan = bound(&names.iter().map(String::as_str).collect::<Vec<_>>());
+    let report = report_at(&Default::default(), &verified(), &plan, &[], 100);
+    let status = &report.status;
+    assert_eq!(status.binding_count, 10_000);
+    assert_eq!(status.bindings.len(), LISTED_BINDINGS);
+    assert_eq!(status.bindings[0].name, "b00000");
+    assert_eq!(
+        status.bindings_not_listed,
+        Some(10_000 - LISTED_BINDINGS as i32)
+    );
+    let size = serde_json::to_vec(status).expect("json").len();
+    assert!(size < 20_000, "the status stays small: {size} bytes");
+
+    let few = report_at(&Default::default(), &verified(), &bound(&["a"]), &[], 100);
+    assert_eq!(few.status.bindings_not_listed, None, "all listed: no count");
+}
