@@ -9,9 +9,9 @@ use k8s_openapi::api::core::v1::Namespace;
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
 use kube::api::Api;
 use kube::core::PartialObjectMeta;
-use kube::runtime::Controller;
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::watcher::{self, Config};
+use kube::runtime::{Controller, WatchStreamExt, predicates};
 use kube::{Client, ResourceExt};
 use okta_rbac_api::OktaGroupBinding;
 use std::sync::Arc;
@@ -210,7 +210,10 @@ pub async fn run(
     let progress = parts.progress;
     progress.leading();
     let objects_now = objects.clone();
-    let controller = Controller::for_stream(object_events, objects.clone())
+    // A change of spec moves the generation; a status write (most often the operator's
+    // own) does not, and changes nothing the reconcile decides from.
+    let spec_changes = object_events.predicate_filter(predicates::generation, Default::default());
+    let controller = Controller::for_stream(spec_changes, objects.clone())
         .with_config(kube::runtime::controller::Config::default().concurrency(parts.concurrency));
     let (for_ns, for_cr, for_role) = (objects.clone(), objects.clone(), objects.clone());
     let watches = vec![

@@ -238,13 +238,16 @@ impl<K: Binding> BindingCache<K> {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Follows one watch event.
-    pub fn observe(&self, event: &Event<K>) {
+    /// Follows one watch event. True when it is the arrival of a binding that this
+    /// operator created and was expecting: the reconcile that created it has nothing left
+    /// to do about it.
+    pub fn observe(&self, event: &Event<K>) -> bool {
         let mut inner = self.lock();
         let inner = &mut *inner;
+        let mut expected = false;
         match event {
             Event::Apply(object) => {
-                inner.arrived(&reference_of(object));
+                expected = inner.arrived(&reference_of(object));
                 let record = inner.record(object);
                 let key = inner.key(object);
                 inner.contents.remove(&key, &mut inner.shared);
@@ -281,6 +284,7 @@ impl<K: Binding> BindingCache<K> {
                 }
             }
         }
+        expected
     }
 
     /// The bindings filed under `owner` (a uid, or an [`orphan_key`]), whole.
@@ -393,16 +397,18 @@ impl Inner {
         }
     }
 
-    /// A binding's watch event arrived: it is no longer expected.
-    fn arrived(&mut self, reference: &BindingRef) {
-        if let Some(uid) = self.expected_owner.remove(reference)
-            && let Some(expected) = self.expected.get_mut(&uid)
-        {
+    /// A binding's watch event arrived: it is no longer expected. Whether it was.
+    fn arrived(&mut self, reference: &BindingRef) -> bool {
+        let Some(uid) = self.expected_owner.remove(reference) else {
+            return false;
+        };
+        if let Some(expected) = self.expected.get_mut(&uid) {
             expected.remove(reference);
             if expected.is_empty() {
                 self.expected.remove(&uid);
             }
         }
+        true
     }
 }
 

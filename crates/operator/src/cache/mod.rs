@@ -215,7 +215,8 @@ where
 
 /// The operator's bindings of one kind, in `cache`: the stream of the bindings it saw
 /// change (applied or deleted) for the controller's triggers, and whether its first full
-/// list has arrived.
+/// list has arrived. The arrival of a binding the operator just created triggers nothing:
+/// the reconcile that created it already counted it.
 pub fn bindings<K>(
     api: Api<K>,
     config: Config,
@@ -228,8 +229,30 @@ pub fn bindings<K>(
 where
     K: Binding + serde::de::DeserializeOwned + std::fmt::Debug + Send + Sync + 'static,
 {
-    let (events, synced) = events(api, config, Keep::Object, move |event| cache.observe(event));
-    (without_errors(events.touched_objects(), what), synced)
+    let (synced_tx, synced_rx) = tokio::sync::watch::channel(false);
+    let stream = watcher::watcher(api, config)
+        .default_backoff()
+        .modify(|object| Keep::Object.trim(object))
+        .filter_map(move |item| {
+            std::future::ready(match item {
+                Err(error) => Some(Err(error)),
+                Ok(event) => {
+                    let expected = cache.observe(&event);
+                    match event {
+                        watcher::Event::Apply(binding) if !expected => Some(Ok(binding)),
+                        watcher::Event::InitApply(binding) | watcher::Event::Delete(binding) => {
+                            Some(Ok(binding))
+                        }
+                        watcher::Event::InitDone => {
+                            synced_tx.send_replace(true);
+                            None
+                        }
+                        _ => None,
+                    }
+                }
+            })
+        });
+    (without_errors(stream, what), Synced(synced_rx))
 }
 
 /// A cache of one kind, the stream of the objects it saw change (applied or deleted) for

@@ -370,7 +370,7 @@ async fn main() {
     )
     .expect("results.md");
     match chart(&results, &docs.join("bench.svg")) {
-        Ok(()) => eprintln!(">> wrote docs/bench/results.md and docs/bench/bench.svg"),
+        Ok(()) => eprintln!(">> wrote results.md and bench.svg in {}", docs.display()),
         Err(error) => eprintln!(">> the chart failed: {error}"),
     }
 }

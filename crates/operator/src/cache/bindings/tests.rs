@@ -127,8 +127,15 @@ fn a_created_binding_is_expected_until_its_watch_event_arrives() {
         cache.expected_for("u2").is_empty(),
         "expected for its owner only"
     );
-    cache.observe(&Event::Apply(created));
+    assert!(
+        cache.observe(&Event::Apply(created.clone())),
+        "its arrival is the one expected"
+    );
     assert!(cache.expected_for("u1").is_empty());
+    assert!(
+        !cache.observe(&Event::Apply(created)),
+        "a later change is news"
+    );
     assert_eq!(names(&cache, "u1"), ["a/new"]);
 }
 
