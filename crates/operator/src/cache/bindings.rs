@@ -254,7 +254,8 @@ impl<K: Binding> BindingCache<K> {
                 inner.contents.insert(key, record);
             }
             Event::Delete(object) => {
-                inner.arrived(&reference_of(object));
+                // Not an arrival: a binding deleted and then created again (a new roleRef)
+                // is expected while the deletion's event may still be on its way.
                 let key = inner.key(object);
                 if inner.contents.remove(&key, &mut inner.shared) {
                     inner.removed(1);
@@ -310,6 +311,11 @@ impl<K: Binding> BindingCache<K> {
             .entry(uid.to_string())
             .or_default()
             .insert(reference.clone(), Instant::now());
+    }
+
+    /// Stops expecting `reference` (its creation failed).
+    pub fn unexpect(&self, reference: &BindingRef) {
+        self.lock().arrived(reference);
     }
 
     /// What `uid` created whose watch events are still on their way.

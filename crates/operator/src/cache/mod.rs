@@ -80,6 +80,14 @@ impl Stores {
         }
     }
 
+    /// The creation of `binding` failed: its watch event is not to be expected.
+    pub fn unexpect(&self, binding: &BindingRef) {
+        match &binding.namespace {
+            None => self.cluster_role_bindings.unexpect(binding),
+            Some(_) => self.role_bindings.unexpect(binding),
+        }
+    }
+
     /// The bindings `uid` created whose watch events have not arrived yet.
     pub fn pending_for(&self, uid: &str) -> BTreeSet<BindingRef> {
         let cluster = self.cluster_role_bindings.expected_for(uid);

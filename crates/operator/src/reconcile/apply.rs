@@ -170,33 +170,44 @@ fn relabel(failure: WriteFailure, doing: &'static str) -> WriteFailure {
 
 async fn create(writer: &Writer<'_>, binding: &BindingObject) -> Result<Done, WriteFailure> {
     let target = binding.reference();
+    // Expected before it is sent: the watch event may arrive before the response does.
+    writer.stores.expect(&target, writer.owner_uid);
+    let result = try_create(writer, binding, &target).await;
+    if result != Ok(Done::Created) {
+        writer.stores.unexpect(&target);
+    }
+    result
+}
+
+async fn try_create(
+    writer: &Writer<'_>,
+    binding: &BindingObject,
+    target: &BindingRef,
+) -> Result<Done, WriteFailure> {
     let created = match binding {
         BindingObject::Cluster(b) => cluster_api(writer).create(&params(), b).await.map(|_| ()),
-        BindingObject::Namespaced(b) => namespaced_api(writer, &target)
+        BindingObject::Namespaced(b) => namespaced_api(writer, target)
             .create(&params(), b)
             .await
             .map(|_| ()),
     };
     match created {
-        Ok(()) => {
-            writer.stores.expect(&target, writer.owner_uid);
-            Ok(Done::Created)
-        }
+        Ok(()) => Ok(Done::Created),
         // The cache may lag behind our own writes, or someone else owns the name.
         Err(kube::Error::Api(status)) if status.code == 409 => {
-            match owner_uids(writer, &target).await {
+            match owner_uids(writer, target).await {
                 Ok(owners) if owners.iter().any(|uid| uid == writer.owner_uid) => {
                     tracing::debug!(binding = %target, "already created; the cache had not seen it");
                     Ok(Done::AlreadyOwned)
                 }
                 Ok(_) => Err(WriteFailure::Conflict),
-                Err(error) => Err(failure("reading", &target, error)),
+                Err(error) => Err(failure("reading", target, error)),
             }
         }
         Err(kube::Error::Api(status)) if status.code == 404 => Err(WriteFailure::NamespaceMissing(
             target.namespace.clone().unwrap_or_default(),
         )),
-        Err(error) => Err(failure("creating", &target, error)),
+        Err(error) => Err(failure("creating", target, error)),
     }
 }
 

@@ -4,6 +4,7 @@
 //! operator runs.
 
 use crate::apiserver::apiserver_writes;
+use crate::cpu::CpuMeter;
 use crate::results::LimitResult;
 use crate::watch::watch_bindings;
 use crate::workload::{
@@ -78,12 +79,18 @@ async fn create(client: &Client, i: usize, namespace: Option<String>) {
 
 /// Every binding at `concurrency`, until the bench's own watch has seen them all (as for
 /// the operator), then removed: the seconds it took and the apiserver's writes.
-async fn one_run(client: &Client, objects: usize, concurrency: usize) -> (f64, u64) {
+async fn one_run(
+    client: &Client,
+    processes: &[(String, u32)],
+    objects: usize,
+    concurrency: usize,
+) -> (f64, u64) {
     let (crbs, rbs) = watch_bindings(client, &format!("{LIMIT_LABEL}=limit")).await;
     let bindings = (0..objects).flat_map(|i| {
         std::iter::once((i, None)).chain(namespaces_of(i).map(move |ns| (i, Some(ns))))
     });
     let before = apiserver_writes(client).await;
+    let cpu = CpuMeter::start(processes.iter().cloned());
     let started = Instant::now();
     futures::stream::iter(bindings)
         .map(|(i, ns)| create(client, i, ns))
@@ -94,6 +101,10 @@ async fn one_run(client: &Client, objects: usize, concurrency: usize) -> (f64, u
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let seconds = started.elapsed().as_secs_f64();
+    eprintln!(
+        "   limit at concurrency {concurrency}: {}",
+        cpu.report(seconds)
+    );
     let writes = apiserver_writes(client).await - before;
 
     // One delete-collection per namespace, and wait until the watch shows none.
@@ -115,10 +126,14 @@ async fn one_run(client: &Client, objects: usize, concurrency: usize) -> (f64, u
 }
 
 /// The limit: the best of the sweep.
-pub async fn run_limit(client: &Client, objects: usize) -> LimitResult {
+pub async fn run_limit(
+    client: &Client,
+    processes: &[(String, u32)],
+    objects: usize,
+) -> LimitResult {
     let mut best: Option<LimitResult> = None;
     for concurrency in CONCURRENCIES {
-        let (seconds, writes) = one_run(client, objects, concurrency).await;
+        let (seconds, writes) = one_run(client, processes, objects, concurrency).await;
         eprintln!("   limit at concurrency {concurrency}: {seconds:.2} s");
         if best.as_ref().is_none_or(|b| seconds < b.seconds) {
             best = Some(LimitResult {

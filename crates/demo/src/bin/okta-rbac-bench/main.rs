@@ -12,6 +12,7 @@
 //! SIZES=100,1000,5000 by default.
 
 mod apiserver;
+mod cpu;
 mod large;
 mod limit;
 mod output;
@@ -60,10 +61,12 @@ fn launch(
     let mut args = vec![
         "--resync-interval".to_string(),
         format!("{}s", resync_for(objects).as_secs()),
-        "--reconcile-concurrency".to_string(),
-        CONCURRENCY.to_string(),
     ];
     args.extend(extra.iter().map(|a| a.to_string()));
+    // OPERATOR_ARGS: more flags for every operator the bench starts (experiments).
+    if let Ok(more) = std::env::var("OPERATOR_ARGS") {
+        args.extend(more.split_whitespace().map(str::to_string));
+    }
     OperatorLaunch::new(operator_bin, plane.kubeconfig_path(), sim.base_url())
         .okta_ca_file(&ca)
         .okta_token(TOKEN)
@@ -109,6 +112,9 @@ async fn run_operator(
     sim.clear_requests();
     let by_kind_before = apiserver_writes_by_kind(&client).await;
     let before: u64 = by_kind_before.values().sum();
+    let mut processes = cpu::plane_processes(plane);
+    processes.push(("operator".into(), operator.pid()));
+    let cpu = cpu::CpuMeter::start(processes);
     let started = Instant::now();
     let api: Api<OktaGroupBinding> = Api::all(client.clone());
     let creating = {
@@ -144,6 +150,7 @@ async fn run_operator(
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let seconds = started.elapsed().as_secs_f64();
+    eprintln!("   {}", cpu.report(seconds));
     creator.await.expect("creates");
     let okta_requests = sim.requests().len();
     // The bench's own creates of the objects are not the operator's writes.
@@ -302,7 +309,7 @@ async fn bench(objects: usize, operator_bin: &Path) -> SizeResult {
     create_namespaces(&client).await;
 
     eprintln!(">> {objects} objects: the limit");
-    let limit = run_limit(&client, objects).await;
+    let limit = run_limit(&client, &cpu::plane_processes(&plane), objects).await;
     eprintln!("   {:.2} s", limit.seconds);
     eprintln!(">> {objects} objects: the operator");
     let operator = run_operator(&plane, &sim, operator_bin, objects).await;
