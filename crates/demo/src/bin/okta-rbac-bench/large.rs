@@ -5,7 +5,7 @@
 
 use crate::results::Latency;
 use crate::watch::watch_bindings;
-use crate::workload::{CONCURRENCY, MANAGED, TOKEN, create_namespaces, group, spec};
+use crate::workload::{MANAGED, TOKEN, create_namespaces, create_objects, group, spec};
 use crate::{launch, ready};
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Namespace;
@@ -251,21 +251,11 @@ pub async fn unowned(operator_bin: &Path) -> UnownedCase {
     create_namespaces(&client).await;
     let objects = objects_store(&client).await;
     let api = Api::<OktaGroupBinding>::all(client.clone());
-    futures::stream::iter(0..OBJECTS)
-        .map(|i| {
-            let api = api.clone();
-            async move {
-                api.create(
-                    &PostParams::default(),
-                    &OktaGroupBinding::new(&format!("team-{i:05}"), spec(i)),
-                )
-                .await
-                .expect("create an object");
-            }
-        })
-        .buffer_unordered(CONCURRENCY)
-        .collect::<Vec<()>>()
-        .await;
+    create_objects(
+        api.clone(),
+        (0..OBJECTS).map(|i| (format!("team-{i:05}"), spec(i))),
+    )
+    .await;
     let operator = started(&plane, &sim, operator_bin, "unowned-before").await;
     until_ready(&objects, OBJECTS, "unowned, before").await;
     tokio::time::sleep(Duration::from_secs(10)).await;
@@ -335,22 +325,11 @@ pub async fn org(operator_bin: &Path) -> OrgCase {
     };
     sim.clear_requests();
     let started = Instant::now();
-    futures::stream::iter(0..OBJECTS)
-        .map(|i| {
-            let api = api.clone();
-            let spec = cluster_wide(i);
-            async move {
-                api.create(
-                    &PostParams::default(),
-                    &OktaGroupBinding::new(&format!("org-{i:05}"), spec),
-                )
-                .await
-                .expect("create an object");
-            }
-        })
-        .buffer_unordered(CONCURRENCY)
-        .collect::<Vec<()>>()
-        .await;
+    create_objects(
+        api.clone(),
+        (0..OBJECTS).map(|i| (format!("org-{i:05}"), cluster_wide(i))),
+    )
+    .await;
     until_ready(&objects, OBJECTS, "org").await;
     let seconds = started.elapsed().as_secs_f64();
     let okta_requests = sim.requests().len();

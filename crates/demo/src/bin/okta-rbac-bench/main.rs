@@ -22,7 +22,6 @@ mod watch;
 mod workload;
 
 use apiserver::{apiserver_writes, apiserver_writes_by_kind, describe_writes};
-use futures::StreamExt;
 use kube::CustomResourceExt;
 use kube::api::{Api, PostParams};
 use limit::run_limit;
@@ -117,23 +116,10 @@ async fn run_operator(
     let cpu = cpu::CpuMeter::start(processes);
     let started = Instant::now();
     let api: Api<OktaGroupBinding> = Api::all(client.clone());
-    let creating = {
-        let api = api.clone();
-        futures::stream::iter(0..objects)
-            .map(move |i| {
-                let api = api.clone();
-                async move {
-                    api.create(
-                        &PostParams::default(),
-                        &OktaGroupBinding::new(&format!("team-{i:05}"), spec(i)),
-                    )
-                    .await
-                    .expect("create OktaGroupBinding");
-                }
-            })
-            .buffer_unordered(CONCURRENCY)
-            .collect::<Vec<()>>()
-    };
+    let creating = create_objects(
+        api.clone(),
+        (0..objects).map(|i| (format!("team-{i:05}"), spec(i))),
+    );
     let creator = tokio::spawn(creating);
     let expected_rbs = objects * NAMESPACES_PER_OBJECT;
     loop {

@@ -70,3 +70,26 @@ pub fn spec(i: usize) -> OktaGroupBindingSpec {
         paused: false,
     }
 }
+
+/// Creates these objects, CONCURRENCY at a time, as a GitOps sync would.
+pub async fn create_objects(
+    api: kube::Api<okta_rbac_api::OktaGroupBinding>,
+    objects: impl Iterator<Item = (String, OktaGroupBindingSpec)>,
+) {
+    use futures::StreamExt;
+    futures::stream::iter(objects)
+        .map(|(name, spec)| {
+            let api = api.clone();
+            async move {
+                api.create(
+                    &kube::api::PostParams::default(),
+                    &okta_rbac_api::OktaGroupBinding::new(&name, spec),
+                )
+                .await
+                .expect("create an OktaGroupBinding");
+            }
+        })
+        .buffer_unordered(CONCURRENCY)
+        .collect::<Vec<()>>()
+        .await;
+}
