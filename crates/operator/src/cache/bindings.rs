@@ -15,6 +15,7 @@
 //! to keep access while the operator is reinstalled), its former owner's name, so that an
 //! object of that name adopts it.
 
+use super::interner::Interner;
 use crate::binding::BindingRef;
 use crate::labels::{OWNER_ANNOTATION, OWNER_UID_LABEL};
 use k8s_openapi::api::rbac::v1::{ClusterRoleBinding, RoleBinding, RoleRef, Subject};
@@ -134,57 +135,6 @@ struct Record {
     resource_version: Option<Box<str>>,
     deletion_timestamp: Option<Time>,
     shared: Arc<Shared>,
-}
-
-/// One of each distinct value, shared by everything that holds it.
-#[derive(Debug)]
-struct Interner<T: ?Sized + Eq + Hash> {
-    values: HashSet<Arc<T>>,
-}
-
-impl<T: ?Sized + Eq + Hash> Default for Interner<T> {
-    fn default() -> Self {
-        Self {
-            values: HashSet::new(),
-        }
-    }
-}
-
-impl<T: ?Sized + Eq + Hash> Interner<T> {
-    fn get(&mut self, value: &T) -> Option<Arc<T>> {
-        self.values.get(value).cloned()
-    }
-
-    fn insert(&mut self, value: Arc<T>) -> Arc<T> {
-        self.values.insert(value.clone());
-        value
-    }
-
-    /// Forgets `value` when nothing but the interner holds it any longer; called by the
-    /// last holder just before it lets go (hence two references: its own and ours).
-    fn release(&mut self, value: &Arc<T>) {
-        if Arc::strong_count(value) <= 2 {
-            self.values.remove(value);
-        }
-    }
-
-    fn len(&self) -> usize {
-        self.values.len()
-    }
-}
-
-impl Interner<str> {
-    fn string(&mut self, value: &str) -> Arc<str> {
-        self.get(value)
-            .unwrap_or_else(|| self.insert(Arc::from(value)))
-    }
-}
-
-impl Interner<Shared> {
-    fn shared(&mut self, value: Shared) -> Arc<Shared> {
-        self.get(&value)
-            .unwrap_or_else(|| self.insert(Arc::new(value)))
-    }
 }
 
 #[derive(Debug, Default)]
@@ -388,7 +338,7 @@ impl Inner {
             owner: owner_key(object).map(|owner| self.strings.string(&owner)),
             resource_version: meta.resource_version.as_deref().map(Box::from),
             deletion_timestamp: meta.deletion_timestamp.clone(),
-            shared: self.shared.shared(shared),
+            shared: self.shared.value(shared),
         }
     }
 

@@ -3,6 +3,7 @@
 //! events are still on their way.
 
 mod bindings;
+mod interner;
 
 use crate::binding::BindingRef;
 use crate::labels::{OWNER_ANNOTATION, OWNER_UID_LABEL};
