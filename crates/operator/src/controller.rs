@@ -148,12 +148,12 @@ pub async fn run(
         roles: role_store,
     };
 
-    let reporter = kube::runtime::events::Reporter {
-        controller: MANAGER.into(),
-        instance: std::env::var("POD_NAME").ok(),
-    };
     let ctx = Arc::new(Context {
-        recorder: kube::runtime::events::Recorder::new(client.clone(), reporter),
+        events: crate::events::Publisher::new(
+            client.clone(),
+            MANAGER,
+            std::env::var("POD_NAME").ok(),
+        ),
         client: client.clone(),
         okta: parts.okta,
         claims: parts.claims,

@@ -10,6 +10,7 @@ pub mod binding;
 pub mod cache;
 pub mod cli;
 pub mod controller;
+pub mod events;
 pub mod labels;
 pub mod metrics;
 pub mod okta;

@@ -33,6 +33,12 @@ enum Entry {
 /// The longest a batch is held back for an exhausted rate-limit window.
 const LONGEST_HOLD: Duration = Duration::from_secs(60);
 
+/// The longest a batch waits to fill while names keep arriving. Objects created at a
+/// steady 25 a second or more (a GitOps sync of thousands) then go out 50 names per
+/// request; with half-full requests, 5,000 new objects would need twice the tightest
+/// org's 100 searches a minute, and half of them would wait out a window and say so.
+const LONGEST_GATHER: Duration = Duration::from_secs(2);
+
 fn epoch_seconds() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -266,11 +272,12 @@ impl GroupDirectory {
 
     /// Waits while names keep arriving, so that a burst (a GitOps sync, a restart) goes
     /// out in full requests rather than one per coalescing window: until a window passes
-    /// with no new name, a full request's worth is pending, or twenty windows have passed.
-    /// A lone lookup waits one short window.
+    /// with no new name, a full request's worth is pending, or [`LONGEST_GATHER`] has
+    /// passed. A lone lookup waits one short window.
     async fn gather(&self) {
         let mut seen = lock(&self.pending).len();
-        for _ in 0..20 {
+        let windows = LONGEST_GATHER.as_millis() / self.coalesce.as_millis().max(1);
+        for _ in 0..windows {
             tokio::time::sleep(self.coalesce).await;
             let pending = lock(&self.pending).len();
             if pending == seen || pending >= NAMES_PER_SEARCH {

@@ -8,7 +8,6 @@ use crate::okta::claims::ClaimsCache;
 use crate::policy::Policy;
 use kube::Client;
 use kube::ResourceExt;
-use kube::runtime::events::Recorder;
 use okta_rbac_api::{OktaGroupBinding, OktaGroupBindingStatus};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -26,7 +25,7 @@ pub struct Context {
     pub policy: Policy,
     pub resync: Duration,
     pub stores: Stores,
-    pub recorder: Recorder,
+    pub events: crate::events::Publisher,
     pub metrics: Arc<Metrics>,
     /// Consecutive Okta failures per object uid, for backoff.
     pub failures: Mutex<HashMap<String, u32>>,

@@ -21,7 +21,6 @@ use context::Context;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::controller::Action;
-use kube::runtime::events::Event;
 use kube::{Resource, ResourceExt};
 use okta_rbac_api::{OktaGroupBinding, OktaGroupBindingStatus};
 use report::{Inputs, Note, Report, Retry};
@@ -149,17 +148,10 @@ fn publish(ctx: &Context, ogb: &OktaGroupBinding, notes: Vec<Note>) {
         return;
     }
     let reference = ogb.object_ref(&());
-    let recorder = ctx.recorder.clone();
+    let events = ctx.events.clone();
     tokio::spawn(async move {
         for note in notes {
-            let event = Event {
-                type_: note.type_,
-                reason: note.reason.into(),
-                note: Some(note.note),
-                action: "Reconcile".into(),
-                secondary: None,
-            };
-            if let Err(error) = recorder.publish(&event, &reference).await {
+            if let Err(error) = events.publish(&note, &reference).await {
                 tracing::warn!(%error, "publishing an event failed");
             }
         }

@@ -10,7 +10,6 @@ use super::subjects::subject_summary;
 use super::tally::{Tally, tally};
 use crate::policy::Policy;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
-use kube::runtime::events::EventType;
 use okta_rbac_api::conditions::{
     self, CLAIM_CARRIES_GROUP, GROUP_VERIFIED, PAUSED, READY, Reason, STALLED, Status, Verdict,
 };
@@ -18,13 +17,7 @@ use okta_rbac_api::{
     LISTED_BINDINGS, OktaGroupBinding, OktaGroupBindingStatus, OktaGroupStatus, SubjectKind,
 };
 
-/// An event for people (`kubectl describe`).
-#[derive(Clone, Debug, PartialEq)]
-pub struct Note {
-    pub type_: EventType,
-    pub reason: &'static str,
-    pub note: String,
-}
+pub use crate::events::{EventType, Note};
 
 /// When to reconcile the object again.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

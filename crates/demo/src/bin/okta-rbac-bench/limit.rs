@@ -15,6 +15,7 @@ use k8s_openapi::api::rbac::v1::{ClusterRoleBinding, RoleBinding, RoleRef, Subje
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::Client;
 use kube::api::{Api, DeleteParams, ListParams, PostParams};
+use kube::runtime::reflector::Store;
 use std::time::{Duration, Instant};
 
 /// Requests in flight at once, swept.
@@ -37,24 +38,24 @@ fn view() -> RoleRef {
     }
 }
 
-fn limit_meta(name: String, namespace: Option<String>) -> ObjectMeta {
+fn limit_meta(name: String, namespace: Option<String>, run: &str) -> ObjectMeta {
     ObjectMeta {
         name: Some(name),
         namespace,
-        labels: Some([(LIMIT_LABEL.to_string(), "limit".to_string())].into()),
+        labels: Some([(LIMIT_LABEL.to_string(), run.to_string())].into()),
         ..Default::default()
     }
 }
 
 /// One binding of the workload: object `i`'s ClusterRoleBinding (`None`) or its
-/// RoleBinding in a namespace.
-async fn create(client: &Client, i: usize, namespace: Option<String>) {
+/// RoleBinding in a namespace, labelled `bench=<run>`.
+pub async fn create(client: &Client, run: &str, i: usize, namespace: Option<String>) {
     let params = PostParams::default();
-    let name = format!("limit-{i:05}-view");
+    let name = format!("{run}-{i:05}-view");
     match namespace {
         None => {
             let crb = ClusterRoleBinding {
-                metadata: limit_meta(name, None),
+                metadata: limit_meta(name, None, run),
                 role_ref: view(),
                 subjects: Some(subject(i)),
             };
@@ -65,7 +66,7 @@ async fn create(client: &Client, i: usize, namespace: Option<String>) {
         }
         Some(ns) => {
             let rb = RoleBinding {
-                metadata: limit_meta(name, Some(ns.clone())),
+                metadata: limit_meta(name, Some(ns.clone()), run),
                 role_ref: view(),
                 subjects: Some(subject(i)),
             };
@@ -93,7 +94,7 @@ async fn one_run(
     let cpu = CpuMeter::start(processes.iter().cloned());
     let started = Instant::now();
     futures::stream::iter(bindings)
-        .map(|(i, ns)| create(client, i, ns))
+        .map(|(i, ns)| create(client, "limit", i, ns))
         .buffer_unordered(concurrency)
         .collect::<Vec<()>>()
         .await;
@@ -107,8 +108,18 @@ async fn one_run(
     );
     let writes = apiserver_writes(client).await - before;
 
-    // One delete-collection per namespace, and wait until the watch shows none.
-    let selector = ListParams::default().labels(&format!("{LIMIT_LABEL}=limit"));
+    remove(client, "limit", (&crbs, &rbs)).await;
+    (seconds, writes)
+}
+
+/// Removes the bindings labelled `bench=<run>`, one delete-collection per namespace, and
+/// waits until the watch shows none.
+pub async fn remove(
+    client: &Client,
+    run: &str,
+    (crbs, rbs): (&Store<ClusterRoleBinding>, &Store<RoleBinding>),
+) {
+    let selector = ListParams::default().labels(&format!("{LIMIT_LABEL}={run}"));
     Api::<ClusterRoleBinding>::all(client.clone())
         .delete_collection(&DeleteParams::default(), &selector)
         .await
@@ -122,7 +133,6 @@ async fn one_run(
     while !crbs.is_empty() || !rbs.is_empty() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    (seconds, writes)
 }
 
 /// The limit: the best of the sweep.

@@ -13,6 +13,7 @@
 
 mod apiserver;
 mod cpu;
+mod floor;
 mod large;
 mod limit;
 mod output;
@@ -22,6 +23,7 @@ mod watch;
 mod workload;
 
 use apiserver::{apiserver_writes, apiserver_writes_by_kind, describe_writes};
+use floor::run_floor;
 use kube::CustomResourceExt;
 use kube::api::{Api, PostParams};
 use limit::run_limit;
@@ -300,6 +302,17 @@ async fn bench(objects: usize, operator_bin: &Path) -> SizeResult {
     eprintln!(">> {objects} objects: the operator");
     let operator = run_operator(&plane, &sim, operator_bin, objects).await;
     eprintln!("   {:.2} s", operator.seconds);
+    eprintln!(
+        ">> {objects} objects: the floor (objects, bindings, statuses and events written directly)"
+    );
+    let template = Api::<OktaGroupBinding>::all(client.clone())
+        .get_status(&format!("team-{:05}", 1))
+        .await
+        .expect("an object the operator reconciled")
+        .status
+        .expect("its status");
+    let floor = run_floor(&client, &cpu::plane_processes(&plane), objects, &template).await;
+    eprintln!("   {:.2} s", floor.seconds);
     drop(plane);
     let peer = if std::env::var_os("BENCH_NO_PEER").is_some() {
         None
@@ -312,6 +325,7 @@ async fn bench(objects: usize, operator_bin: &Path) -> SizeResult {
     SizeResult {
         objects,
         limit,
+        floor,
         operator,
         peer,
     }
@@ -346,7 +360,9 @@ async fn main() {
          namespaces. A fresh control plane per size and per tool, the local Okta at its \
          default (tightest) rate limits: 100 group searches a minute. The true limit creates \
          the same bindings directly at concurrency 16, 32, 64 and 128 and counts its best \
-         run; the operator runs as the release binary with its defaults (16 reconciles at \
+         run; the floor writes directly everything the operator's run writes (each object, \
+         its bindings, a status of the operator's shape and one event) at 3 and 12 objects \
+         at a time and counts its best run; the operator runs as the release binary with its defaults (16 reconciles at \
          a time) and resync {}; rbac-manager v1.10.0 gets one equivalent RBACDefinition \
          per object. Every time is until the bench's own watch has seen every binding (and, \
          for the operator, every object Ready). Reproduce with `make bench`.\n\n",

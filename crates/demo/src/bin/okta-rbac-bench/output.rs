@@ -31,12 +31,19 @@ pub fn table(results: &[SizeResult]) -> String {
     row("true limit (best concurrency)", &|r| {
         format!("{} ({})", seconds(r.limit.seconds), r.limit.concurrency)
     });
+    row(
+        "floor: objects, bindings, statuses, events (best objects at once)",
+        &|r| format!("{} ({})", seconds(r.floor.seconds), r.floor.objects_at_once),
+    );
     row("okta-rbac-operator", &|r| seconds(r.operator.seconds));
     row("rbac-manager v1.10.0", &|r| {
         peer(r, &|p| seconds(p.seconds))
     });
     row("operator ÷ true limit (target ≤ 1.3×)", &|r| {
         format!("{:.2}×", r.operator.seconds / r.limit.seconds)
+    });
+    row("operator ÷ floor", &|r| {
+        format!("{:.2}×", r.operator.seconds / r.floor.seconds)
     });
     row("rbac-manager ÷ operator (target ≥ 10×)", &|r| {
         peer(r, &|p| format!("{:.1}×", p.seconds / r.operator.seconds))

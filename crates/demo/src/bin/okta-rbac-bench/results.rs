@@ -62,6 +62,7 @@ pub struct OperatorResult {
 pub struct SizeResult {
     pub objects: usize,
     pub limit: LimitResult,
+    pub floor: crate::floor::FloorResult,
     pub operator: OperatorResult,
     pub peer: Option<PeerResult>,
 }

@@ -1,0 +1,141 @@
+//! Events for people (`kubectl describe`, `kubectl events`), in the events.k8s.io/v1 API.
+//!
+//! Not kube's `Recorder`: it keeps every event it published for six minutes, to count
+//! repeats in a series, and sweeps that cache on every publish. A GitOps sync of 5,000
+//! objects then holds 5,000 events (about 4 KiB each with the table) and sweeps them
+//! 5,000 times. This operator publishes an event only when something changed (a grant,
+//! a revocation, a condition turning bad with a new reason), so repeats are rare and a
+//! repeat as a new event is what a person reading them expects anyway.
+
+use k8s_openapi::api::core::v1::ObjectReference;
+use k8s_openapi::api::events::v1::Event;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
+use kube::Client;
+use kube::api::{Api, PostParams};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EventType {
+    Normal,
+    Warning,
+}
+
+impl EventType {
+    fn as_str(self) -> &'static str {
+        match self {
+            EventType::Normal => "Normal",
+            EventType::Warning => "Warning",
+        }
+    }
+}
+
+/// An event for people about one object.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Note {
+    pub type_: EventType,
+    pub reason: &'static str,
+    pub note: String,
+}
+
+/// Publishes events as one controller instance.
+#[derive(Clone)]
+pub struct Publisher {
+    client: Client,
+    controller: String,
+    instance: String,
+}
+
+impl Publisher {
+    /// `instance` defaults to the controller's name (outside a Pod).
+    pub fn new(client: Client, controller: &str, instance: Option<String>) -> Self {
+        Self {
+            client,
+            controller: controller.into(),
+            instance: instance.unwrap_or_else(|| controller.into()),
+        }
+    }
+
+    /// The event as the API takes it; named like client-go's: the object's name and the
+    /// time in nanoseconds, in hex.
+    fn event(&self, note: &Note, regarding: &ObjectReference) -> Event {
+        let now = k8s_openapi::jiff::Timestamp::now();
+        let name = regarding.name.as_deref().unwrap_or(&self.controller);
+        Event {
+            metadata: ObjectMeta {
+                name: Some(format!("{name}.{:x}", now.as_nanosecond())),
+                namespace: Some(event_namespace(regarding).into()),
+                ..Default::default()
+            },
+            action: Some("Reconcile".into()),
+            reason: Some(note.reason.into()),
+            note: Some(note.note.clone()),
+            type_: Some(note.type_.as_str().into()),
+            event_time: Some(MicroTime(now)),
+            regarding: Some(regarding.clone()),
+            reporting_controller: Some(self.controller.clone()),
+            reporting_instance: Some(self.instance.clone()),
+            ..Default::default()
+        }
+    }
+
+    pub async fn publish(
+        &self,
+        note: &Note,
+        regarding: &ObjectReference,
+    ) -> Result<(), kube::Error> {
+        let event = self.event(note, regarding);
+        Api::<Event>::namespaced(self.client.clone(), event_namespace(regarding))
+            .create(&PostParams::default(), &event)
+            .await
+            .map(drop)
+    }
+}
+
+/// Events about cluster-scoped objects live in `default`, as kubectl looks for them.
+fn event_namespace(regarding: &ObjectReference) -> &str {
+    regarding.namespace.as_deref().unwrap_or("default")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn publisher() -> Publisher {
+        // A client that is never called: building an event needs no server.
+        let config = kube::Config::new("https://127.0.0.1:1".parse().expect("url"));
+        let client = Client::try_from(config).expect("client");
+        Publisher::new(client, "okta-rbac-operator", None)
+    }
+
+    #[tokio::test]
+    async fn an_event_about_a_cluster_scoped_object_names_it_and_lives_in_default() {
+        let regarding = ObjectReference {
+            api_version: Some("oktarbac.io/v1alpha1".into()),
+            kind: Some("OktaGroupBinding".into()),
+            name: Some("admins".into()),
+            uid: Some("u-1".into()),
+            ..Default::default()
+        };
+        let note = Note {
+            type_: EventType::Warning,
+            reason: "GroupNotFound",
+            note: "no such group".into(),
+        };
+        let event = publisher().event(&note, &regarding);
+        assert_eq!(event.metadata.namespace.as_deref(), Some("default"));
+        assert!(
+            event
+                .metadata
+                .name
+                .as_deref()
+                .is_some_and(|n| n.starts_with("admins."))
+        );
+        assert_eq!(event.type_.as_deref(), Some("Warning"));
+        assert_eq!(event.reason.as_deref(), Some("GroupNotFound"));
+        assert_eq!(event.regarding, Some(regarding));
+        assert_eq!(
+            event.reporting_instance.as_deref(),
+            Some("okta-rbac-operator"),
+            "outside a Pod the instance is the controller"
+        );
+    }
+}
