@@ -325,3 +325,53 @@ async fn the_system_log_gets_a_token_of_its_own_so_a_missing_grant_harms_nothing
         assert_eq!(found.len(), 1, "{client_id}");
     }
 }
+
+#[tokio::test]
+async fn a_burst_of_names_arriving_in_clumps_goes_out_in_full_requests() {
+    use okta_rbac_operator::okta::client::NAMES_PER_SEARCH;
+    const NAMES: usize = 500;
+    let names: Vec<String> = (0..NAMES).map(|i| format!("k8s-burst-{i:03}")).collect();
+    let sim = OktaSim::start(SimOptions::new(Seed::groups_only("00t", names.clone())))
+        .await
+        .expect("local Okta");
+    let okta = Arc::new(client(&sim, Credentials::ApiToken("00t".into())));
+    let directory = GroupDirectory::new(okta, Freshness::resync_only(Duration::from_secs(600)), 4);
+    tokio::spawn(directory.clone().run());
+    // As a GitOps sync's objects arrive on the watch: clumps of 7, with gaps longer than
+    // one coalescing window (25 ms).
+    for clump in names.chunks(7) {
+        for name in clump {
+            directory.prefetch(name);
+        }
+        tokio::time::sleep(Duration::from_millis(40)).await;
+    }
+    for name in &names {
+        let answer = directory.lookup(name).await.expect("lookup");
+        assert_eq!(answer.groups.len(), 1, "{name}");
+    }
+    let searches = sim
+        .requests()
+        .iter()
+        .filter(|r| r.path == "/api/v1/groups")
+        .count();
+    let sizes: Vec<usize> = sim
+        .requests()
+        .iter()
+        .filter(|r| r.path == "/api/v1/groups")
+        .map(|r| {
+            r.query
+                .as_deref()
+                .unwrap_or("")
+                .matches("profile.name")
+                .count()
+        })
+        .collect();
+    println!("{NAMES} names in clumps of 7 every 40 ms: {searches} searches {sizes:?}");
+    // The first clump goes out alone (a lone lookup is not held back) and so does the
+    // last remainder: two more than the minimum. Sending every clump, or every pending
+    // remainder, took 29 to 72.
+    assert!(
+        searches <= NAMES / NAMES_PER_SEARCH + 2,
+        "{searches} searches for {NAMES} names: the requests were not full"
+    );
+}

@@ -39,6 +39,14 @@ const LONGEST_HOLD: Duration = Duration::from_secs(60);
 /// org's 100 searches a minute, and half of them would wait out a window and say so.
 const LONGEST_GATHER: Duration = Duration::from_secs(2);
 
+/// Pending names from which a gathering counts as a burst; so does any gathering that
+/// starts within [`BURST_MEMORY`] of the previous batch.
+const BURST: usize = 10;
+const BURST_MEMORY: Duration = Duration::from_millis(500);
+
+/// Coalescing windows without a new name that end a burst's gathering.
+const BURST_QUIET_WINDOWS: u32 = 8;
+
 fn epoch_seconds() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -81,6 +89,8 @@ pub struct GroupDirectory {
     /// at once (their names wait in `pending` for the reset) instead of holding workers.
     held_until: Mutex<Option<u64>>,
     wake: Notify,
+    /// When the last batch went out.
+    last_batch: Mutex<Option<Instant>>,
     /// Bumped after every batch: waiters re-check the cache.
     batches: watch::Sender<u64>,
     members: MemberLists,
@@ -107,6 +117,7 @@ impl GroupDirectory {
             pending: Mutex::new(HashSet::new()),
             held_until: Mutex::new(None),
             wake: Notify::new(),
+            last_batch: Mutex::new(None),
             batches,
         })
     }
@@ -190,11 +201,12 @@ impl GroupDirectory {
     pub async fn run(self: Arc<Self>) {
         loop {
             self.wake.notified().await;
-            self.gather().await;
-            let mut names: HashSet<String> = lock(&self.pending).drain().collect();
+            let burst_continues = self.gather().await;
+            let mut names: HashSet<String> = self.take_pending(burst_continues);
             if names.is_empty() {
                 continue;
             }
+            *lock(&self.last_batch) = Some(Instant::now());
             names.extend(self.due_soon());
             let names: Vec<String> = names.into_iter().collect();
             let chunks: Vec<Vec<String>> = names
@@ -255,6 +267,10 @@ impl GroupDirectory {
                 }
             }
             self.batches.send_modify(|n| *n += 1);
+            if !lock(&self.pending).is_empty() {
+                // What a burst left for the next request, or what arrived meanwhile.
+                self.wake.notify_one();
+            }
             if let Some(reset) = reset_at {
                 // Gather everything asked meanwhile and send it in full requests once the
                 // window resets, instead of spending the new window on stragglers.
@@ -271,20 +287,50 @@ impl GroupDirectory {
     }
 
     /// Waits while names keep arriving, so that a burst (a GitOps sync, a restart) goes
-    /// out in full requests rather than one per coalescing window: until a window passes
-    /// with no new name, a full request's worth is pending, or [`LONGEST_GATHER`] has
-    /// passed. A lone lookup waits one short window.
-    async fn gather(&self) {
+    /// out in full requests rather than one per coalescing window: until a full
+    /// request's worth is pending, the names stop coming, or [`LONGEST_GATHER`] has
+    /// passed. A few lookups go after one quiet window; a burst (many names, or names
+    /// soon after the last batch) only after
+    /// [`BURST_QUIET_WINDOWS`] of them, because its names arrive in clumps (watch events,
+    /// the apiserver's latency) with gaps longer than one window.
+    /// Whether names were still arriving when it stopped (a full request's worth was
+    /// pending).
+    async fn gather(&self) -> bool {
+        let started = Instant::now();
+        let recent = lock(&self.last_batch).is_some_and(|at| at.elapsed() < BURST_MEMORY);
         let mut seen = lock(&self.pending).len();
-        let windows = LONGEST_GATHER.as_millis() / self.coalesce.as_millis().max(1);
-        for _ in 0..windows {
+        let mut quiet = 0;
+        while started.elapsed() < LONGEST_GATHER {
             tokio::time::sleep(self.coalesce).await;
             let pending = lock(&self.pending).len();
-            if pending == seen || pending >= NAMES_PER_SEARCH {
-                return;
+            if pending >= NAMES_PER_SEARCH {
+                return true;
             }
-            seen = pending;
+            if pending > seen {
+                seen = pending;
+                quiet = 0;
+                continue;
+            }
+            quiet += 1;
+            if (pending < BURST && !recent) || quiet >= BURST_QUIET_WINDOWS {
+                return false;
+            }
         }
+        false
+    }
+
+    /// The pending names for the next batch. While a burst continues, only whole
+    /// requests' worth: the rest waits for the names still coming, instead of going out
+    /// as a small request of its own (at 50 names a request, a sync of 5,000 objects
+    /// needs the whole minute of the tightest org's budget, with no room for remainders).
+    fn take_pending(&self, burst_continues: bool) -> HashSet<String> {
+        let mut pending = lock(&self.pending);
+        let mut names: Vec<String> = pending.drain().collect();
+        if burst_continues {
+            let rest = names.len() % NAMES_PER_SEARCH;
+            pending.extend(names.drain(names.len() - rest..));
+        }
+        names.into_iter().collect()
     }
 
     /// Cached names past three quarters of their lifetime: verified along with a batch

@@ -7,7 +7,7 @@
 //! bindings do. Runs after the operator (stopped by then), with its status as template.
 
 use crate::cpu::CpuMeter;
-use crate::limit::{create, remove};
+use crate::limit::{create, remove, until_seen};
 use crate::watch::watch_bindings;
 use crate::workload::{LIMIT_LABEL, NAMESPACES_PER_OBJECT, namespaces_of, spec};
 use futures::StreamExt;
@@ -15,7 +15,7 @@ use kube::Client;
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use okta_rbac_api::{OktaGroupBinding, OktaGroupBindingStatus};
 use okta_rbac_operator::events::{EventType, Note, Publisher};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 /// Objects in flight at once (each with its bindings at once), swept.
 const OBJECTS_AT_ONCE: [usize; 2] = [3, 12];
@@ -79,9 +79,7 @@ async fn one_run(
         .buffer_unordered(at_once)
         .collect::<Vec<()>>()
         .await;
-    while crbs.len() < objects || rbs.len() < objects * NAMESPACES_PER_OBJECT {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    until_seen((&crbs, &rbs), objects).await;
     let seconds = started.elapsed().as_secs_f64();
     eprintln!(
         "   floor at {at_once} objects at once: {}",

@@ -98,9 +98,7 @@ async fn one_run(
         .buffer_unordered(concurrency)
         .collect::<Vec<()>>()
         .await;
-    while crbs.len() < objects || rbs.len() < objects * NAMESPACES_PER_OBJECT {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    until_seen((&crbs, &rbs), objects).await;
     let seconds = started.elapsed().as_secs_f64();
     eprintln!(
         "   limit at concurrency {concurrency}: {}",
@@ -110,6 +108,16 @@ async fn one_run(
 
     remove(client, "limit", (&crbs, &rbs)).await;
     (seconds, writes)
+}
+
+/// Waits until the watch has seen every binding of `objects` objects.
+pub async fn until_seen(
+    (crbs, rbs): (&Store<ClusterRoleBinding>, &Store<RoleBinding>),
+    objects: usize,
+) {
+    while crbs.len() < objects || rbs.len() < objects * NAMESPACES_PER_OBJECT {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 /// Removes the bindings labelled `bench=<run>`, one delete-collection per namespace, and
