@@ -39,9 +39,10 @@ const LONGEST_HOLD: Duration = Duration::from_secs(60);
 /// org's 100 searches a minute, and half of them would wait out a window and say so.
 const LONGEST_GATHER: Duration = Duration::from_secs(2);
 
-/// Pending names from which a gathering counts as a burst; so does any gathering that
-/// starts within [`BURST_MEMORY`] of the previous batch.
-const BURST: usize = 10;
+/// Pending names from which a gathering counts as a burst; so does a gathering that
+/// starts within [`BURST_MEMORY`] of a batch of that many. Objects applied one at a
+/// time (batches of one) are never held back.
+const BURST: usize = 5;
 const BURST_MEMORY: Duration = Duration::from_millis(500);
 
 /// Coalescing windows without a new name that end a burst's gathering.
@@ -89,8 +90,8 @@ pub struct GroupDirectory {
     /// at once (their names wait in `pending` for the reset) instead of holding workers.
     held_until: Mutex<Option<u64>>,
     wake: Notify,
-    /// When the last batch went out.
-    last_batch: Mutex<Option<Instant>>,
+    /// When the last batch went out, and how many names it had.
+    last_batch: Mutex<Option<(Instant, usize)>>,
     /// Bumped after every batch: waiters re-check the cache.
     batches: watch::Sender<u64>,
     members: MemberLists,
@@ -206,7 +207,7 @@ impl GroupDirectory {
             if names.is_empty() {
                 continue;
             }
-            *lock(&self.last_batch) = Some(Instant::now());
+            *lock(&self.last_batch) = Some((Instant::now(), names.len()));
             names.extend(self.due_soon());
             let names: Vec<String> = names.into_iter().collect();
             let chunks: Vec<Vec<String>> = names
@@ -290,14 +291,15 @@ impl GroupDirectory {
     /// out in full requests rather than one per coalescing window: until a full
     /// request's worth is pending, the names stop coming, or [`LONGEST_GATHER`] has
     /// passed. A few lookups go after one quiet window; a burst (many names, or names
-    /// soon after the last batch) only after
+    /// soon after a batch of many) only after
     /// [`BURST_QUIET_WINDOWS`] of them, because its names arrive in clumps (watch events,
     /// the apiserver's latency) with gaps longer than one window.
     /// Whether names were still arriving when it stopped (a full request's worth was
     /// pending).
     async fn gather(&self) -> bool {
         let started = Instant::now();
-        let recent = lock(&self.last_batch).is_some_and(|at| at.elapsed() < BURST_MEMORY);
+        let recent = lock(&self.last_batch)
+            .is_some_and(|(at, names)| names >= BURST && at.elapsed() < BURST_MEMORY);
         let mut seen = lock(&self.pending).len();
         let mut quiet = 0;
         while started.elapsed() < LONGEST_GATHER {
