@@ -291,11 +291,12 @@ impl GroupDirectory {
     /// out in full requests rather than one per coalescing window: until a full
     /// request's worth is pending, the names stop coming, or [`LONGEST_GATHER`] has
     /// passed. A few lookups go after one quiet window; a burst (many names, or names
-    /// soon after a batch of many) only after
-    /// [`BURST_QUIET_WINDOWS`] of them, because its names arrive in clumps (watch events,
-    /// the apiserver's latency) with gaps longer than one window.
-    /// Whether names were still arriving when it stopped (a full request's worth was
-    /// pending).
+    /// soon after a batch of many) only after [`BURST_QUIET_WINDOWS`] of them, because
+    /// its names arrive in clumps (watch events, the apiserver's latency) with gaps
+    /// longer than one window.
+    ///
+    /// Returns whether names were still arriving when it stopped (a full request's worth
+    /// was pending).
     async fn gather(&self) -> bool {
         let started = Instant::now();
         let recent = lock(&self.last_batch)
