@@ -8,11 +8,12 @@
 
 use crate::cpu::CpuMeter;
 use crate::limit::{create, remove, until_seen};
+use crate::results::FloorResult;
 use crate::watch::watch_bindings;
 use crate::workload::{LIMIT_LABEL, NAMESPACES_PER_OBJECT, namespaces_of, spec};
 use futures::StreamExt;
-use kube::Client;
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
+use kube::{Client, ResourceExt};
 use okta_rbac_api::{OktaGroupBinding, OktaGroupBindingStatus};
 use okta_rbac_operator::events::{EventType, Note, Publisher};
 use std::time::Instant;
@@ -21,11 +22,6 @@ use std::time::Instant;
 const OBJECTS_AT_ONCE: [usize; 2] = [3, 12];
 
 const RUN: &str = "floor";
-
-pub struct FloorResult {
-    pub seconds: f64,
-    pub objects_at_once: usize,
-}
 
 /// One object's writes: the object, its bindings (at once), its status, its event.
 async fn one_object(
@@ -46,7 +42,7 @@ async fn one_object(
         .map(|ns| create(client, RUN, i, ns));
     futures::future::join_all(bindings).await;
     api.patch_status(
-        &object.metadata.name.clone().unwrap_or_default(),
+        &object.name_any(),
         &PatchParams::default(),
         &Patch::Merge(serde_json::json!({ "status": status })),
     )

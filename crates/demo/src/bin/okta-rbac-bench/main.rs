@@ -311,7 +311,8 @@ async fn bench(objects: usize, operator_bin: &Path) -> SizeResult {
         ">> {objects} objects: the floor (objects, bindings, statuses and events written directly)"
     );
     let template = Api::<OktaGroupBinding>::all(client.clone())
-        .get_status(&format!("team-{:05}", 1))
+        // The last object: the first one's group was deleted in Okta.
+        .get_status(&format!("team-{:05}", objects - 1))
         .await
         .expect("an object the operator reconciled")
         .status

@@ -7,6 +7,12 @@ pub struct LimitResult {
     pub writes: u64,
 }
 
+pub struct FloorResult {
+    pub seconds: f64,
+    /// The objects in flight of the best run.
+    pub objects_at_once: usize,
+}
+
 pub struct PeerResult {
     pub seconds: f64,
     pub writes: u64,
@@ -62,7 +68,7 @@ pub struct OperatorResult {
 pub struct SizeResult {
     pub objects: usize,
     pub limit: LimitResult,
-    pub floor: crate::floor::FloorResult,
+    pub floor: FloorResult,
     pub operator: OperatorResult,
     pub peer: Option<PeerResult>,
 }
