@@ -3,6 +3,7 @@
 //! logged, no authentication (the simulator listens on loopback).
 
 use super::api::json_body;
+use super::auth::AppKey;
 use super::directory::DirectoryError;
 use super::errors::OktaError;
 use super::faults::FaultSettings;
@@ -38,6 +39,12 @@ pub fn routes() -> axum::Router<Arc<SimState>> {
         .route("/_sim/rate-limits", get(get_limits).put(set_limits))
         .route("/_sim/rate-limits/exhaust", post(exhaust))
         .route("/_sim/requests", get(requests).delete(clear_requests))
+        .route("/_sim/clients/{id}/keys", post(add_client_key))
+        .route(
+            "/_sim/clients/{id}/keys/{kid}",
+            axum::routing::delete(remove_client_key),
+        )
+        .route("/_sim/clients/{id}/dpop", put(require_dpop))
         .route(
             "/_sim/authorization-servers/{id}/groups-claim",
             get(get_groups_claim).put(set_groups_claim),
@@ -198,6 +205,13 @@ async fn set_faults(State(state): State<Arc<SimState>>, body: Bytes) -> Answer {
             "errorRate and hangRate are shares between 0 and 1",
         ));
     }
+    if let Some(unknown) = settings
+        .buckets
+        .iter()
+        .find(|b| Bucket::from_name(b).is_none())
+    {
+        return Err(OktaError::validation(format!("unknown bucket {unknown}")));
+    }
     state.faults.set(settings);
     ok(json!(state.faults.get()))
 }
@@ -254,5 +268,52 @@ async fn requests(State(state): State<Arc<SimState>>) -> Answer {
 
 async fn clear_requests(State(state): State<Arc<SimState>>) -> Answer {
     lock(&state.log).clear();
+    done()
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct NewKey {
+    kid: String,
+    public_key_pem: String,
+}
+
+async fn add_client_key(
+    State(state): State<Arc<SimState>>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Answer {
+    let new: NewKey = json_body(&body)?;
+    let key =
+        AppKey::from_pem(Some(new.kid), &new.public_key_pem).map_err(OktaError::validation)?;
+    app_found(&id, state.credentials.add_key(&id, key))
+}
+
+async fn remove_client_key(
+    State(state): State<Arc<SimState>>,
+    Path((id, kid)): Path<(String, String)>,
+) -> Answer {
+    app_found(&id, state.credentials.remove_key(&id, Some(&kid)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DpopRequirement {
+    required: bool,
+}
+
+async fn require_dpop(
+    State(state): State<Arc<SimState>>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Answer {
+    let change: DpopRequirement = json_body(&body)?;
+    app_found(&id, state.credentials.require_dpop(&id, change.required))
+}
+
+fn app_found(id: &str, found: bool) -> Answer {
+    if !found {
+        return Err(OktaError::not_found(format!("{id} (Application)")));
+    }
     done()
 }

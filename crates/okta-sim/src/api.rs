@@ -2,7 +2,7 @@
 //! members (paging), and the writes an admin or SDK uses to manage groups.
 
 use super::SimState;
-use super::auth::{GROUPS_MANAGE, GROUPS_READ};
+use super::auth::{Caller, GROUPS_MANAGE, GROUPS_READ};
 use super::directory::{DirectoryError, Group, User};
 use super::errors::OktaError;
 use super::limits::lock;
@@ -13,7 +13,7 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{OriginalUri, Path, State};
 use axum::http::header::LINK;
-use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, put};
 use serde::Deserialize;
@@ -55,6 +55,7 @@ impl From<DirectoryError> for OktaError {
             DirectoryError::Conflict(what) => {
                 OktaError::validation(format!("An object with this field already exists: {what}"))
             }
+            DirectoryError::Invalid(what) => OktaError::validation(what),
         }
     }
 }
@@ -108,9 +109,9 @@ pub(crate) fn paged_json(body: Vec<serde_json::Value>, links: Vec<String>) -> Re
 async fn list_groups(
     State(state): State<Arc<SimState>>,
     OriginalUri(uri): OriginalUri,
-    headers: HeaderMap,
+    caller: Caller,
 ) -> Result<Response, OktaError> {
-    state.credentials.authorize(&headers, GROUPS_READ)?;
+    state.authorize(&caller, GROUPS_READ)?;
     let params = params(&uri);
     let limit = limit(&params, GROUPS_DEFAULT_LIMIT)?;
     let after = after(&params)?;
@@ -177,9 +178,9 @@ async fn get_group(
     State(state): State<Arc<SimState>>,
     OriginalUri(uri): OriginalUri,
     Path(id): Path<String>,
-    headers: HeaderMap,
+    caller: Caller,
 ) -> Result<Json<serde_json::Value>, OktaError> {
-    state.credentials.authorize(&headers, GROUPS_READ)?;
+    state.authorize(&caller, GROUPS_READ)?;
     let stats = params(&uri).get("expand").is_some_and(|e| e == "stats");
     let directory = lock(&state.directory);
     let group = directory
@@ -196,9 +197,9 @@ async fn list_members(
     State(state): State<Arc<SimState>>,
     OriginalUri(uri): OriginalUri,
     Path(id): Path<String>,
-    headers: HeaderMap,
+    caller: Caller,
 ) -> Result<Response, OktaError> {
-    state.credentials.authorize(&headers, GROUPS_READ)?;
+    state.authorize(&caller, GROUPS_READ)?;
     let params = params(&uri);
     let limit = limit(&params, MEMBERS_DEFAULT_LIMIT)?;
     let after = after(&params)?;
@@ -239,10 +240,10 @@ pub(crate) fn json_body<T: serde::de::DeserializeOwned>(body: &Bytes) -> Result<
 
 async fn create_group(
     State(state): State<Arc<SimState>>,
-    headers: HeaderMap,
+    caller: Caller,
     body: Bytes,
 ) -> Result<Json<serde_json::Value>, OktaError> {
-    state.credentials.authorize(&headers, GROUPS_MANAGE)?;
+    state.authorize(&caller, GROUPS_MANAGE)?;
     let new: NewGroup = json_body(&body)?;
     if new.profile.name.trim().is_empty() {
         return Err(OktaError::validation(
@@ -261,9 +262,9 @@ async fn create_group(
 async fn delete_group(
     State(state): State<Arc<SimState>>,
     Path(id): Path<String>,
-    headers: HeaderMap,
+    caller: Caller,
 ) -> Result<StatusCode, OktaError> {
-    state.credentials.authorize(&headers, GROUPS_MANAGE)?;
+    state.authorize(&caller, GROUPS_MANAGE)?;
     let mut directory = lock(&state.directory);
     if directory
         .groups
@@ -279,9 +280,9 @@ async fn delete_group(
 async fn add_member(
     State(state): State<Arc<SimState>>,
     Path((id, user)): Path<(String, String)>,
-    headers: HeaderMap,
+    caller: Caller,
 ) -> Result<StatusCode, OktaError> {
-    state.credentials.authorize(&headers, GROUPS_MANAGE)?;
+    state.authorize(&caller, GROUPS_MANAGE)?;
     lock(&state.directory).add_member(&id, &user)?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -289,9 +290,9 @@ async fn add_member(
 async fn remove_member(
     State(state): State<Arc<SimState>>,
     Path((id, user)): Path<(String, String)>,
-    headers: HeaderMap,
+    caller: Caller,
 ) -> Result<StatusCode, OktaError> {
-    state.credentials.authorize(&headers, GROUPS_MANAGE)?;
+    state.authorize(&caller, GROUPS_MANAGE)?;
     lock(&state.directory).remove_member(&id, &user)?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -1,19 +1,17 @@
-//! Who may call the Management API: `SSWS` API tokens, and Bearer access tokens that
-//! service apps get from `POST /oauth2/v1/token` with a `private_key_jwt` assertion.
+//! Who may call the Management API: `SSWS` API tokens, and the access tokens service apps
+//! get from the org authorization server ([`crate::org_token`]): `Bearer`, or `DPoP` with
+//! a proof of the key the token is bound to ([`crate::dpop`]).
 
-use super::errors::{OAuthError, OktaError, random_id};
+use super::dpop::{Dpop, Refusal};
+use super::errors::OktaError;
 use super::limits::lock;
-use super::seed::Seed;
+use super::seed::{OAuthSettings, Seed};
 use super::{SimState, epoch_millis};
-use axum::Form;
-use axum::Json;
-use axum::extract::State;
-use axum::http::HeaderMap;
+use axum::extract::FromRequestParts;
 use axum::http::header::AUTHORIZATION;
-use axum::routing::post;
-use jsonwebtoken::{Algorithm, DecodingKey, Validation};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, Method};
+use jsonwebtoken::{Algorithm, DecodingKey};
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
@@ -22,27 +20,84 @@ pub const GROUPS_MANAGE: &str = "okta.groups.manage";
 pub const LOGS_READ: &str = "okta.logs.read";
 pub const AUTHORIZATION_SERVERS_READ: &str = "okta.authorizationServers.read";
 pub const AUTHORIZATION_SERVERS_MANAGE: &str = "okta.authorizationServers.manage";
-const ACCESS_TOKEN_SECONDS: u64 = 3600;
-const ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 
-pub struct ServiceApp {
-    key: DecodingKey,
-    algorithms: Vec<Algorithm>,
-    scopes: Vec<String>,
+/// A public key registered with a service app.
+pub struct AppKey {
+    pub kid: Option<String>,
+    pub key: DecodingKey,
+    pub algorithms: Vec<Algorithm>,
 }
 
-struct AccessToken {
-    scopes: Vec<String>,
-    expires_ms: u64,
+impl AppKey {
+    pub fn from_pem(kid: Option<String>, pem: &str) -> Result<Self, String> {
+        let (key, algorithms) = if let Ok(key) = DecodingKey::from_rsa_pem(pem.as_bytes()) {
+            (
+                key,
+                vec![Algorithm::RS256, Algorithm::RS384, Algorithm::RS512],
+            )
+        } else if let Ok(key) = DecodingKey::from_ec_pem(pem.as_bytes()) {
+            (key, vec![Algorithm::ES256, Algorithm::ES384])
+        } else {
+            return Err("publicKeyPem is not an RSA or EC public key".into());
+        };
+        Ok(Self {
+            kid,
+            key,
+            algorithms,
+        })
+    }
+}
+
+pub struct ServiceApp {
+    pub keys: Vec<AppKey>,
+    pub scopes: Vec<String>,
+    pub dpop_bound_access_tokens: bool,
+}
+
+pub struct AccessToken {
+    pub client_id: String,
+    pub scopes: Vec<String>,
+    pub expires_ms: u64,
+    /// The thumbprint of the key a DPoP-bound token is bound to (`cnf.jkt`).
+    pub jkt: Option<String>,
+}
+
+struct ApiToken {
+    name: String,
+    /// None: a super admin's token, allowed everything.
+    scopes: Option<Vec<String>>,
 }
 
 pub struct Credentials {
-    /// Token -> scopes (None: a super admin's token, allowed everything).
-    api_tokens: Mutex<HashMap<String, Option<Vec<String>>>>,
-    service_apps: HashMap<String, ServiceApp>,
-    access_tokens: Mutex<HashMap<String, AccessToken>>,
+    api_tokens: Mutex<HashMap<String, ApiToken>>,
+    pub(crate) service_apps: Mutex<HashMap<String, ServiceApp>>,
+    pub(crate) access_tokens: Mutex<HashMap<String, AccessToken>>,
     /// `jti`s of assertions already used: Okta refuses a replayed assertion.
-    used_assertions: Mutex<HashSet<String>>,
+    pub(crate) used_assertions: Mutex<HashSet<String>>,
+    pub(crate) dpop: Dpop,
+    pub(crate) oauth: Mutex<OAuthSettings>,
+}
+
+/// What the Management API needs to know of a request to authorize it.
+pub struct Caller {
+    method: Method,
+    path: String,
+    headers: HeaderMap,
+}
+
+impl FromRequestParts<Arc<SimState>> for Caller {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        _: &Arc<SimState>,
+    ) -> Result<Self, Self::Rejection> {
+        Ok(Self {
+            method: parts.method.clone(),
+            path: parts.uri.path().to_string(),
+            headers: parts.headers.clone(),
+        })
+    }
 }
 
 impl Credentials {
@@ -52,25 +107,14 @@ impl Credentials {
             let Some(pem) = &client.public_key_pem else {
                 continue;
             };
-            let (key, algorithms) = if let Ok(key) = DecodingKey::from_rsa_pem(pem.as_bytes()) {
-                (
-                    key,
-                    vec![Algorithm::RS256, Algorithm::RS384, Algorithm::RS512],
-                )
-            } else if let Ok(key) = DecodingKey::from_ec_pem(pem.as_bytes()) {
-                (key, vec![Algorithm::ES256, Algorithm::ES384])
-            } else {
-                return Err(format!(
-                    "client {}: publicKeyPem is not an RSA or EC public key",
-                    client.client_id
-                ));
-            };
+            let key = AppKey::from_pem(client.key_id.clone(), pem)
+                .map_err(|e| format!("client {}: {e}", client.client_id))?;
             service_apps.insert(
                 client.client_id.clone(),
                 ServiceApp {
-                    key,
-                    algorithms,
+                    keys: vec![key],
                     scopes: client.scopes.clone(),
+                    dpop_bound_access_tokens: client.dpop_bound_access_tokens,
                 },
             );
         }
@@ -78,27 +122,93 @@ impl Credentials {
             api_tokens: Mutex::new(
                 seed.api_tokens
                     .iter()
-                    .map(|t| (t.token.clone(), t.scopes.clone()))
+                    .map(|t| {
+                        (
+                            t.token.clone(),
+                            ApiToken {
+                                name: t.name.clone(),
+                                scopes: t.scopes.clone(),
+                            },
+                        )
+                    })
                     .collect(),
             ),
-            service_apps,
+            service_apps: Mutex::new(service_apps),
             access_tokens: Mutex::new(HashMap::new()),
             used_assertions: Mutex::new(HashSet::new()),
+            dpop: Dpop::new(seed.oauth.clone()),
+            oauth: Mutex::new(seed.oauth.clone()),
         })
     }
 
     /// Adds (or, with `None`, revokes) an API token at runtime.
-    pub fn set_api_token(&self, token: &str, scopes: Option<Option<Vec<String>>>) {
+    pub fn set_api_token(&self, name: &str, token: &str, scopes: Option<Option<Vec<String>>>) {
         let mut tokens = lock(&self.api_tokens);
         match scopes {
-            Some(scopes) => tokens.insert(token.to_string(), scopes),
+            Some(scopes) => tokens.insert(
+                token.to_string(),
+                ApiToken {
+                    name: name.to_string(),
+                    scopes,
+                },
+            ),
             None => tokens.remove(token),
         };
     }
 
-    /// Checks the `Authorization` header for a Management API call needing `scope`.
-    pub fn authorize(&self, headers: &HeaderMap, scope: &str) -> Result<(), OktaError> {
-        let value = headers
+    pub fn set_oauth_settings(&self, settings: OAuthSettings) {
+        self.dpop.set_settings(settings.clone());
+        *lock(&self.oauth) = settings;
+    }
+
+    /// Registers a key with a service app (replacing one with the same kid); false when
+    /// there is no such app.
+    pub fn add_key(&self, client_id: &str, key: AppKey) -> bool {
+        self.change_app(client_id, |app| {
+            app.keys.retain(|k| k.kid != key.kid);
+            app.keys.push(key);
+        })
+    }
+
+    /// Removes a service app's key by kid (`None`: the key registered without one).
+    pub fn remove_key(&self, client_id: &str, kid: Option<&str>) -> bool {
+        self.change_app(client_id, |app| {
+            app.keys.retain(|k| k.kid.as_deref() != kid)
+        })
+    }
+
+    /// Okta's "Require DPoP" of a service app; tokens issued before keep their kind.
+    pub fn require_dpop(&self, client_id: &str, required: bool) -> bool {
+        self.change_app(client_id, |app| app.dpop_bound_access_tokens = required)
+    }
+
+    fn change_app(&self, client_id: &str, change: impl FnOnce(&mut ServiceApp)) -> bool {
+        lock(&self.service_apps)
+            .get_mut(client_id)
+            .map(change)
+            .is_some()
+    }
+
+    /// Who a Management API request's `Authorization` names, for the request log: the
+    /// scheme and the API token's name or the service app's client id.
+    pub fn caller_label(&self, headers: &HeaderMap) -> Option<String> {
+        let value = headers.get(AUTHORIZATION)?.to_str().ok()?;
+        if let Some(token) = value.strip_prefix("SSWS") {
+            let tokens = lock(&self.api_tokens);
+            let name = tokens.get(token.trim_start()).map(|t| t.name.as_str());
+            return Some(format!("SSWS {}", name.unwrap_or("(unknown token)")));
+        }
+        let (scheme, token) = value.split_once(' ')?;
+        let tokens = lock(&self.access_tokens);
+        let client = tokens.get(token.trim()).map(|t| t.client_id.as_str());
+        Some(format!("{scheme} {}", client.unwrap_or("(unknown token)")))
+    }
+
+    /// Checks a Management API call needing `scope`: its `Authorization` and, for a
+    /// DPoP-bound token, its proof.
+    pub fn authorize(&self, caller: &Caller, base_url: &str, scope: &str) -> Result<(), OktaError> {
+        let value = caller
+            .headers
             .get(AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
             .ok_or_else(OktaError::invalid_token)?;
@@ -107,14 +217,54 @@ impl Credentials {
             lock(&self.api_tokens)
                 .get(token.trim_start())
                 .ok_or_else(OktaError::invalid_token)?
+                .scopes
                 .clone()
         } else if let Some(token) = value.strip_prefix("Bearer ") {
             let tokens = lock(&self.access_tokens);
-            let access = tokens
-                .get(token.trim())
-                .filter(|t| t.expires_ms > epoch_millis())
-                .ok_or_else(OktaError::invalid_token)?;
+            let access = live(&tokens, token)?;
+            if access.jkt.is_some() {
+                return Err(OktaError::dpop(Refusal {
+                    error: "invalid_token",
+                    description: "The access token is DPoP-bound: send it with the DPoP \
+                                  scheme and a DPoP proof."
+                        .into(),
+                }));
+            }
             Some(access.scopes.clone())
+        } else if let Some(token) = value.strip_prefix("DPoP ") {
+            let (jkt, scopes) = {
+                let tokens = lock(&self.access_tokens);
+                let access = live(&tokens, token)?;
+                let jkt = access.jkt.clone().ok_or_else(|| {
+                    OktaError::dpop(Refusal {
+                        error: "invalid_token",
+                        description: "The access token is not DPoP-bound: send it with the \
+                                      Bearer scheme."
+                            .into(),
+                    })
+                })?;
+                (jkt, access.scopes.clone())
+            };
+            let htu = format!("{base_url}{}", caller.path);
+            let proof = self
+                .dpop
+                .verify(
+                    &caller.headers,
+                    caller.method.as_str(),
+                    &htu,
+                    Some(token.trim()),
+                    epoch_millis(),
+                )
+                .map_err(OktaError::dpop)?;
+            if proof.jkt != jkt {
+                return Err(OktaError::dpop(Refusal {
+                    error: "invalid_dpop_key_binding",
+                    description: "The DPoP proof is signed by a key the access token is not \
+                                  bound to."
+                        .into(),
+                }));
+            }
+            Some(scopes)
         } else {
             return Err(OktaError::invalid_token());
         };
@@ -126,161 +276,18 @@ impl Credentials {
     }
 }
 
-/// `okta.groups.manage` includes reading.
+fn live<'a>(
+    tokens: &'a HashMap<String, AccessToken>,
+    token: &str,
+) -> Result<&'a AccessToken, OktaError> {
+    tokens
+        .get(token.trim())
+        .filter(|t| t.expires_ms > epoch_millis())
+        .ok_or_else(OktaError::invalid_token)
+}
+
 /// A manage scope includes reading.
 fn implies(granted: &str, needed: &str) -> bool {
     (granted == GROUPS_MANAGE && needed == GROUPS_READ)
         || (granted == AUTHORIZATION_SERVERS_MANAGE && needed == AUTHORIZATION_SERVERS_READ)
-}
-
-pub fn routes() -> axum::Router<Arc<SimState>> {
-    axum::Router::new().route("/oauth2/v1/token", post(org_token))
-}
-
-#[derive(Deserialize)]
-struct TokenForm {
-    grant_type: Option<String>,
-    scope: Option<String>,
-    client_assertion_type: Option<String>,
-    client_assertion: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct AssertionClaims {
-    exp: u64,
-    iat: Option<u64>,
-    jti: Option<String>,
-}
-
-/// The org authorization server's token endpoint: client credentials for service apps.
-async fn org_token(
-    State(state): State<Arc<SimState>>,
-    form: Result<Form<TokenForm>, axum::extract::rejection::FormRejection>,
-) -> Result<Json<Value>, OAuthError> {
-    let Form(form) = form.map_err(|e| OAuthError::invalid_request(e.body_text()))?;
-    if form.grant_type.as_deref() != Some("client_credentials") {
-        return Err(OAuthError::new(
-            axum::http::StatusCode::BAD_REQUEST,
-            "unsupported_grant_type",
-            "The authorization server does not support the requested grant type.",
-        ));
-    }
-    if form.client_assertion_type.as_deref() != Some(ASSERTION_TYPE) {
-        return Err(OAuthError::invalid_client(
-            "client_assertion_type must be urn:ietf:params:oauth:client-assertion-type:jwt-bearer.",
-        ));
-    }
-    let assertion = form
-        .client_assertion
-        .ok_or_else(|| OAuthError::invalid_client("The client_assertion is missing."))?;
-    let token_url = format!("{}/oauth2/v1/token", state.base_url);
-    let credentials = &state.credentials;
-    let client_id = unverified_issuer(&assertion)
-        .ok_or_else(|| OAuthError::invalid_client("The client_assertion is not a valid JWT."))?;
-    let app = credentials.service_apps.get(&client_id).ok_or_else(|| {
-        OAuthError::invalid_client("The client_assertion token is invalid: unknown client.")
-    })?;
-    let header = jsonwebtoken::decode_header(&assertion)
-        .map_err(|_| OAuthError::invalid_client("The client_assertion is not a valid JWT."))?;
-    if !app.algorithms.contains(&header.alg) {
-        return Err(OAuthError::invalid_client(
-            "The client_assertion signature algorithm is not allowed.",
-        ));
-    }
-    let mut validation = Validation::new(header.alg);
-    validation.set_audience(&[&token_url]);
-    validation.set_issuer(&[&client_id]);
-    validation.sub = Some(client_id.clone());
-    validation.leeway = 0;
-    validation.set_required_spec_claims(&["exp", "iss", "sub", "aud"]);
-    let claims = jsonwebtoken::decode::<AssertionClaims>(&assertion, &app.key, &validation)
-        .map_err(|e| OAuthError::invalid_client(assertion_problem(&e)))?
-        .claims;
-    let now = epoch_millis() / 1000;
-    if claims.exp > now + 3600
-        || claims
-            .iat
-            .is_some_and(|iat| claims.exp.saturating_sub(iat) > 3600)
-    {
-        return Err(OAuthError::invalid_client(
-            "The client_assertion token has an expiration too far into the future.",
-        ));
-    }
-    let jti = claims.jti.ok_or_else(|| {
-        OAuthError::invalid_client("The client_assertion token must contain a jti claim.")
-    })?;
-    if !lock(&credentials.used_assertions).insert(format!("{client_id}/{jti}")) {
-        return Err(OAuthError::invalid_client(
-            "The client_assertion token has already been used.",
-        ));
-    }
-    let requested: Vec<String> = form
-        .scope
-        .unwrap_or_default()
-        .split_whitespace()
-        .map(str::to_string)
-        .collect();
-    if requested.is_empty() {
-        return Err(OAuthError::invalid_scope(
-            "The client must request at least one scope.",
-        ));
-    }
-    let missing: Vec<&String> = requested
-        .iter()
-        .filter(|s| !app.scopes.contains(s))
-        .collect();
-    if !missing.is_empty() {
-        return Err(OAuthError::invalid_scope(format!(
-            "The following scopes are not granted to the client: {}.",
-            missing
-                .iter()
-                .map(|s| s.as_str())
-                .collect::<Vec<_>>()
-                .join(" ")
-        )));
-    }
-    let token = random_id("eyJsimulated.", 64);
-    lock(&credentials.access_tokens).insert(
-        token.clone(),
-        AccessToken {
-            scopes: requested.clone(),
-            expires_ms: epoch_millis() + ACCESS_TOKEN_SECONDS * 1000,
-        },
-    );
-    Ok(Json(json!({
-        "token_type": "Bearer",
-        "expires_in": ACCESS_TOKEN_SECONDS,
-        "access_token": token,
-        "scope": requested.join(" "),
-    })))
-}
-
-/// The `iss` of a JWT, read before its signature can be checked (it names the key).
-fn unverified_issuer(jwt: &str) -> Option<String> {
-    use base64::Engine as _;
-    let payload = jwt.split('.').nth(1)?;
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(payload)
-        .ok()?;
-    let claims: Value = serde_json::from_slice(&bytes).ok()?;
-    claims.get("iss")?.as_str().map(str::to_string)
-}
-
-fn assertion_problem(error: &jsonwebtoken::errors::Error) -> String {
-    use jsonwebtoken::errors::ErrorKind;
-    match error.kind() {
-        ErrorKind::ExpiredSignature => "The client_assertion token is expired.".into(),
-        ErrorKind::InvalidAudience => {
-            "The audience claim for client_assertion must be the endpoint invoked for the request."
-                .into()
-        }
-        ErrorKind::InvalidSignature => "The client_assertion signature is invalid.".into(),
-        ErrorKind::InvalidIssuer | ErrorKind::InvalidSubject => {
-            "The issuer and subject claims of client_assertion must be the client_id.".into()
-        }
-        ErrorKind::MissingRequiredClaim(claim) => {
-            format!("The client_assertion token must contain a {claim} claim.")
-        }
-        _ => format!("The client_assertion token is invalid: {error}."),
-    }
 }

@@ -5,13 +5,12 @@
 
 use crate::SimState;
 use crate::api::json_body;
-use crate::auth::{AUTHORIZATION_SERVERS_MANAGE, AUTHORIZATION_SERVERS_READ};
+use crate::auth::{AUTHORIZATION_SERVERS_MANAGE, AUTHORIZATION_SERVERS_READ, Caller};
 use crate::errors::OktaError;
 use crate::seed::{ClaimFilterType, GroupsClaim};
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::HeaderMap;
 use axum::routing::get;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -89,11 +88,9 @@ fn system_claim_json(state: &SimState, server: &str) -> Value {
 async fn list_claims(
     State(state): State<Arc<SimState>>,
     Path(server): Path<String>,
-    headers: HeaderMap,
+    caller: Caller,
 ) -> Result<Json<Value>, OktaError> {
-    state
-        .credentials
-        .authorize(&headers, AUTHORIZATION_SERVERS_READ)?;
+    state.authorize(&caller, AUTHORIZATION_SERVERS_READ)?;
     let (id, claim) = state.servers.groups_claim(&server)?;
     Ok(Json(json!([
         system_claim_json(&state, &server),
@@ -104,11 +101,9 @@ async fn list_claims(
 async fn get_claim(
     State(state): State<Arc<SimState>>,
     Path((server, claim_id)): Path<(String, String)>,
-    headers: HeaderMap,
+    caller: Caller,
 ) -> Result<Json<Value>, OktaError> {
-    state
-        .credentials
-        .authorize(&headers, AUTHORIZATION_SERVERS_READ)?;
+    state.authorize(&caller, AUTHORIZATION_SERVERS_READ)?;
     let (id, claim) = state.servers.groups_claim(&server)?;
     if claim_id == id {
         return Ok(Json(groups_claim_json(&state, &server, &id, &claim)));
@@ -147,12 +142,10 @@ struct ClaimConditions {
 async fn replace_claim(
     State(state): State<Arc<SimState>>,
     Path((server, claim_id)): Path<(String, String)>,
-    headers: HeaderMap,
+    caller: Caller,
     body: Bytes,
 ) -> Result<Json<Value>, OktaError> {
-    state
-        .credentials
-        .authorize(&headers, AUTHORIZATION_SERVERS_MANAGE)?;
+    state.authorize(&caller, AUTHORIZATION_SERVERS_MANAGE)?;
     let (id, _) = state.servers.groups_claim(&server)?;
     if claim_id != id {
         return Err(OktaError::not_found(format!("{claim_id} (OAuth2Claim)")));

@@ -40,6 +40,8 @@ pub enum DirectoryError {
     NotFound(String),
     #[error("An object with this field already exists: {0}")]
     Conflict(String),
+    #[error("Api validation failed: {0}")]
+    Invalid(String),
 }
 
 /// Okta's timestamp format: UTC with milliseconds.

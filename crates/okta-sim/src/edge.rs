@@ -3,6 +3,7 @@
 
 use crate::errors::{OktaError, random_id};
 use crate::limits::{Bucket, Standing, lock};
+use crate::org_token::TokenCaller;
 use crate::{RequestRecord, SimState, epoch_millis};
 use axum::extract::{Request, State};
 use axum::http::{HeaderName, HeaderValue};
@@ -35,6 +36,7 @@ pub(crate) async fn edge(
             started_ms: epoch_millis(),
             finished_ms: 0,
             rate_limit_reset: None,
+            caller: state.credentials.caller_label(request.headers()),
         }),
     });
     let mut response = match bucket {
@@ -46,6 +48,9 @@ pub(crate) async fn edge(
     }
     if let Some(entry) = record.as_mut().and_then(|logged| logged.record.as_mut()) {
         entry.status = response.status().as_u16();
+        if let Some(TokenCaller(caller)) = response.extensions().get::<TokenCaller>() {
+            entry.caller = Some(caller.clone());
+        }
         entry.rate_limit_reset = response
             .headers()
             .get("x-rate-limit-reset")
@@ -75,7 +80,7 @@ impl Drop for Logged {
 }
 
 async fn guarded(state: &SimState, bucket: Bucket, request: Request, next: Next) -> Response {
-    let fault = state.faults.draw();
+    let fault = state.faults.draw(bucket.name());
     if fault.outage {
         return OktaError::unavailable().into_response();
     }

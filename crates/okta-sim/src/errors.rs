@@ -1,8 +1,10 @@
 //! Okta's error responses: `{errorCode, errorSummary, errorLink, errorId, errorCauses}` for
 //! the Management API, `{error, error_description}` for OAuth endpoints.
 
+use crate::dpop::Refusal;
 use axum::Json;
-use axum::http::StatusCode;
+use axum::http::header::WWW_AUTHENTICATE;
+use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use rand::Rng;
 use serde_json::json;
@@ -13,6 +15,9 @@ pub struct OktaError {
     pub code: &'static str,
     pub summary: String,
     pub causes: Vec<String>,
+    /// A DPoP refusal (RFC 9449 section 7.1): answered with a `WWW-Authenticate: DPoP`
+    /// challenge and the OAuth error in the body instead of Okta's error object.
+    pub dpop: Option<Refusal>,
 }
 
 impl OktaError {
@@ -22,7 +27,19 @@ impl OktaError {
             code,
             summary: summary.into(),
             causes: Vec::new(),
+            dpop: None,
         }
+    }
+
+    /// A Management API call refused for its DPoP proof or token binding.
+    pub fn dpop(refusal: Refusal) -> Self {
+        let mut error = Self::new(
+            StatusCode::UNAUTHORIZED,
+            "E0000011",
+            refusal.description.clone(),
+        );
+        error.dpop = Some(refusal);
+        error
     }
 
     pub fn not_found(what: impl std::fmt::Display) -> Self {
@@ -120,6 +137,23 @@ pub fn random_id(prefix: &str, len: usize) -> String {
 
 impl IntoResponse for OktaError {
     fn into_response(self) -> Response {
+        if let Some(refusal) = self.dpop {
+            let challenge = format!(
+                "DPoP algs=\"{}\", error=\"{}\", error_description=\"{}\"",
+                crate::dpop::SIGNING_ALGORITHMS.join(" "),
+                refusal.error,
+                refusal.description
+            );
+            let mut response = (
+                self.status,
+                Json(json!({"error": refusal.error, "error_description": refusal.description})),
+            )
+                .into_response();
+            if let Ok(value) = HeaderValue::from_str(&challenge) {
+                response.headers_mut().insert(WWW_AUTHENTICATE, value);
+            }
+            return response;
+        }
         let causes: Vec<_> = self
             .causes
             .iter()
@@ -142,6 +176,8 @@ pub struct OAuthError {
     pub status: StatusCode,
     pub error: &'static str,
     pub description: String,
+    /// Sent as `DPoP-Nonce` with a `use_dpop_nonce` answer.
+    pub dpop_nonce: Option<String>,
 }
 
 impl OAuthError {
@@ -150,6 +186,7 @@ impl OAuthError {
             status,
             error,
             description: description.into(),
+            dpop_nonce: None,
         }
     }
 
@@ -172,10 +209,14 @@ impl OAuthError {
 
 impl IntoResponse for OAuthError {
     fn into_response(self) -> Response {
-        (
+        let mut response = (
             self.status,
             Json(json!({"error": self.error, "error_description": self.description})),
         )
-            .into_response()
+            .into_response();
+        if let Some(nonce) = self.dpop_nonce.and_then(|n| HeaderValue::from_str(&n).ok()) {
+            response.headers_mut().insert("dpop-nonce", nonce);
+        }
+        response
     }
 }

@@ -22,6 +22,10 @@ pub struct FaultSettings {
     /// Every request is answered with a 503 for this long from now.
     #[serde(default)]
     pub outage_seconds: u64,
+    /// The rate-limit buckets the faults hit (`oauth2-token`: the service apps'
+    /// token endpoint); empty: every request.
+    #[serde(default)]
+    pub buckets: Vec<String>,
 }
 
 /// What happens to one request.
@@ -50,8 +54,12 @@ impl Faults {
             .unwrap_or_default()
     }
 
-    pub fn draw(&self) -> Fault {
-        let Some((settings, since)) = lock(&self.inner).clone() else {
+    /// What happens to a request counted against `bucket`.
+    pub fn draw(&self, bucket: &str) -> Fault {
+        let settings = lock(&self.inner)
+            .clone()
+            .filter(|(s, _)| s.buckets.is_empty() || s.buckets.iter().any(|b| b == bucket));
+        let Some((settings, since)) = settings else {
             return Fault {
                 latency: Duration::ZERO,
                 server_error: false,

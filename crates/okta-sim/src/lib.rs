@@ -12,11 +12,13 @@ mod api;
 mod auth;
 mod claims;
 pub mod directory;
+mod dpop;
 mod edge;
 mod errors;
 mod faults;
 pub mod limits;
 mod oidc;
+mod org_token;
 mod paging;
 pub mod query;
 pub mod seed;
@@ -25,7 +27,7 @@ mod tls;
 mod wire;
 
 pub use faults::FaultSettings;
-pub use seed::{GroupType, RateLimitSettings, Seed, UserStatus};
+pub use seed::{GroupType, OAuthSettings, RateLimitSettings, Seed, UserStatus};
 
 use axum::Router;
 use directory::{Directory, DirectoryError};
@@ -88,6 +90,9 @@ pub struct RequestRecord {
     pub finished_ms: u64,
     /// `X-Rate-Limit-Reset` of the answer, if it had one.
     pub rate_limit_reset: Option<u64>,
+    /// Who called: the `Authorization` scheme with the API token's name or the service
+    /// app's client id; for a token request that passed, the client id and its key's kid.
+    pub caller: Option<String>,
 }
 
 /// The most of these requests that were in flight at one moment (an answer that ends
@@ -115,6 +120,13 @@ pub(crate) struct SimState {
     pub log: Mutex<Vec<RequestRecord>>,
     pub credentials: auth::Credentials,
     pub servers: oidc::AuthorizationServers,
+}
+
+impl SimState {
+    /// Checks a Management API call needing `scope`.
+    pub(crate) fn authorize(&self, caller: &auth::Caller, scope: &str) -> Result<(), OktaError> {
+        self.credentials.authorize(caller, &self.base_url, scope)
+    }
 }
 
 /// A running simulator. Dropping it stops it.
@@ -239,12 +251,57 @@ impl OktaSim {
 
     /// Revokes an API token: requests with it get E0000011 from now on.
     pub fn revoke_api_token(&self, token: &str) {
-        self.state.credentials.set_api_token(token, None);
+        self.state.credentials.set_api_token("", token, None);
     }
 
-    /// Issues (or restores) an API token with these scopes (`None`: everything).
-    pub fn issue_api_token(&self, token: &str, scopes: Option<Vec<String>>) {
-        self.state.credentials.set_api_token(token, Some(scopes));
+    /// Issues (or restores) an API token named `name` with these scopes (`None`:
+    /// everything).
+    pub fn issue_api_token(&self, name: &str, token: &str, scopes: Option<Vec<String>>) {
+        self.state
+            .credentials
+            .set_api_token(name, token, Some(scopes));
+    }
+
+    /// Registers another public key with a service app, as an admin rotating its key does
+    /// first.
+    pub fn add_client_key(
+        &self,
+        client_id: &str,
+        kid: &str,
+        public_key_pem: &str,
+    ) -> Result<(), DirectoryError> {
+        let key = auth::AppKey::from_pem(Some(kid.to_string()), public_key_pem)
+            .map_err(DirectoryError::Invalid)?;
+        self.found(client_id, self.state.credentials.add_key(client_id, key))
+    }
+
+    /// Removes a service app's key (the one with this kid, or with `None` the seed's key
+    /// without one): assertions it signs are refused from now on.
+    pub fn remove_client_key(
+        &self,
+        client_id: &str,
+        kid: Option<&str>,
+    ) -> Result<(), DirectoryError> {
+        self.found(client_id, self.state.credentials.remove_key(client_id, kid))
+    }
+
+    /// Turns a service app's "Require DPoP" on or off; tokens issued before keep theirs.
+    pub fn require_dpop(&self, client_id: &str, required: bool) -> Result<(), DirectoryError> {
+        self.found(
+            client_id,
+            self.state.credentials.require_dpop(client_id, required),
+        )
+    }
+
+    fn found(&self, client_id: &str, found: bool) -> Result<(), DirectoryError> {
+        found
+            .then_some(())
+            .ok_or_else(|| DirectoryError::NotFound(format!("service app {client_id}")))
+    }
+
+    /// Changes access-token lifetimes and DPoP windows from now on.
+    pub fn set_oauth_settings(&self, settings: OAuthSettings) {
+        self.state.credentials.set_oauth_settings(settings);
     }
 
     pub fn create_group(
@@ -323,7 +380,7 @@ impl Drop for OktaSim {
 fn router(state: Arc<SimState>) -> Router {
     Router::new()
         .merge(api::routes())
-        .merge(auth::routes())
+        .merge(org_token::routes())
         .merge(oidc::routes())
         .merge(claims::routes())
         .merge(system_log::routes())

@@ -19,6 +19,45 @@ pub struct Seed {
     pub authorization_servers: Vec<SeedAuthorizationServer>,
     #[serde(default)]
     pub rate_limits: RateLimitSettings,
+    #[serde(default)]
+    pub oauth: OAuthSettings,
+}
+
+/// The org authorization server's token lifetimes and DPoP windows.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct OAuthSettings {
+    /// How long a service app's access token lasts (Okta: an hour).
+    #[serde(default = "default_access_token_seconds")]
+    pub access_token_seconds: u64,
+    /// How long a DPoP nonce the token endpoint hands out stays valid.
+    #[serde(default = "default_dpop_nonce_seconds")]
+    pub dpop_nonce_seconds: u64,
+    /// How old a DPoP proof (its `iat`) may be.
+    #[serde(default = "default_dpop_proof_seconds")]
+    pub dpop_proof_seconds: u64,
+}
+
+impl Default for OAuthSettings {
+    fn default() -> Self {
+        Self {
+            access_token_seconds: default_access_token_seconds(),
+            dpop_nonce_seconds: default_dpop_nonce_seconds(),
+            dpop_proof_seconds: default_dpop_proof_seconds(),
+        }
+    }
+}
+
+fn default_access_token_seconds() -> u64 {
+    3600
+}
+
+fn default_dpop_nonce_seconds() -> u64 {
+    300
+}
+
+fn default_dpop_proof_seconds() -> u64 {
+    60
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize)]
@@ -122,6 +161,13 @@ pub struct SeedClient {
     /// Service apps authenticate with a `private_key_jwt` assertion signed by this key.
     #[serde(default)]
     pub public_key_pem: Option<String>,
+    /// The key's `kid` in the app's JWKS (an assertion naming another kid is refused).
+    #[serde(default)]
+    pub key_id: Option<String>,
+    /// Okta's "Require Demonstrating Proof of Possession (DPoP) header in token
+    /// requests" (`settings.oauthClient.dpop_bound_access_tokens`).
+    #[serde(default)]
+    pub dpop_bound_access_tokens: bool,
     /// Okta API scopes granted to a service app (`okta.groups.read`, ...).
     #[serde(default)]
     pub scopes: Vec<String>,
@@ -261,6 +307,21 @@ fn default_concurrency() -> u32 {
 
 fn default_window_seconds() -> u64 {
     60
+}
+
+impl SeedClient {
+    /// A service app (API Services) that signs its assertions with this key.
+    pub fn service_app(client_id: &str, public_key_pem: String, scopes: &[&str]) -> Self {
+        Self {
+            client_id: client_id.into(),
+            public_key_pem: Some(public_key_pem),
+            key_id: None,
+            dpop_bound_access_tokens: false,
+            scopes: scopes.iter().map(|s| s.to_string()).collect(),
+            redirect_uris: vec![],
+            client_secret: None,
+        }
+    }
 }
 
 impl Seed {

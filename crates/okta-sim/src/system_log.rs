@@ -5,14 +5,13 @@
 //! link, which a client follows to read what is logged later.
 
 use super::SimState;
-use super::auth::LOGS_READ;
+use super::auth::{Caller, LOGS_READ};
 use super::directory::okta_time;
 use super::errors::OktaError;
 use super::limits::lock;
 use super::paging::{decode_cursor, encode_cursor};
 use super::query::{Dialect, Op};
 use axum::extract::{OriginalUri, State};
-use axum::http::HeaderMap;
 use axum::response::Response;
 use axum::routing::get;
 use std::sync::Arc;
@@ -155,9 +154,9 @@ fn parse_time(name: &str, value: &str) -> Result<OffsetDateTime, OktaError> {
 async fn list_events(
     State(state): State<Arc<SimState>>,
     OriginalUri(uri): OriginalUri,
-    headers: HeaderMap,
+    caller: Caller,
 ) -> Result<Response, OktaError> {
-    state.credentials.authorize(&headers, LOGS_READ)?;
+    state.authorize(&caller, LOGS_READ)?;
     let params = super::api::params(&uri);
     let now = OffsetDateTime::now_utc();
     let until = params

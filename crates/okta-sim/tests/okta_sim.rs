@@ -110,18 +110,14 @@ fn seed(service_public_pem: Option<String>) -> Seed {
         ],
         clients: vec![
             SeedClient {
-                client_id: "0oaservice".into(),
                 public_key_pem: service_public_pem,
-                scopes: vec!["okta.groups.read".into()],
-                redirect_uris: vec![],
-                client_secret: None,
+                ..SeedClient::service_app("0oaservice", String::new(), &["okta.groups.read"])
             },
             SeedClient {
-                client_id: "kubernetes".into(),
                 public_key_pem: None,
                 scopes: vec![],
                 redirect_uris: vec!["http://localhost:8000".into()],
-                client_secret: None,
+                ..SeedClient::service_app("kubernetes", String::new(), &[])
             },
         ],
         authorization_servers: vec![SeedAuthorizationServer {
@@ -130,6 +126,7 @@ fn seed(service_public_pem: Option<String>) -> Seed {
             groups_claim: Default::default(),
         }],
         rate_limits: RateLimitSettings::default(),
+        oauth: Default::default(),
     }
 }
 

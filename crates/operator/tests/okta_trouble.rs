@@ -195,7 +195,13 @@ async fn a_revoked_okta_token_keeps_bindings() {
         |sim| sim.revoke_api_token(OPERATOR_TOKEN),
         "OktaUnauthorized",
         RESYNC,
-        |sim| sim.issue_api_token(OPERATOR_TOKEN, Some(vec!["okta.groups.read".into()])),
+        |sim| {
+            sim.issue_api_token(
+                "operator",
+                OPERATOR_TOKEN,
+                Some(vec!["okta.groups.read".into()]),
+            )
+        },
         ONE_INTERVAL,
     )
     .await;

@@ -185,6 +185,7 @@ async fn discovery(
         "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
         "claims_supported": ["iss", "sub", "aud", "iat", "exp", "jti", "auth_time", "nonce", "email", "preferred_username", "name", lock(&server.groups_claim).name],
         "code_challenge_methods_supported": ["S256"],
+        "dpop_signing_alg_values_supported": crate::dpop::SIGNING_ALGORITHMS,
     })))
 }
 

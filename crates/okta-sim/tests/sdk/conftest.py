@@ -51,6 +51,8 @@ def sim(tmp_path_factory, service_key):
         "apiTokens": [{"name": "sdk", "token": API_TOKEN}],
         "clients": [
             {"clientId": "0oaservice", "publicKeyPem": service_key[1], "scopes": ["okta.groups.read"]},
+            {"clientId": "0oaservice-dpop", "publicKeyPem": service_key[1], "scopes": ["okta.groups.read"],
+             "dpopBoundAccessTokens": True},
             {"clientId": "kubernetes", "redirectUris": ["http://localhost:8000"]},
         ],
         "authorizationServers": [{"id": "default"}],

@@ -145,6 +145,48 @@ def test_private_key_service_app_reads_groups(sim, service_key):
     assert [name_of(g) for g in groups] == ["k8s-admins"]
 
 
+def _service_app_client(sim, service_key, client_id, dpop):
+    return OktaClient({
+        "orgUrl": sim["url"],
+        "authorizationMode": "PrivateKey",
+        "clientId": client_id,
+        "scopes": ["okta.groups.read"],
+        "privateKey": service_key[0],
+        "dpopEnabled": dpop,
+        "httpClient": trusting(sim["ssl"]),
+    })
+
+
+def test_a_dpop_bound_service_app_reads_groups_with_the_sdk_s_dpop(sim, service_key):
+    admin(sim, "DELETE", "/_sim/requests")
+
+    async def scenario():
+        client = _service_app_client(sim, service_key, "0oaservice-dpop", dpop=True)
+        groups, _, error = await client.list_groups(search='profile.name eq "k8s-admins"')
+        assert error is None, error
+        return groups
+
+    groups = run(scenario())
+    assert [name_of(g) for g in groups] == ["k8s-admins"]
+    log = admin(sim, "GET", "/_sim/requests")
+    token = [r["status"] for r in log if r["path"] == "/oauth2/v1/token"]
+    assert token == [400, 200], "the SDK answered the nonce challenge: %s" % token
+    calls = [r for r in log if r["path"] == "/api/v1/groups"]
+    assert calls and all(r["status"] == 200 and r["caller"] == "DPoP 0oaservice-dpop" for r in calls), calls
+
+
+def test_a_dpop_app_used_without_dpop_gives_the_sdk_s_dpop_error(sim, service_key):
+    async def scenario():
+        client = _service_app_client(sim, service_key, "0oaservice-dpop", dpop=False)
+        return await client.list_groups(search='profile.name eq "k8s-admins"')
+
+    groups, _, error = run(scenario())
+    assert groups is None
+    assert error is not None
+    assert error.error_code == "invalid_dpop_proof", vars(error)
+    assert "The DPoP proof JWT header is missing." in error.error_summary, vars(error)
+
+
 def _post_form(sim, url, fields):
     data = urllib.parse.urlencode(fields).encode()
     with urllib.request.urlopen(urllib.request.Request(url, data=data), context=sim["ssl"]) as response:
