@@ -1,6 +1,7 @@
 //! The command line: each subcommand is one thing the binary really does.
 
-use crate::okta::auth::Credentials;
+use crate::okta::credentials::{Credentials, Source};
+use crate::okta::dpop::DpopMode;
 use crate::policy::{ClaimCheck, Policy};
 use crate::runtime::{LeaderElection, OperatorConfig, SystemLogConfig};
 use clap::{Parser, Subcommand};
@@ -61,6 +62,22 @@ pub struct RunArgs {
     /// The key's id (kid) in the app's JWKS, when it has several keys.
     #[arg(long, env = "OKTA_PRIVATE_KEY_ID")]
     pub okta_private_key_id: Option<String>,
+    /// A file holding the key's id, read again with the key when they change (a rotated
+    /// key comes with its kid); an absent file means the key has none.
+    #[arg(
+        long,
+        env = "OKTA_PRIVATE_KEY_ID_FILE",
+        conflicts_with = "okta_private_key_id"
+    )]
+    pub okta_private_key_id_file: Option<PathBuf>,
+    /// DPoP for a service app: auto sends a proof with every token request and uses the
+    /// token as Okta issues it (bound when the app requires DPoP); on also refuses an
+    /// unbound token; off sends no proof.
+    #[arg(long, env = "OKTA_DPOP", value_enum, default_value = "auto")]
+    pub okta_dpop: DpopMode,
+    /// How long one DPoP key is used before a new one is made (at the next token).
+    #[arg(long, env = "OKTA_DPOP_KEY_ROTATION", default_value = "24h", value_parser = humantime::parse_duration)]
+    pub okta_dpop_key_rotation: std::time::Duration,
     /// Extra PEM CA certificates to trust for Okta (a private CA or the local Okta).
     #[arg(long, env = "OKTA_CA_FILE")]
     pub okta_ca_file: Option<PathBuf>,
@@ -173,20 +190,24 @@ impl RunArgs {
     /// environment, the identity from `POD_NAME`.
     pub fn into_config(self) -> Result<OperatorConfig, String> {
         let args = self;
-        let credentials = match (&args.okta_client_id, &args.okta_private_key_file, &args.okta_token_file) {
-            (Some(client_id), Some(key_file), _) => Credentials::private_key(
-                client_id.clone(),
-                &read(key_file, "Okta private key")?,
-                args.okta_private_key_id.clone(),
-                std::iter::once("okta.groups.read")
-                    .chain(args.okta_authorization_server.as_ref().map(|_| "okta.authorizationServers.read"))
-                    .map(str::to_string)
-                    .collect(),
-            )
-            .map_err(|e| e.to_string())?,
-            (_, _, Some(token_file)) => Credentials::ApiToken(read(token_file, "Okta API token file")?.trim().to_string()),
-            _ => match std::env::var("OKTA_API_TOKEN") {
-                Ok(token) if !token.trim().is_empty() => Credentials::ApiToken(token.trim().to_string()),
+        let source = match (
+            &args.okta_client_id,
+            &args.okta_private_key_file,
+            &args.okta_token_file,
+        ) {
+            (Some(client_id), Some(key_file), _) => Some(Source::ServiceAppFiles {
+                client_id: client_id.clone(),
+                key_file: key_file.clone(),
+                key_id: args.okta_private_key_id.clone(),
+                key_id_file: args.okta_private_key_id_file.clone(),
+            }),
+            (_, _, Some(token_file)) => Some(Source::TokenFile(token_file.clone())),
+            _ => None,
+        };
+        let credentials = match source {
+            Some(source) => Credentials::from_files(source).map_err(|e| e.to_string())?,
+            None => match std::env::var("OKTA_API_TOKEN") {
+                Ok(token) if !token.trim().is_empty() => Credentials::api_token(token.trim()),
                 _ => return Err("no Okta credentials: set --okta-token-file, OKTA_API_TOKEN, or --okta-client-id with --okta-private-key-file".into()),
             },
         };
@@ -206,7 +227,9 @@ impl RunArgs {
             .unwrap_or_else(|_| format!("okta-rbac-operator-{}", std::process::id()));
         Ok(OperatorConfig {
             okta_org_url: args.okta_org_url,
-            okta_credentials: credentials,
+            okta_credentials: std::sync::Arc::new(credentials),
+            okta_dpop: args.okta_dpop,
+            okta_dpop_key_rotation: args.okta_dpop_key_rotation,
             okta_ca_pem,
             okta_concurrency: args.okta_concurrency,
             okta_timeout: args.okta_timeout,

@@ -42,6 +42,8 @@ pub struct Metrics {
     pub okta_requests: Family<OktaRequestLabels, Counter>,
     pub okta_rate_limit_remaining: Family<BucketLabel, Gauge>,
     pub system_log_events: Counter,
+    okta_credentials_refused: Gauge,
+    okta_credential_changes: Counter,
     managed_bindings: Gauge,
     groups: Family<StateLabel, Gauge>,
     pub cached_objects: Family<KindLabel, Gauge>,
@@ -90,6 +92,19 @@ impl Default for Metrics {
             "Group events read from Okta's System Log",
             system_log_events.clone(),
         );
+        let okta_credentials_refused = Gauge::default();
+        registry.register(
+            "okta_credentials_refused",
+            "1 while Okta refuses the credentials in use (an API token revoked, a key \
+             removed), 0 once it accepts them",
+            okta_credentials_refused.clone(),
+        );
+        let okta_credential_changes = Counter::default();
+        registry.register(
+            "okta_credential_changes",
+            "Times the Okta credentials changed on disk (a rotated Secret) and were taken up",
+            okta_credential_changes.clone(),
+        );
         let managed_bindings = Gauge::default();
         registry.register(
             "managed_bindings",
@@ -125,6 +140,8 @@ impl Default for Metrics {
             okta_requests,
             okta_rate_limit_remaining,
             system_log_events,
+            okta_credentials_refused,
+            okta_credential_changes,
             managed_bindings,
             groups,
             objects: Mutex::new(HashMap::new()),
@@ -133,6 +150,15 @@ impl Default for Metrics {
 }
 
 impl Metrics {
+    /// Okta's latest verdict on the credentials, and how often they changed so far.
+    pub fn okta_credentials(&self, refused: bool, changes: u64) {
+        self.okta_credentials_refused.set(i64::from(refused));
+        let counted = self.okta_credential_changes.get();
+        if changes > counted {
+            self.okta_credential_changes.inc_by(changes - counted);
+        }
+    }
+
     pub fn okta_request(&self, bucket: &str, status: u16) {
         self.okta_requests
             .get_or_create(&OktaRequestLabels {

@@ -3,13 +3,18 @@
 
 use crate::controller::{self, Parts};
 use crate::metrics::{BucketLabel, Metrics};
-use crate::okta::auth::Credentials;
 use crate::okta::claims::ClaimsCache;
+use crate::okta::client::Observed;
+use crate::okta::credentials::Credentials;
+use crate::okta::dpop::DpopMode;
 use crate::okta::groups::Freshness;
 use crate::okta::system_log::Follower;
 use crate::okta::{GroupDirectory, OktaClient, OktaConfig};
 
-/// The scope of the System Log, asked for by a token of its own.
+/// The scopes a service app's tokens ask for: groups (and members), the claims check's,
+/// and the System Log's, asked for by a token of its own.
+const GROUPS_READ: &str = "okta.groups.read";
+const AUTHORIZATION_SERVERS_READ: &str = "okta.authorizationServers.read";
 const LOGS_READ: &str = "okta.logs.read";
 use crate::policy::Policy;
 use crate::progress::Progress;
@@ -36,7 +41,9 @@ pub struct LeaderElection {
 #[derive(Debug)]
 pub struct OperatorConfig {
     pub okta_org_url: Url,
-    pub okta_credentials: Credentials,
+    pub okta_credentials: Arc<Credentials>,
+    pub okta_dpop: DpopMode,
+    pub okta_dpop_key_rotation: Duration,
     pub okta_ca_pem: Option<String>,
     pub okta_concurrency: usize,
     pub okta_timeout: Duration,
@@ -86,32 +93,52 @@ pub async fn run(
 ) -> Result<(), OperatorError> {
     let metrics = Arc::new(Metrics::default());
     let observed = metrics.clone();
-    let log_credentials = config.okta_credentials.with_scopes(vec![LOGS_READ.into()]);
+    let scopes = std::iter::once(GROUPS_READ)
+        .chain(
+            config
+                .policy
+                .claim_check
+                .as_ref()
+                .map(|_| AUTHORIZATION_SERVERS_READ),
+        )
+        .map(str::to_string)
+        .collect();
     let okta = OktaClient::new(OktaConfig {
         org_url: config.okta_org_url,
         credentials: config.okta_credentials,
+        scopes,
+        dpop: config.okta_dpop,
+        dpop_key_rotation: config.okta_dpop_key_rotation,
         extra_ca_pem: config.okta_ca_pem,
         concurrency: config.okta_concurrency,
         request_timeout: config.okta_timeout,
         max_attempts: 3,
         rate_limit_share: config.okta_rate_limit_share,
     })?
-    .with_observer(move |bucket, status, remaining| {
-        observed.okta_request(bucket, status);
-        if let Some(remaining) = remaining {
-            observed
-                .okta_rate_limit_remaining
-                .get_or_create(&BucketLabel {
-                    bucket: bucket.into(),
-                })
-                .set(remaining as i64);
+    .with_observer(move |observed_event| match observed_event {
+        Observed::Answer {
+            bucket,
+            status,
+            remaining,
+        } => {
+            observed.okta_request(bucket, status);
+            if let Some(remaining) = remaining {
+                observed
+                    .okta_rate_limit_remaining
+                    .get_or_create(&BucketLabel {
+                        bucket: bucket.into(),
+                    })
+                    .set(remaining as i64);
+            }
         }
+        Observed::Credentials { refused, changes } => observed.okta_credentials(refused, changes),
     });
     // The log's scope gets a token of its own: asking for a scope the app was not granted
     // would fail the groups' token too.
     let log_client = config
         .system_log
-        .map(|_| Arc::new(okta.with_credentials(log_credentials)));
+        .map(|_| okta.with_scopes(vec![LOGS_READ.into()]).map(Arc::new))
+        .transpose()?;
     let okta = Arc::new(okta);
     let claims = config.policy.claim_check.as_ref().map(|check| {
         Arc::new(ClaimsCache::new(

@@ -2,7 +2,8 @@
 //! flow with a cached token, lists that span pages, and member lists of several groups
 //! fetched side by side.
 
-use okta_rbac_operator::okta::auth::Credentials;
+use okta_rbac_operator::okta::credentials::Credentials;
+use okta_rbac_operator::okta::dpop::DpopMode;
 use okta_rbac_operator::okta::groups::Freshness;
 use okta_rbac_operator::okta::{GroupDirectory, OktaClient, OktaConfig, OktaError};
 use okta_sim::FaultSettings;
@@ -21,7 +22,10 @@ fn client(sim: &OktaSim, credentials: Credentials) -> OktaClient {
 fn client_with_share(sim: &OktaSim, credentials: Credentials, share: f64) -> OktaClient {
     OktaClient::new(OktaConfig {
         org_url: sim.base_url().parse().expect("url"),
-        credentials,
+        credentials: Arc::new(credentials),
+        scopes: vec!["okta.groups.read".into()],
+        dpop: DpopMode::Auto,
+        dpop_key_rotation: Duration::from_secs(3600),
         extra_ca_pem: sim.ca_pem().map(str::to_string),
         concurrency: 4,
         request_timeout: Duration::from_secs(5),
@@ -35,17 +39,13 @@ fn client_with_share(sim: &OktaSim, credentials: Credentials, share: f64) -> Okt
 async fn a_service_app_authenticates_with_its_private_key_and_reuses_the_token() {
     let key = rsa::RsaPrivateKey::new(&mut rand::thread_rng(), 2048).expect("key");
     let seed = Seed {
-        clients: vec![SeedClient {
-            client_id: "0oaoperator".into(),
-            public_key_pem: Some(
-                key.to_public_key()
-                    .to_public_key_pem(LineEnding::LF)
-                    .expect("spki"),
-            ),
-            scopes: vec!["okta.groups.read".into()],
-            redirect_uris: vec![],
-            client_secret: None,
-        }],
+        clients: vec![SeedClient::service_app(
+            "0oaoperator",
+            key.to_public_key()
+                .to_public_key_pem(LineEnding::LF)
+                .expect("spki"),
+            &["okta.groups.read"],
+        )],
         ..Default::default()
     };
     let sim = OktaSim::start(SimOptions::new(seed))
@@ -54,13 +54,7 @@ async fn a_service_app_authenticates_with_its_private_key_and_reuses_the_token()
     sim.create_group("k8s-oauth", GroupType::OktaGroup)
         .expect("group");
     let pem = key.to_pkcs8_pem(LineEnding::LF).expect("pkcs8");
-    let credentials = Credentials::private_key(
-        "0oaoperator".into(),
-        &pem,
-        None,
-        vec!["okta.groups.read".into()],
-    )
-    .expect("credentials");
+    let credentials = Credentials::service_app("0oaoperator", &pem, None).expect("credentials");
     assert!(
         !format!("{credentials:?}").contains("PRIVATE KEY"),
         "the key never reaches Debug"
@@ -85,19 +79,17 @@ async fn a_service_app_authenticates_with_its_private_key_and_reuses_the_token()
     let wrong_pem = wrong.to_pkcs8_pem(LineEnding::LF).expect("pkcs8");
     let impostor = client(
         &sim,
-        Credentials::private_key(
-            "0oaoperator".into(),
-            &wrong_pem,
-            None,
-            vec!["okta.groups.read".into()],
-        )
-        .expect("credentials"),
+        Credentials::service_app("0oaoperator", &wrong_pem, None).expect("credentials"),
     );
     let error = impostor
         .search_groups(&["k8s-oauth".into()])
         .await
         .expect_err("wrong key");
-    assert!(matches!(error, OktaError::Token(_)), "{error}");
+    assert!(
+        matches!(&error, OktaError::TokenRefused { error: code, description, .. }
+            if code == "invalid_client" && description.contains("signature is invalid")),
+        "{error}"
+    );
     assert_eq!(error.kind(), "OktaUnauthorized");
 }
 
@@ -119,7 +111,7 @@ async fn members_and_searches_follow_next_links_across_pages() {
     for name in &names {
         sim.create_group(name, GroupType::OktaGroup).expect("group");
     }
-    let okta = client(&sim, Credentials::ApiToken("00t".into()));
+    let okta = client(&sim, Credentials::api_token("00t"));
     let members = okta.group_members(&group).await.expect("members");
     assert_eq!(members.len(), 1_234, "1,000 a page: two pages");
     // The directory asks 50 names at a time; 230 in one search make the answer span pages.
@@ -154,7 +146,7 @@ async fn members_of_different_groups_are_listed_side_by_side_and_each_once() {
             .expect("user");
         sim.add_member(&id, &login).expect("member");
     }
-    let okta = Arc::new(client(&sim, Credentials::ApiToken("00t".into())));
+    let okta = Arc::new(client(&sim, Credentials::api_token("00t")));
     let directory = GroupDirectory::new(okta, Freshness::resync_only(Duration::from_secs(60)), 4);
     tokio::spawn(directory.clone().run());
     let mut groups = Vec::new();
@@ -220,7 +212,7 @@ async fn a_rate_limit_share_leaves_the_rest_of_each_window_to_the_org_s_other_cl
     let sim = OktaSim::start(SimOptions::new(seed))
         .await
         .expect("local Okta");
-    let quarter = client_with_share(&sim, Credentials::ApiToken("00t".into()), 0.25);
+    let quarter = client_with_share(&sim, Credentials::api_token("00t"), 0.25);
     let mut answered = 0;
     let refusal = loop {
         match quarter.search_groups(&[format!("k8s-{answered}")]).await {
@@ -245,7 +237,7 @@ async fn a_rate_limit_share_leaves_the_rest_of_each_window_to_the_org_s_other_cl
         "a quarter of 20, and nothing sent past it"
     );
     // What it left is there for another client of the same org.
-    let other = client(&sim, Credentials::ApiToken("00t".into()));
+    let other = client(&sim, Credentials::api_token("00t"));
     for i in 0..15 {
         other
             .search_groups(&[format!("k8s-other-{i}")])
@@ -263,12 +255,8 @@ async fn the_system_log_gets_a_token_of_its_own_so_a_missing_grant_harms_nothing
         .to_public_key()
         .to_public_key_pem(LineEnding::LF)
         .expect("spki");
-    let app = |client_id: &str, scopes: &[&str]| SeedClient {
-        client_id: client_id.into(),
-        public_key_pem: Some(public_key_pem.clone()),
-        scopes: scopes.iter().map(|s| s.to_string()).collect(),
-        redirect_uris: vec![],
-        client_secret: None,
+    let app = |client_id: &str, scopes: &[&str]| {
+        SeedClient::service_app(client_id, public_key_pem.clone(), scopes)
     };
     let seed = Seed {
         clients: vec![
@@ -285,16 +273,11 @@ async fn the_system_log_gets_a_token_of_its_own_so_a_missing_grant_harms_nothing
     let pem = key.to_pkcs8_pem(LineEnding::LF).expect("pkcs8");
     let since = std::time::SystemTime::now() - Duration::from_secs(60);
     for (client_id, log_granted) in [("0oa-with-log", true), ("0oa-groups-only", false)] {
-        let credentials = Credentials::private_key(
-            client_id.into(),
-            &pem,
-            None,
-            vec!["okta.groups.read".into()],
-        )
-        .expect("credentials");
-        let log_credentials = credentials.with_scopes(vec!["okta.logs.read".into()]);
+        let credentials = Credentials::service_app(client_id, &pem, None).expect("credentials");
         let groups = client(&sim, credentials);
-        let log = groups.with_credentials(log_credentials);
+        let log = groups
+            .with_scopes(vec!["okta.logs.read".into()])
+            .expect("the log's client");
         let query = log
             .system_log_query(since, okta_rbac_operator::okta::system_log::GROUP_EVENTS)
             .expect("query");
@@ -314,7 +297,7 @@ async fn the_system_log_gets_a_token_of_its_own_so_a_missing_grant_harms_nothing
         } else {
             let error = read.expect_err("no grant");
             assert!(
-                matches!(error, OktaError::Token(ref m) if m.contains("invalid_scope")),
+                matches!(&error, OktaError::TokenRefused { error: code, .. } if code == "invalid_scope"),
                 "{error}"
             );
         }
@@ -334,7 +317,7 @@ async fn a_burst_of_names_arriving_in_clumps_goes_out_in_full_requests() {
     let sim = OktaSim::start(SimOptions::new(Seed::groups_only("00t", names.clone())))
         .await
         .expect("local Okta");
-    let okta = Arc::new(client(&sim, Credentials::ApiToken("00t".into())));
+    let okta = Arc::new(client(&sim, Credentials::api_token("00t")));
     let directory = GroupDirectory::new(okta, Freshness::resync_only(Duration::from_secs(600)), 4);
     tokio::spawn(directory.clone().run());
     // As a GitOps sync's objects arrive on the watch: clumps of 7, with gaps longer than

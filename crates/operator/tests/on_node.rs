@@ -69,16 +69,16 @@ async fn install(credentials: Credentials) -> Installed {
     let key = rsa::RsaPrivateKey::new(&mut rand::thread_rng(), 2048).expect("key");
     let mut seed =
         Seed::from_yaml(include_str!("../../../examples/okta-org.yaml")).expect("example org");
+    // The service app is made as Okta makes new API Services apps: requiring DPoP.
     seed.clients.push(SeedClient {
-        client_id: SERVICE_APP.into(),
-        public_key_pem: Some(
+        dpop_bound_access_tokens: true,
+        ..SeedClient::service_app(
+            SERVICE_APP,
             key.to_public_key()
                 .to_public_key_pem(LineEnding::LF)
                 .expect("public key"),
-        ),
-        scopes: vec!["okta.groups.read".into()],
-        redirect_uris: vec![],
-        client_secret: None,
+            &["okta.groups.read"],
+        )
     });
     let sim = OktaSim::start(SimOptions {
         listen: SocketAddr::new(host_ip.into(), 0),

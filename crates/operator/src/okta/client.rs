@@ -3,7 +3,10 @@
 //! exhausted, holds at most `concurrency` requests in flight, and retries 429, 5xx and
 //! timeouts with backoff.
 
-use super::auth::{Authenticator, Credentials};
+use super::auth::Authenticator;
+use super::credentials::Credentials;
+use super::dpop::DpopMode;
+use super::error::cause_chain;
 use super::ratelimit::{RateLimits, Window, epoch_seconds};
 use super::system_log::LogEvent;
 use super::{OktaClaim, OktaError, OktaGroup, OktaUser};
@@ -27,7 +30,11 @@ const LONGEST_WAIT: Duration = Duration::from_secs(5);
 
 pub struct OktaConfig {
     pub org_url: Url,
-    pub credentials: Credentials,
+    pub credentials: Arc<Credentials>,
+    /// A service app's scopes (an API token's admin has what it has).
+    pub scopes: Vec<String>,
+    pub dpop: DpopMode,
+    pub dpop_key_rotation: Duration,
     /// PEM CA certificates trusted besides the public roots (a private CA, the local Okta).
     pub extra_ca_pem: Option<String>,
     pub concurrency: usize,
@@ -37,8 +44,22 @@ pub struct OktaConfig {
     pub rate_limit_share: f64,
 }
 
-/// Told about every answer: bucket, HTTP status (0: none), `X-Rate-Limit-Remaining`.
-type Observer = Arc<dyn Fn(&'static str, u16, Option<u64>) + Send + Sync>;
+/// What the client tells its observer.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Observed {
+    /// An answer: bucket (`token` for the token endpoint), HTTP status (0: none) and
+    /// `X-Rate-Limit-Remaining`.
+    Answer {
+        bucket: &'static str,
+        status: u16,
+        remaining: Option<u64>,
+    },
+    /// Okta judged the credentials in use: refused or accepted; `changes`: how many times
+    /// they changed on disk since the start.
+    Credentials { refused: bool, changes: u64 },
+}
+
+type Observer = Arc<dyn Fn(Observed) + Send + Sync>;
 
 pub struct OktaClient {
     http: reqwest::Client,
@@ -96,6 +117,43 @@ fn next_link(response: &Response) -> Option<String> {
         })
 }
 
+/// Requests sent again at once, without counting as an attempt: after a DPoP nonce
+/// challenge, or with credentials that changed on disk.
+const RESENDS: u32 = 2;
+
+/// Okta's error answer: its error object, or an OAuth error (a DPoP refusal) whose
+/// description is the summary.
+fn api_error(status: StatusCode, body: serde_json::Value) -> OktaError {
+    let text = |key: &str| body[key].as_str().unwrap_or_default().to_string();
+    let (code, summary) = match (text("errorCode"), text("error")) {
+        (code, _) if !code.is_empty() => (code, text("errorSummary")),
+        (_, error) if !error.is_empty() => (error, text("error_description")),
+        _ => (String::new(), String::new()),
+    };
+    OktaError::Api {
+        status: status.as_u16(),
+        code,
+        summary: if summary.is_empty() {
+            "no error body".into()
+        } else {
+            summary
+        },
+    }
+}
+
+/// A resource asking for a DPoP nonce it just handed out.
+fn is_nonce_challenge(error: &OktaError) -> bool {
+    matches!(error, OktaError::Api { code, .. } if code == "use_dpop_nonce")
+}
+
+/// Okta refusing the credentials themselves.
+fn is_refusal(error: &OktaError) -> bool {
+    matches!(
+        error,
+        OktaError::Api { status: 401, .. } | OktaError::TokenRefused { .. }
+    )
+}
+
 fn backoff(attempt: u32) -> Duration {
     let base = 250u64 << attempt.min(6);
     Duration::from_millis(base + rand::thread_rng().gen_range(0..=base / 2))
@@ -103,6 +161,13 @@ fn backoff(attempt: u32) -> Duration {
 
 impl OktaClient {
     pub fn new(config: OktaConfig) -> Result<Self, OktaError> {
+        let auth = Authenticator::new(
+            config.credentials,
+            config.scopes,
+            &config.org_url,
+            config.dpop,
+            config.dpop_key_rotation,
+        )?;
         let mut roots = rustls::RootCertStore::empty();
         roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
         if let Some(pem) = &config.extra_ca_pem {
@@ -129,10 +194,9 @@ impl OktaClient {
             .user_agent(concat!("okta-rbac-operator/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| OktaError::Config(e.to_string()))?;
-        let org = config.org_url.as_str().trim_end_matches('/').to_string();
         Ok(Self {
             http,
-            auth: Authenticator::new(config.credentials, &org),
+            auth,
             org_url: config.org_url,
             limits: Arc::new(RateLimits::with_share(config.rate_limit_share)),
             in_flight: Arc::new(Semaphore::new(config.concurrency.max(1))),
@@ -142,29 +206,27 @@ impl OktaClient {
         })
     }
 
-    /// Calls `observe(bucket, status, remaining)` after every answer (status 0: none).
-    pub fn with_observer(
-        mut self,
-        observe: impl Fn(&'static str, u16, Option<u64>) + Send + Sync + 'static,
-    ) -> Self {
+    /// Calls `observe` after every answer and every verdict on the credentials.
+    pub fn with_observer(mut self, observe: impl Fn(Observed) + Send + Sync + 'static) -> Self {
         self.observer = Some(Arc::new(observe));
         self
     }
 
-    /// A client of the same org with other credentials (a token with other scopes) that
-    /// shares this one's connections, rate-limit windows, concurrency bound and observer.
-    pub fn with_credentials(&self, credentials: Credentials) -> Self {
-        let org = self.org_url.as_str().trim_end_matches('/').to_string();
-        Self {
+    /// A client of the same org and credentials asking for other scopes (a service app's
+    /// token carries only the scopes asked for, and one not granted fails the whole
+    /// request), sharing this one's connections, rate-limit windows, concurrency bound
+    /// and observer.
+    pub fn with_scopes(&self, scopes: Vec<String>) -> Result<Self, OktaError> {
+        Ok(Self {
             http: self.http.clone(),
             org_url: self.org_url.clone(),
-            auth: Authenticator::new(credentials, &org),
+            auth: self.auth.with_scopes(scopes)?,
             limits: self.limits.clone(),
             in_flight: self.in_flight.clone(),
             request_timeout: self.request_timeout,
             max_attempts: self.max_attempts,
             observer: self.observer.clone(),
-        }
+        })
     }
 
     /// Groups whose name equals one of `names` in Okta's search (which ignores case),
@@ -235,7 +297,7 @@ impl OktaClient {
         let events = response
             .json()
             .await
-            .map_err(|e| OktaError::Decode(e.to_string()))?;
+            .map_err(|e| OktaError::Decode(cause_chain(&e)))?;
         Ok((events, next))
     }
 
@@ -269,22 +331,42 @@ impl OktaClient {
             let page: Vec<T> = response
                 .json()
                 .await
-                .map_err(|e| OktaError::Decode(e.to_string()))?;
+                .map_err(|e| OktaError::Decode(cause_chain(&e)))?;
             items.extend(page);
         }
         Ok(items)
     }
 
-    /// One GET with rate-limit waits, the concurrency bound and retries.
+    /// One GET with rate-limit waits, the concurrency bound and retries. A refusal of
+    /// the credentials looks at their files again: when they were rotated a moment ago,
+    /// the request goes out again at once with the new ones.
     async fn get(&self, url: &Url) -> Result<Response, OktaError> {
         let bucket = bucket(url.path());
         let mut attempt = 0;
+        let mut resent = 0;
         loop {
             attempt += 1;
             let error = match self.send_once(url, bucket).await {
-                Ok(response) => return Ok(response),
+                Ok(response) => {
+                    self.judge_credentials(false, "");
+                    return Ok(response);
+                }
                 Err(error) => error,
             };
+            if resent < RESENDS && is_nonce_challenge(&error) {
+                resent += 1;
+                attempt -= 1;
+                continue;
+            }
+            if is_refusal(&error) {
+                if resent < RESENDS && self.auth.refused().await {
+                    resent += 1;
+                    attempt -= 1;
+                    continue;
+                }
+                self.judge_credentials(true, &error.to_string());
+                return Err(error);
+            }
             if attempt >= self.max_attempts || !error.is_transient() {
                 return Err(error);
             }
@@ -292,6 +374,17 @@ impl OktaClient {
                 tokio::time::sleep(backoff(attempt)).await;
             }
             tracing::debug!(%error, attempt, bucket, "retrying an Okta request");
+        }
+    }
+
+    fn judge_credentials(&self, refused: bool, why: &str) {
+        let credentials = self.auth.credentials();
+        credentials.judged(refused, why);
+        if let Some(observer) = &self.observer {
+            observer(Observed::Credentials {
+                refused,
+                changes: credentials.generation(),
+            });
         }
     }
 
@@ -310,24 +403,26 @@ impl OktaClient {
             .acquire()
             .await
             .map_err(|_| OktaError::Config("client closed".into()))?;
-        let authorization = self.auth.header(&self.http, self.request_timeout).await?;
-        let sent = self
+        let authorization = self
+            .auth
+            .authorize(&self.http, self.request_timeout, "GET", url, |status| {
+                self.observe("token", status, None)
+            })
+            .await?;
+        let mut request = self
             .http
             .get(url.clone())
-            .header("Authorization", authorization)
+            .header("Authorization", authorization.header)
             .header("Accept", "application/json")
-            .timeout(self.request_timeout)
-            .send()
-            .await;
-        let response = match sent {
+            .timeout(self.request_timeout);
+        if let Some(proof) = authorization.dpop {
+            request = request.header("DPoP", proof);
+        }
+        let response = match request.send().await {
             Ok(response) => response,
             Err(error) => {
                 self.observe(bucket, 0, None);
-                return Err(if error.is_timeout() {
-                    OktaError::Timeout(self.request_timeout)
-                } else {
-                    OktaError::Unreachable(error.to_string())
-                });
+                return Err(OktaError::transport(&error, self.request_timeout));
             }
         };
         let status = response.status();
@@ -366,23 +461,23 @@ impl OktaClient {
             );
             return Err(OktaError::RateLimited { reset });
         }
-        if status == StatusCode::UNAUTHORIZED {
-            self.auth.invalidate().await;
+        if let Some(nonce) = response
+            .headers()
+            .get("dpop-nonce")
+            .and_then(|v| v.to_str().ok())
+        {
+            self.auth.dpop_nonce(nonce);
         }
-        let body: serde_json::Value = response.json().await.unwrap_or_default();
-        Err(OktaError::Api {
-            status: status.as_u16(),
-            code: body["errorCode"].as_str().unwrap_or_default().to_string(),
-            summary: body["errorSummary"]
-                .as_str()
-                .unwrap_or("no error body")
-                .to_string(),
-        })
+        Err(api_error(status, response.json().await.unwrap_or_default()))
     }
 
     fn observe(&self, bucket: &'static str, status: u16, remaining: Option<u64>) {
         if let Some(observer) = &self.observer {
-            observer(bucket, status, remaining);
+            observer(Observed::Answer {
+                bucket,
+                status,
+                remaining,
+            });
         }
     }
 }

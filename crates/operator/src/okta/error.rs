@@ -17,8 +17,14 @@ pub enum OktaError {
         code: String,
         summary: String,
     },
-    #[error("getting an OAuth access token from Okta failed: {0}")]
-    Token(String),
+    /// Okta's token endpoint refused the service app itself: a bad or removed key, a
+    /// scope not granted, a DPoP refusal.
+    #[error("Okta refused the service app's token request ({status} {error}): {description}")]
+    TokenRefused {
+        status: u16,
+        error: String,
+        description: String,
+    },
     #[error("unexpected answer from Okta: {0}")]
     Decode(String),
     #[error("Okta client configuration: {0}")]
@@ -32,7 +38,9 @@ impl OktaError {
             OktaError::Unreachable(_) => Reason::OktaUnreachable,
             OktaError::Timeout(_) => Reason::OktaTimeout,
             OktaError::RateLimited { .. } => Reason::OktaRateLimited,
-            OktaError::Api { status: 401, .. } | OktaError::Token(_) => Reason::OktaUnauthorized,
+            OktaError::Api { status: 401, .. } | OktaError::TokenRefused { .. } => {
+                Reason::OktaUnauthorized
+            }
             OktaError::Api { status: 403, .. } => Reason::OktaForbidden,
             OktaError::Api { status, .. } if *status >= 500 => Reason::OktaServerError,
             OktaError::Api { .. } => Reason::OktaBadRequest,
@@ -54,6 +62,90 @@ impl OktaError {
             }
             OktaError::Api { status, .. } => *status == 429 || *status >= 500,
             _ => false,
+        }
+    }
+
+    /// A request that got no answer: timed out, or failed with its whole cause chain
+    /// (DNS, refused connection, the TLS reason) in the message.
+    pub fn transport(error: &reqwest::Error, timeout: Duration) -> Self {
+        if error.is_timeout() {
+            OktaError::Timeout(timeout)
+        } else {
+            OktaError::Unreachable(cause_chain(error))
+        }
+    }
+}
+
+/// An error and each of its causes, outermost first, joined by ": " (a cause whose text
+/// its outer error already shows is not repeated).
+pub fn cause_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let part = cause.to_string();
+        if !text.contains(&part) {
+            text.push_str(": ");
+            text.push_str(&part);
+        }
+        source = cause.source();
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("{text}")]
+    struct Layer {
+        text: &'static str,
+        #[source]
+        source: Option<Box<Layer>>,
+    }
+
+    #[test]
+    fn every_cause_is_kept_once() {
+        let inner = Layer {
+            text: "invalid peer certificate: UnknownIssuer",
+            source: None,
+        };
+        let middle = Layer {
+            text: "client error (Connect)",
+            source: Some(Box::new(inner)),
+        };
+        let outer = Layer {
+            text: "error sending request for url (https://example.okta.com/)",
+            source: Some(Box::new(middle)),
+        };
+        assert_eq!(
+            cause_chain(&outer),
+            "error sending request for url (https://example.okta.com/): client error \
+             (Connect): invalid peer certificate: UnknownIssuer"
+        );
+    }
+
+    #[test]
+    fn only_refusals_of_the_client_itself_are_unauthorized() {
+        let refused = OktaError::TokenRefused {
+            status: 401,
+            error: "invalid_client".into(),
+            description: "The client_assertion signature is invalid.".into(),
+        };
+        assert_eq!(refused.reason(), Reason::OktaUnauthorized);
+        assert!(!refused.is_transient());
+        for trouble in [
+            OktaError::Unreachable("connection refused".into()),
+            OktaError::Timeout(Duration::from_secs(10)),
+            OktaError::RateLimited { reset: 0 },
+            OktaError::Api {
+                status: 503,
+                code: "E0000010".into(),
+                summary: "Service is temporarily unavailable".into(),
+            },
+        ] {
+            assert_ne!(trouble.reason(), Reason::OktaUnauthorized, "{trouble}");
+            assert!(trouble.is_transient(), "{trouble}");
         }
     }
 }

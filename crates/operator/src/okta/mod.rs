@@ -5,6 +5,8 @@
 pub mod auth;
 pub mod claims;
 pub mod client;
+pub mod credentials;
+pub mod dpop;
 mod error;
 pub mod groups;
 pub mod members;
