@@ -8,7 +8,9 @@
 
 mod common;
 
-use common::{apply_binding, condition, owned_bindings, view_spec, wait_condition};
+use common::{
+    apply_binding, condition, never_leaves_ready, owned_bindings, view_spec, wait_condition,
+};
 use kube::api::{Api, DeleteParams};
 use okta_rbac_api::OktaGroupBinding;
 use okta_rbac_testenv::{ControlPlane, OperatorLaunch, OperatorProcess, unique_name};
@@ -340,7 +342,7 @@ async fn a_rotated_service_app_key_is_taken_up_without_a_restart() {
         .await;
     let object = world.ready_object("key-rotation").await;
     let name = object.metadata.name.clone().expect("name");
-    let watch = never_leaves_ready(&world.client, &name);
+    let watch = never_leaves_ready(&world.client, &[&name]);
 
     let rotated = key();
     world
@@ -410,7 +412,7 @@ async fn a_rotated_api_token_is_used_even_when_the_old_one_is_revoked_at_once() 
         .expect("ready");
     let object = world.ready_object("token-rotation").await;
     let name = object.metadata.name.clone().expect("name");
-    let watch = never_leaves_ready(&world.client, &name);
+    let watch = never_leaves_ready(&world.client, &[&name]);
 
     world.sim.issue_api_token(
         "second",
@@ -533,39 +535,4 @@ async fn an_untrusted_certificate_is_named_in_the_status() {
         "the TLS reason reaches the status: {message}"
     );
     world.delete(&[&object]).await;
-}
-
-/// Watches an object and collects every moment it was seen not Ready.
-struct ReadyWatch {
-    stop: tokio::sync::oneshot::Sender<()>,
-    seen: tokio::task::JoinHandle<Vec<String>>,
-}
-
-impl ReadyWatch {
-    async fn stop(self) -> Vec<String> {
-        let _ = self.stop.send(());
-        self.seen.await.expect("watch task")
-    }
-}
-
-fn never_leaves_ready(client: &kube::Client, name: &str) -> ReadyWatch {
-    let api: Api<OktaGroupBinding> = Api::all(client.clone());
-    let name = name.to_string();
-    let (stop, mut stopped) = tokio::sync::oneshot::channel();
-    let seen = tokio::spawn(async move {
-        let mut left = Vec::new();
-        loop {
-            if let Ok(object) = api.get(&name).await
-                && let Some(ready) = condition(&object, "Ready")
-                && ready.status != "True"
-            {
-                left.push(format!("{}: {}", ready.reason, ready.message));
-            }
-            tokio::select! {
-                _ = &mut stopped => return left,
-                _ = tokio::time::sleep(Duration::from_millis(200)) => {}
-            }
-        }
-    });
-    ReadyWatch { stop, seen }
 }

@@ -243,8 +243,13 @@ async fn the_chart_lints_and_renders_what_config_default_installs() {
     assert_eq!(env["OKTA_CLIENT_ID"], "0oa-service-app");
     assert_eq!(
         env["OKTA_PRIVATE_KEY_FILE"],
-        "/var/run/secrets/okta/private-key"
+        "/var/run/secrets/okta/privateKey"
     );
+    assert_eq!(
+        env["OKTA_PRIVATE_KEY_ID_FILE"],
+        "/var/run/secrets/okta/keyId"
+    );
+    assert_eq!(env["OKTA_DPOP"], "auto");
     assert_eq!(env["OKTA_CA_FILE"], "/var/run/okta-ca/ca.crt");
     assert!(
         !env.contains_key("OKTA_API_TOKEN_FILE"),

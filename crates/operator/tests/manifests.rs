@@ -230,11 +230,11 @@ async fn each_credential_component_sets_one_mode_and_nothing_that_conflicts() {
             ("OKTA_CLIENT_ID".to_string(), "secret:clientId".to_string()),
             (
                 "OKTA_PRIVATE_KEY_FILE".to_string(),
-                "/var/run/secrets/okta/private-key".to_string()
+                "/var/run/secrets/okta/privateKey".to_string()
             ),
             (
-                "OKTA_PRIVATE_KEY_ID".to_string(),
-                "secret:keyId".to_string()
+                "OKTA_PRIVATE_KEY_ID_FILE".to_string(),
+                "/var/run/secrets/okta/keyId".to_string()
             ),
             (
                 "OKTA_CA_FILE".to_string(),

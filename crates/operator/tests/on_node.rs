@@ -7,6 +7,8 @@
 //! The tests take turns: each has a control plane and node of its own, and two Deployments
 //! of two replicas at once would only slow each other down on a small machine.
 
+mod common;
+
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{Namespace, Pod};
@@ -77,7 +79,7 @@ async fn install(credentials: Credentials) -> Installed {
             key.to_public_key()
                 .to_public_key_pem(LineEnding::LF)
                 .expect("public key"),
-            &["okta.groups.read"],
+            &["okta.groups.read", "okta.logs.read"],
         )
     });
     let sim = OktaSim::start(SimOptions {
@@ -427,8 +429,68 @@ async fn the_shipped_manifests_run_the_operator_in_pods_that_hand_over_the_lease
     }
 }
 
+/// Replaces keys of the credentials Secret, as `kubectl apply` of a rotated Secret does.
+fn patch_credentials(world: &Installed, data: serde_json::Value) {
+    let patch = serde_json::json!({ "stringData": data }).to_string();
+    kubectl(
+        &world.plane,
+        &[
+            "patch",
+            "secret",
+            "okta-credentials",
+            "-n",
+            NAMESPACE,
+            "--type",
+            "merge",
+            "-p",
+            &patch,
+        ],
+        None,
+    );
+}
+
+/// A new object for a new group, Ready: proof that lookups made now succeed.
+async fn apply_and_wait_ready(world: &Installed, group: &str) {
+    world
+        .sim
+        .create_group(group, GroupType::OktaGroup)
+        .expect("group");
+    let manifest = format!(
+        "apiVersion: oktarbac.io/v1alpha1\nkind: OktaGroupBinding\nmetadata:\n  name: {group}\n\
+         spec:\n  group: {group}\n  clusterRoleBindings:\n    - clusterRole: view\n"
+    );
+    kubectl(&world.plane, &["apply", "-f", "-"], Some(&manifest));
+    world
+        .wait_ready(&[group.to_string()], Duration::from_secs(60))
+        .await;
+}
+
+/// The rotation is done once the local Okta saw the new credentials answered; the old
+/// ones may go then.
+async fn wait_until_used(world: &Installed, caller: &str, changed: Instant) {
+    world
+        .eventually(
+            Duration::from_secs(180),
+            &format!("a request as {caller}"),
+            || async {
+                world
+                    .sim
+                    .requests()
+                    .iter()
+                    .any(|r| r.status == 200 && r.caller.as_deref() == Some(caller))
+                    .then_some(())
+            },
+        )
+        .await;
+    println!(
+        "the rotated credentials were in use {:.1}s after the Secret changed",
+        changed.elapsed().as_secs_f64()
+    );
+}
+
 #[tokio::test]
-async fn a_service_app_from_the_secret_authenticates_with_its_private_key() {
+async fn a_dpop_service_app_from_the_secret_authenticates_and_takes_a_rotated_key_without_a_restart()
+ {
     let _turn = TURN.lock().await;
     let world = install(Credentials::ServiceApp).await;
     kubectl(&world.plane, &["apply", "-k", "config/samples"], None);
@@ -441,13 +503,79 @@ async fn a_service_app_from_the_secret_authenticates_with_its_private_key() {
             .any(|r| r.path == "/oauth2/v1/token" && r.status == 200),
         "the operator got an access token with its private key"
     );
+    let group_calls: Vec<_> = requests
+        .iter()
+        .filter(|r| r.path.starts_with("/api/v1/groups"))
+        .collect();
     assert!(
-        requests
-            .iter()
-            .filter(|r| r.path.starts_with("/api/v1/groups"))
-            .all(|r| r.status != 401),
-        "every group request was authorized"
+        !group_calls.is_empty()
+            && group_calls.iter().all(|r| {
+                r.status == 200 && r.caller.as_deref() == Some("DPoP 0oa-okta-rbac-operator")
+            }),
+        "every group request went out with the DPoP-bound token: {group_calls:?}"
     );
+
+    // Rotation as Okta's admins do it: register the new key, put it and its kid in the
+    // Secret, wait until it is used, remove the old key.
+    let watch = common::never_leaves_ready(&world.client, &["k8s-admins", "k8s-restricted-users"]);
+    let rotated = rsa::RsaPrivateKey::new(&mut rand::thread_rng(), 2048).expect("key");
+    world
+        .sim
+        .add_client_key(
+            SERVICE_APP,
+            "key-2",
+            &rotated
+                .to_public_key()
+                .to_public_key_pem(LineEnding::LF)
+                .expect("public key"),
+        )
+        .expect("register the new key");
+    let changed = Instant::now();
+    patch_credentials(
+        &world,
+        serde_json::json!({
+            "privateKey": rotated.to_pkcs8_pem(LineEnding::LF).expect("pkcs8").to_string(),
+            "keyId": "key-2",
+        }),
+    );
+    wait_until_used(&world, &format!("{SERVICE_APP} kid=key-2"), changed).await;
+    world
+        .sim
+        .remove_client_key(SERVICE_APP, None)
+        .expect("remove the old key");
+    apply_and_wait_ready(&world, "k8s-after-key-rotation").await;
+    let left_ready = watch.stop().await;
+    assert!(left_ready.is_empty(), "a sample left Ready: {left_ready:?}");
+    for (pod, restarts, last) in world.restarts().await {
+        assert_eq!(restarts, 0, "{pod} restarted ({last:?})");
+    }
+}
+
+#[tokio::test]
+async fn a_rotated_api_token_in_the_secret_is_used_without_a_restart() {
+    const ROTATED: &str = "00rotated-operator-token";
+    let _turn = TURN.lock().await;
+    let world = install(Credentials::SswsToken).await;
+    kubectl(&world.plane, &["apply", "-k", "config/samples"], None);
+    world.wait_ready(&samples(), Duration::from_secs(60)).await;
+    let watch = common::never_leaves_ready(&world.client, &["k8s-admins", "k8s-restricted-users"]);
+    world.sim.issue_api_token("rotated", ROTATED, None);
+    let changed = Instant::now();
+    patch_credentials(&world, serde_json::json!({ "token": ROTATED }));
+    // The System Log is read every 30 s: the first read after the kubelet updated the file
+    // goes out with the new token.
+    wait_until_used(&world, "SSWS rotated", changed).await;
+    world.sim.revoke_api_token(SSWS_TOKEN);
+    apply_and_wait_ready(&world, "k8s-after-token-rotation").await;
+    let left_ready = watch.stop().await;
+    assert!(left_ready.is_empty(), "a sample left Ready: {left_ready:?}");
+    assert!(
+        world.sim.requests().iter().all(|r| r.status != 401),
+        "the revoked token was never refused: the operator had moved on"
+    );
+    for (pod, restarts, last) in world.restarts().await {
+        assert_eq!(restarts, 0, "{pod} restarted ({last:?})");
+    }
 }
 
 #[tokio::test]

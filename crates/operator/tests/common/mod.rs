@@ -147,3 +147,40 @@ pub async fn owned_bindings(
         .items;
     (crbs, rbs)
 }
+
+/// Watches objects and collects every moment one was seen not Ready.
+pub struct ReadyWatch {
+    stop: tokio::sync::oneshot::Sender<()>,
+    seen: tokio::task::JoinHandle<Vec<String>>,
+}
+
+impl ReadyWatch {
+    pub async fn stop(self) -> Vec<String> {
+        let _ = self.stop.send(());
+        self.seen.await.expect("watch task")
+    }
+}
+
+pub fn never_leaves_ready(client: &kube::Client, names: &[&str]) -> ReadyWatch {
+    let api: Api<OktaGroupBinding> = Api::all(client.clone());
+    let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+    let (stop, mut stopped) = tokio::sync::oneshot::channel();
+    let seen = tokio::spawn(async move {
+        let mut left = Vec::new();
+        loop {
+            for name in &names {
+                if let Ok(object) = api.get(name).await
+                    && let Some(ready) = condition(&object, "Ready")
+                    && ready.status != "True"
+                {
+                    left.push(format!("{name}: {}: {}", ready.reason, ready.message));
+                }
+            }
+            tokio::select! {
+                _ = &mut stopped => return left,
+                _ = tokio::time::sleep(Duration::from_millis(200)) => {}
+            }
+        }
+    });
+    ReadyWatch { stop, seen }
+}
