@@ -334,3 +334,104 @@ fn common_condition<'a>(
 ) -> &'a k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition {
     okta_rbac_testenv::wait::condition(ogb, type_).expect("condition")
 }
+
+/// The built-in roles grant what they grant in any cluster (the controller manager
+/// aggregates `view` and `edit`): a member of a group bound to `view` reads but does not
+/// write or see Secrets, one bound to `edit` in `default` writes there and nowhere else.
+#[tokio::test]
+async fn view_reads_and_edit_writes_through_the_aggregated_roles() {
+    use okta_rbac_api::{ClusterRoleBindingSpec, OktaGroupBindingSpec, RoleBindingSpec};
+    let _world = ONE_WORLD_AT_A_TIME.lock().await;
+    let t = tutorial("").await;
+    let api: Api<OktaGroupBinding> = Api::all(t.plane.client().await.expect("client"));
+    let grant = |group: &str, cluster: Vec<ClusterRoleBindingSpec>, roles: Vec<RoleBindingSpec>| {
+        OktaGroupBinding::new(
+            group,
+            OktaGroupBindingSpec {
+                group: group.into(),
+                subject: Default::default(),
+                cluster_role_bindings: cluster,
+                role_bindings: roles,
+                on_group_missing: Default::default(),
+                paused: false,
+            },
+        )
+    };
+    for (group, member, object) in [
+        (
+            "k8s-viewers",
+            "carol@example.com",
+            grant(
+                "k8s-viewers",
+                vec![ClusterRoleBindingSpec {
+                    cluster_role: "view".into(),
+                }],
+                vec![],
+            ),
+        ),
+        (
+            "k8s-editors",
+            "dave@example.com",
+            grant(
+                "k8s-editors",
+                vec![],
+                vec![RoleBindingSpec {
+                    namespace: Some("default".into()),
+                    namespace_selector: None,
+                    role: None,
+                    cluster_role: Some("edit".into()),
+                }],
+            ),
+        ),
+    ] {
+        let id = t
+            .sim
+            .create_group(group, GroupType::OktaGroup)
+            .expect("group");
+        t.sim.add_member(&id, member).expect("member");
+        api.create(&Default::default(), &object)
+            .await
+            .expect("create");
+        wait_condition(
+            &t.plane.client().await.expect("client"),
+            group,
+            "Ready",
+            "True",
+            None,
+        )
+        .await;
+    }
+    for (user, allowed) in [
+        (
+            "carol@example.com",
+            &[
+                "list pods in default",
+                "list services in default",
+                "list pods in kube-system",
+                "list namespaces",
+            ][..],
+        ),
+        (
+            "dave@example.com",
+            &[
+                "list pods in default",
+                "list services in default",
+                "list secrets in default",
+                "create a configmap in default",
+            ][..],
+        ),
+    ] {
+        let token = token_of(&t.sim, user).await;
+        let client = t.plane.client_with_token(&token).await.expect("client");
+        let mut seen = Vec::new();
+        for _ in 0..80 {
+            seen = access(&client).await;
+            if seen == expected(allowed) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+        println!("{user}: {seen:?}");
+        assert_eq!(seen, expected(allowed), "{user} for {ACTIONS:?}");
+    }
+}

@@ -381,11 +381,64 @@ async fn the_token_endpoint_refuses_every_bad_proof() {
                 .expect("sign");
         format!("{signing_input}.{signature}")
     };
+    let without_jwk = {
+        let mut header = Header::new(Algorithm::RS256);
+        header.typ = Some("dpop+jwt".into());
+        jsonwebtoken::encode(&header, &spec(&|_| {}).claims(), &key.encoding).expect("sign")
+    };
+    let symmetric = {
+        let mut header = Header::new(Algorithm::HS256);
+        header.typ = Some("dpop+jwt".into());
+        header.jwk = Some(key.jwk.clone());
+        jsonwebtoken::encode(
+            &header,
+            &spec(&|_| {}).claims(),
+            &EncodingKey::from_secret(b"shared"),
+        )
+        .expect("sign")
+    };
+    let without = |claim: &str| {
+        let mut claims = spec(&|_| {}).claims();
+        claims.as_object_mut().expect("object").remove(claim);
+        let mut header = Header::new(Algorithm::RS256);
+        header.typ = Some("dpop+jwt".into());
+        header.jwk = Some(key.jwk.clone());
+        jsonwebtoken::encode(&header, &claims, &key.encoding).expect("sign")
+    };
+    let twice = world
+        .http
+        .post(world.token_url())
+        .header("DPoP", spec(&|_| {}).sign(&key))
+        .header("DPoP", spec(&|_| {}).sign(&key))
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("scope", "okta.groups.read"),
+            (
+                "client_assertion_type",
+                "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+            ),
+            ("client_assertion", &world.assertion(DPOP_APP)),
+        ])
+        .send()
+        .await
+        .expect("token request");
+    assert_eq!(
+        oauth_error(twice).await,
+        (
+            "invalid_dpop_proof".to_string(),
+            "Only one DPoP proof JWT header is allowed.".to_string()
+        )
+    );
     let cases: Vec<(String, &str)> = vec![
         (
             spec(&|s| s.typ = "JWT").sign(&key),
             "'typ' must be 'dpop+jwt'",
         ),
+        (without_jwk, "must contain a 'jwk'"),
+        (symmetric, "asymmetric algorithm"),
+        (without("iat"), "must contain 'iat'"),
+        (without("jti"), "must contain 'jti'"),
+        (without("htu"), "'htu' claim must be"),
         (
             spec(&|s| s.htm = "GET").sign(&key),
             "'htm' claim must be 'POST'",

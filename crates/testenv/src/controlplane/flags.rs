@@ -103,12 +103,18 @@ pub(super) fn apiserver_args(
     args
 }
 
-/// The controllers: the garbage collector and namespace deletion always; with a node also
+/// The controllers: the garbage collector, namespace deletion and ClusterRole aggregation
+/// (which fills `view`, `edit` and `admin` from the roles aggregated into them, as in
+/// every real cluster) always; with a node also
 /// what Deployments and Pods need (ReplicaSets, ServiceAccounts, the root CA ConfigMap of
 /// projected tokens, PodDisruptionBudgets, EndpointSlices, finished Pods' cleanup, and the
 /// node lifecycle, which lifts the new node's not-ready taint).
 pub(super) fn controller_manager_args(dir: &Path, node: bool) -> Vec<String> {
-    let mut controllers = vec!["garbage-collector-controller", "namespace-controller"];
+    let mut controllers = vec![
+        "garbage-collector-controller",
+        "namespace-controller",
+        "clusterrole-aggregation-controller",
+    ];
     if node {
         controllers.extend([
             "deployment-controller",
