@@ -13,6 +13,9 @@ pub const BINDINGS_APPLIED: &str = "BindingsApplied";
 pub const STALLED: &str = "Stalled";
 /// Present (True) only while `spec.paused` is true.
 pub const PAUSED: &str = "Paused";
+/// Present only on an object with `spec.startTime` or `spec.endTime`: whether the grant is
+/// in effect now (True), not yet (False, NotYetActive) or no more (False, Expired).
+pub const ACTIVE: &str = "Active";
 /// Advisory: whether an ID token from the authorization server kubectl logs in with will
 /// carry the group (present when the operator knows that server).
 pub const CLAIM_CARRIES_GROUP: &str = "ClaimCarriesGroup";

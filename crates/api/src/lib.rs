@@ -51,6 +51,18 @@ const NAMESPACE_PATTERN: &str = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$";
         json_path = ".status.conditions[?(@.type==\"Ready\")].status"
     ),
     printcolumn(
+        name = "Active",
+        type_ = "string",
+        description = "Whether a time-bound grant is in effect now (empty: no startTime or endTime)",
+        json_path = ".status.conditions[?(@.type==\"Active\")].status"
+    ),
+    printcolumn(
+        name = "Ends",
+        type_ = "string",
+        description = "When the grant ends (spec.endTime)",
+        json_path = ".spec.endTime"
+    ),
+    printcolumn(
         name = "Bindings",
         type_ = "integer",
         json_path = ".status.bindingCount"
@@ -62,6 +74,7 @@ const NAMESPACE_PATTERN: &str = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$";
     )
 )]
 #[x_kube(validation = Rule::new("size(self.clusterRoleBindings) + size(self.roleBindings) > 0").message("declare at least one entry in clusterRoleBindings or roleBindings"))]
+#[x_kube(validation = Rule::new("!has(self.startTime) || !has(self.endTime) || self.endTime > self.startTime").message("endTime must be after startTime"))]
 #[serde(rename_all = "camelCase")]
 pub struct OktaGroupBindingSpec {
     /// The Okta group's `profile.name`, exactly. It must start with the operator's allowed
@@ -89,9 +102,21 @@ pub struct OktaGroupBindingSpec {
     pub on_group_missing: OnGroupMissing,
 
     /// While true, the operator leaves this object's bindings as they are and verifies
-    /// nothing; the status says Paused.
+    /// nothing; the status says Paused. The end of a grant (`endTime`) is enforced even
+    /// while paused.
     #[serde(default)]
     pub paused: bool,
+
+    /// When the grants start (RFC 3339, such as `2026-12-01T09:00:00Z`). Before it, the
+    /// object's bindings do not exist; they are created within a second of it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_time: Option<Time>,
+
+    /// When the grants end (RFC 3339). From then on, the object's bindings do not exist:
+    /// they are deleted within a second of it, and a grant already over when applied
+    /// creates nothing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub end_time: Option<Time>,
 }
 
 #[derive(KubeSchema, Deserialize, Serialize, Clone, Debug, Default, PartialEq)]
@@ -232,6 +257,13 @@ pub struct OktaGroupBindingStatus {
     /// When Okta last answered about the group.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_verified: Option<Time>,
+    /// A time-bound grant in effect: since when (its start, or when it was applied if
+    /// that was later) ...
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub active_since: Option<Time>,
+    /// ... and until when (`spec.endTime`; absent: no end).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub active_until: Option<Time>,
     /// A list-map keyed by `type`, so that server-side apply merges conditions one by one.
     #[serde(default)]
     #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["type"]))]

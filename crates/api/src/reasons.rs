@@ -85,6 +85,12 @@ reasons! {
     ClaimScopeNotRequested,
     /// ClaimCarriesGroup: the claim's filter leaves the group out.
     ClaimFilterExcludesGroup,
+    /// Active: between `spec.startTime` and `spec.endTime`; the bindings exist.
+    Active,
+    /// Active, BindingsApplied and Ready: `spec.startTime` is still ahead; no bindings yet.
+    NotYetActive,
+    /// Active, BindingsApplied and Ready: `spec.endTime` has passed; the bindings are gone.
+    Expired,
 }
 
 #[cfg(test)]

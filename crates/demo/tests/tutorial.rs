@@ -354,6 +354,8 @@ async fn view_reads_and_edit_writes_through_the_aggregated_roles() {
                 role_bindings: roles,
                 on_group_missing: Default::default(),
                 paused: false,
+                start_time: None,
+                end_time: None,
             },
         )
     };

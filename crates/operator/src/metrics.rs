@@ -1,6 +1,7 @@
 //! Prometheus metrics. Every label comes from a small fixed set (results, error kinds,
 //! Okta buckets, HTTP status codes, verification states), never from free text.
 
+use k8s_openapi::jiff::{SignedDuration, Timestamp};
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -31,7 +32,9 @@ pub struct StateLabel {
     pub state: String,
 }
 
-pub const STATES: [&str; 5] = ["verified", "missing", "refused", "unknown", "paused"];
+pub const STATES: [&str; 6] = [
+    "verified", "missing", "refused", "unknown", "paused", "expired",
+];
 
 pub struct Metrics {
     registry: Registry,
@@ -49,7 +52,13 @@ pub struct Metrics {
     pub cached_objects: Family<KindLabel, Gauge>,
     /// uid -> (verification state, bindings), to keep the gauges exact.
     objects: Mutex<HashMap<String, (&'static str, i64)>>,
+    grants_ending_soon: Gauge,
+    /// uid -> when its time-bound grant ends, for objects whose grant has not ended.
+    grant_ends: Mutex<HashMap<String, Timestamp>>,
 }
+
+/// How far ahead `grants_ending_within_hour` looks.
+const ENDING_SOON: SignedDuration = SignedDuration::from_secs(3600);
 
 impl Default for Metrics {
     fn default() -> Self {
@@ -123,6 +132,12 @@ impl Default for Metrics {
             "OktaGroupBindings by verification state",
             groups.clone(),
         );
+        let grants_ending_soon = Gauge::default();
+        registry.register(
+            "grants_ending_within_hour",
+            "Time-bound OktaGroupBindings whose grant (spec.endTime) ends within the next hour",
+            grants_ending_soon.clone(),
+        );
         let cached_objects = Family::<KindLabel, Gauge>::default();
         registry.register(
             "cached_objects",
@@ -145,6 +160,8 @@ impl Default for Metrics {
             managed_bindings,
             groups,
             objects: Mutex::new(HashMap::new()),
+            grants_ending_soon,
+            grant_ends: Mutex::new(HashMap::new()),
         }
     }
 }
@@ -176,7 +193,19 @@ impl Metrics {
     }
 
     /// Records an object's state; `None` when it is gone.
+    /// When an object's time-bound grant ends (None: it has no end ahead of it).
+    pub fn grant_ends(&self, uid: &str, ends: Option<Timestamp>) {
+        let mut grant_ends = self.grant_ends.lock().unwrap_or_else(|e| e.into_inner());
+        match ends {
+            Some(ends) => grant_ends.insert(uid.to_string(), ends),
+            None => grant_ends.remove(uid),
+        };
+    }
+
     pub fn object(&self, uid: &str, state: Option<(&'static str, i64)>) {
+        if state.is_none() {
+            self.grant_ends(uid, None);
+        }
         let mut objects = self.objects.lock().unwrap_or_else(|e| e.into_inner());
         // Kept by difference, not recounted: a recount per reconcile would cost
         // O(objects) each time, O(objects²) per resync.
@@ -207,6 +236,15 @@ impl Metrics {
     }
 
     pub fn encode(&self) -> String {
+        let now = Timestamp::now();
+        let ending = self
+            .grant_ends
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .filter(|ends| **ends > now && **ends <= now + ENDING_SOON)
+            .count();
+        self.grants_ending_soon.set(ending as i64);
         let mut text = String::new();
         // Writing into a String cannot fail.
         let _ = prometheus_client::encoding::text::encode(&mut text, &self.registry);

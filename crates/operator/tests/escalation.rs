@@ -86,6 +86,8 @@ fn granting(cluster_roles: &[&str], role_in_default: Option<&str>) -> OktaGroupB
             .collect(),
         on_group_missing: Default::default(),
         paused: false,
+        start_time: None,
+        end_time: None,
     }
 }
 

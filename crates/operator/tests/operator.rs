@@ -37,6 +37,8 @@ fn spec(group: &str) -> OktaGroupBindingSpec {
         role_bindings: vec![],
         on_group_missing: OnGroupMissing::Revoke,
         paused: false,
+        start_time: None,
+        end_time: None,
     }
 }
 

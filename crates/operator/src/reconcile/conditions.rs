@@ -4,12 +4,13 @@
 
 use super::claim::ClaimFinding;
 use super::judge::{Grant, Outcome, Refusal};
+use super::schedule::Window;
 use super::tally::Tally;
 use crate::okta::OktaError;
 use crate::policy::ClaimCheck;
 use okta_rbac_api::OnGroupMissing;
 use okta_rbac_api::conditions::{
-    BINDINGS_APPLIED, CLAIM_CARRIES_GROUP, GROUP_VERIFIED, READY, Reason, Status, Verdict,
+    ACTIVE, BINDINGS_APPLIED, CLAIM_CARRIES_GROUP, GROUP_VERIFIED, READY, Reason, Status, Verdict,
 };
 
 fn bindings(count: usize) -> String {
@@ -34,17 +35,20 @@ pub fn list(items: &[String]) -> String {
     text
 }
 
+/// GroupVerified; None when Okta was not asked (a grant that is over keeps the condition
+/// of its last verification).
 pub fn group_verified(
     outcome: &Outcome,
     group: &str,
     allowed_prefix: &str,
     on_missing: OnGroupMissing,
-) -> Verdict {
+) -> Option<Verdict> {
     let kept = match on_missing {
         OnGroupMissing::Revoke => "its bindings are revoked",
         OnGroupMissing::Retain => "its bindings are retained (onGroupMissing: Retain)",
     };
-    match outcome {
+    Some(match outcome {
+        Outcome::NotChecked => return None,
         Outcome::Verified(g) => Verdict::new(
             GROUP_VERIFIED,
             Status::True,
@@ -93,7 +97,39 @@ pub fn group_verified(
             error.reason(),
             format!("{error}; existing bindings are kept and none are created until Okta answers"),
         ),
-    }
+    })
+}
+
+/// The Active condition of a time-bound grant (None without `startTime` or `endTime`).
+pub fn active(window: &Window) -> Option<Verdict> {
+    Some(match window {
+        Window::Unbounded => return None,
+        Window::NotYetActive { starts, ends } => Verdict::new(
+            ACTIVE,
+            Status::False,
+            Reason::NotYetActive,
+            format!(
+                "the grant starts at {starts}{}; no bindings until then",
+                ends.map(|e| format!(" and ends at {e}"))
+                    .unwrap_or_default()
+            ),
+        ),
+        Window::Active { since, until } => Verdict::new(
+            ACTIVE,
+            Status::True,
+            Reason::Active,
+            match until {
+                Some(until) => format!("in effect since {since}, until {until}"),
+                None => format!("in effect since {since}, with no end"),
+            },
+        ),
+        Window::Expired { ended } => Verdict::new(
+            ACTIVE,
+            Status::False,
+            Reason::Expired,
+            format!("the grant ended at {ended}; its bindings are deleted"),
+        ),
+    })
 }
 
 pub fn bindings_applied(
@@ -101,6 +137,7 @@ pub fn bindings_applied(
     outcome: &Outcome,
     members_unknown: Option<&OktaError>,
     tally: &Tally,
+    window: &Window,
 ) -> Verdict {
     if !tally.conflicts.is_empty() {
         return Verdict::new(
@@ -131,6 +168,25 @@ pub fn bindings_applied(
                 list(&tally.missing_namespaces)
             ),
         );
+    }
+    match window {
+        Window::NotYetActive { starts, .. } => {
+            return Verdict::new(
+                BINDINGS_APPLIED,
+                Status::True,
+                Reason::NotYetActive,
+                format!("no bindings until the grant starts at {starts}"),
+            );
+        }
+        Window::Expired { ended } => {
+            return Verdict::new(
+                BINDINGS_APPLIED,
+                Status::True,
+                Reason::Expired,
+                format!("no bindings: the grant ended at {ended}"),
+            );
+        }
+        _ => {}
     }
     if let Some(error) = members_unknown {
         return Verdict::new(
@@ -232,8 +288,15 @@ pub fn claim_carries_group(
     Verdict::new(CLAIM_CARRIES_GROUP, status, reason, message)
 }
 
-pub fn ready(verified: &Verdict, applied: &Verdict, missing_roles: &[String]) -> Verdict {
-    if verified.status != Status::True {
+/// Ready: verified (when Okta was asked) and applied. A grant not yet in effect, or over,
+/// has reached what it declares: no bindings.
+pub fn ready(
+    verified: Option<&Verdict>,
+    applied: &Verdict,
+    missing_roles: &[String],
+    window: &Window,
+) -> Verdict {
+    if let Some(verified) = verified.filter(|v| v.status != Status::True) {
         return Verdict::new(
             READY,
             verified.status,
@@ -248,6 +311,9 @@ pub fn ready(verified: &Verdict, applied: &Verdict, missing_roles: &[String]) ->
             applied.reason,
             applied.message.clone(),
         );
+    }
+    if !window.grants() {
+        return Verdict::new(READY, Status::True, applied.reason, applied.message.clone());
     }
     if !missing_roles.is_empty() {
         return Verdict::new(
@@ -287,7 +353,8 @@ mod tests {
             code: "E0000010".into(),
             summary: "down".into(),
         });
-        let verified = group_verified(&outage, "k8s-a", "k8s-", OnGroupMissing::Revoke);
+        let verified =
+            group_verified(&outage, "k8s-a", "k8s-", OnGroupMissing::Revoke).expect("asked");
         assert_eq!(
             (verified.status, verified.reason),
             (Status::Unknown, Reason::OktaServerError)
@@ -296,17 +363,28 @@ mod tests {
             bound: bound(2),
             ..Default::default()
         };
-        let applied = bindings_applied(Grant::KeepExisting, &outage, None, &tally);
+        let applied = bindings_applied(
+            Grant::KeepExisting,
+            &outage,
+            None,
+            &tally,
+            &Window::Unbounded,
+        );
         assert_eq!(applied.reason, Reason::AwaitingVerification);
-        assert_eq!(ready(&verified, &applied, &[]).status, Status::Unknown);
+        assert_eq!(
+            ready(Some(&verified), &applied, &[], &Window::Unbounded).status,
+            Status::Unknown
+        );
 
         let found = Outcome::Verified(group("k8s-a", "OKTA_GROUP"));
-        let verified = group_verified(&found, "k8s-a", "k8s-", OnGroupMissing::Revoke);
+        let verified =
+            group_verified(&found, "k8s-a", "k8s-", OnGroupMissing::Revoke).expect("asked");
         let conflict = Tally {
             conflicts: vec!["okta-a-view-123".into()],
             ..Default::default()
         };
-        let applied = bindings_applied(Grant::Declared, &found, None, &conflict);
+        let applied =
+            bindings_applied(Grant::Declared, &found, None, &conflict, &Window::Unbounded);
         assert_eq!(
             (applied.status, applied.reason),
             (Status::False, Reason::Conflict)
@@ -316,22 +394,29 @@ mod tests {
             bound: bound(1),
             ..Default::default()
         };
-        let applied = bindings_applied(Grant::Declared, &found, None, &bound);
+        let applied = bindings_applied(Grant::Declared, &found, None, &bound, &Window::Unbounded);
         assert_eq!(applied.status, Status::True);
-        let ready = ready(&verified, &applied, &["ClusterRole/nope".into()]);
+        let ready = ready(
+            Some(&verified),
+            &applied,
+            &["ClusterRole/nope".into()],
+            &Window::Unbounded,
+        );
         assert_eq!(
             (ready.status, ready.reason),
             (Status::False, Reason::RoleMissing)
         );
 
-        let retained = group_verified(&Outcome::Missing, "k8s-a", "k8s-", OnGroupMissing::Retain);
+        let retained = group_verified(&Outcome::Missing, "k8s-a", "k8s-", OnGroupMissing::Retain)
+            .expect("asked");
         assert!(retained.message.contains("retained"));
         let outside = group_verified(
             &Outcome::Refused(Refusal::OutsideAllowedPrefix),
             "ops",
             "k8s-",
             OnGroupMissing::Revoke,
-        );
+        )
+        .expect("asked");
         assert!(outside.message.contains("\"k8s-\""));
     }
 
@@ -343,7 +428,13 @@ mod tests {
             bound: bound(3),
             ..Default::default()
         };
-        let applied = bindings_applied(Grant::KeepExisting, &found, Some(&error), &tally);
+        let applied = bindings_applied(
+            Grant::KeepExisting,
+            &found,
+            Some(&error),
+            &tally,
+            &Window::Unbounded,
+        );
         assert_eq!(
             (applied.status, applied.reason),
             (Status::Unknown, Reason::AwaitingMembers)
@@ -353,12 +444,84 @@ mod tests {
             "{}",
             applied.message
         );
-        let verified = group_verified(&found, "k8s-a", "k8s-", OnGroupMissing::Revoke);
+        let verified =
+            group_verified(&found, "k8s-a", "k8s-", OnGroupMissing::Revoke).expect("asked");
         assert_eq!(verified.status, Status::True, "the group itself was found");
         assert_eq!(
-            ready(&verified, &applied, &[]).reason,
+            ready(Some(&verified), &applied, &[], &Window::Unbounded).reason,
             Reason::AwaitingMembers
         );
+    }
+
+    #[test]
+    fn a_grant_not_in_effect_is_ready_with_no_bindings_and_says_when() {
+        use k8s_openapi::jiff::Timestamp;
+        let starts = Timestamp::from_second(2_000_000_000).expect("time");
+        let ends = Timestamp::from_second(2_000_003_600).expect("time");
+        let found = Outcome::Verified(group("k8s-a", "OKTA_GROUP"));
+        let verified = group_verified(&found, "k8s-a", "k8s-", OnGroupMissing::Revoke);
+        let before = Window::NotYetActive {
+            starts,
+            ends: Some(ends),
+        };
+        let applied = bindings_applied(Grant::RevokeAll, &found, None, &Tally::default(), &before);
+        assert_eq!(
+            (applied.status, applied.reason),
+            (Status::True, Reason::NotYetActive)
+        );
+        let ready_before = ready(verified.as_ref(), &applied, &[], &before);
+        assert_eq!(
+            (ready_before.status, ready_before.reason),
+            (Status::True, Reason::NotYetActive),
+            "the declared state (nothing yet) is reached"
+        );
+        let pending = active(&before).expect("time-bound");
+        assert_eq!(
+            (pending.status, pending.reason),
+            (Status::False, Reason::NotYetActive)
+        );
+        assert!(
+            pending.message.contains("2033-05-18T03:33:20Z"),
+            "{}",
+            pending.message
+        );
+
+        let missing = group_verified(&Outcome::Missing, "k8s-a", "k8s-", OnGroupMissing::Revoke);
+        assert_eq!(
+            ready(missing.as_ref(), &applied, &[], &before).reason,
+            Reason::GroupMissing,
+            "a problem shows before the start"
+        );
+
+        let over = Window::Expired { ended: ends };
+        assert!(
+            group_verified(
+                &Outcome::NotChecked,
+                "k8s-a",
+                "k8s-",
+                OnGroupMissing::Revoke
+            )
+            .is_none()
+        );
+        let applied = bindings_applied(
+            Grant::RevokeAll,
+            &Outcome::NotChecked,
+            None,
+            &Tally::default(),
+            &over,
+        );
+        let ready_after = ready(None, &applied, &[], &over);
+        assert_eq!(
+            (ready_after.status, ready_after.reason),
+            (Status::True, Reason::Expired)
+        );
+        assert_eq!(active(&over).expect("time-bound").reason, Reason::Expired);
+        let during = Window::Active {
+            since: starts,
+            until: Some(ends),
+        };
+        assert_eq!(active(&during).expect("time-bound").status, Status::True);
+        assert!(active(&Window::Unbounded).is_none());
     }
 
     #[test]

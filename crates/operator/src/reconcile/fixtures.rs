@@ -54,6 +54,8 @@ pub fn spec() -> OktaGroupBindingSpec {
         ],
         on_group_missing: Default::default(),
         paused: false,
+        start_time: None,
+        end_time: None,
     }
 }
 

@@ -4,6 +4,7 @@
 
 use super::claim::{self, ClaimFinding};
 use super::observe::{GroupLookup, Observation, OktaView};
+use super::schedule::Window;
 use super::subjects::{group_subject, user_subjects};
 use crate::okta::{OktaError, OktaGroup};
 use crate::policy::Policy;
@@ -44,6 +45,8 @@ pub enum Outcome {
     Refused(Refusal),
     /// Okta could not be asked or did not answer definitely.
     Unknown(OktaError),
+    /// Okta was not asked: the grant is over.
+    NotChecked,
 }
 
 /// What the operator does with the bindings.
@@ -76,6 +79,7 @@ pub struct Judgement {
 pub fn verify(lookup: &GroupLookup, recorded: Option<&str>) -> Outcome {
     let answer = match lookup {
         GroupLookup::NotAsked => return Outcome::Refused(Refusal::OutsideAllowedPrefix),
+        GroupLookup::Skipped => return Outcome::NotChecked,
         GroupLookup::Failed(error) => return Outcome::Unknown(error.clone()),
         GroupLookup::Answered(answer) => answer,
     };
@@ -101,13 +105,21 @@ pub fn grant(outcome: &Outcome, on_missing: OnGroupMissing) -> Grant {
             OnGroupMissing::Revoke => Grant::RevokeAll,
             OnGroupMissing::Retain => Grant::KeepExisting,
         },
-        Outcome::Refused(_) => Grant::RevokeAll,
+        Outcome::Refused(_) | Outcome::NotChecked => Grant::RevokeAll,
         Outcome::Unknown(_) => Grant::KeepExisting,
     }
 }
 
-/// Users mode: the group whose members must be read before judging, once Okta verified it.
-pub fn members_to_read(ogb: &OktaGroupBinding, observation: &Observation) -> Option<OktaGroup> {
+/// Users mode: the group whose members must be read before judging, once Okta verified it
+/// and while the grant is in effect.
+pub fn members_to_read(
+    ogb: &OktaGroupBinding,
+    observation: &Observation,
+    window: &Window,
+) -> Option<OktaGroup> {
+    if !window.grants() {
+        return None;
+    }
     let recorded = observation.status.group.as_ref().map(|g| g.id.as_str());
     match (
         verify(&observation.okta.lookup, recorded),
@@ -118,7 +130,12 @@ pub fn members_to_read(ogb: &OktaGroupBinding, observation: &Observation) -> Opt
     }
 }
 
-pub fn judge(ogb: &OktaGroupBinding, policy: &Policy, observation: &Observation) -> Judgement {
+pub fn judge(
+    ogb: &OktaGroupBinding,
+    policy: &Policy,
+    observation: &Observation,
+    window: &Window,
+) -> Judgement {
     let recorded = observation.status.group.as_ref().map(|g| g.id.as_str());
     let OktaView {
         lookup, members, ..
@@ -135,11 +152,14 @@ pub fn judge(ogb: &OktaGroupBinding, policy: &Policy, observation: &Observation)
         _ => (Vec::new(), None),
     };
     let grant = match (&outcome, &members_unknown) {
+        // Before the start and after the end nothing is granted, whatever Okta says.
+        _ if !window.grants() => Grant::RevokeAll,
         // Whom to bind is unknown: as during an outage, keep what exists.
         (Outcome::Verified(_), Some(_)) => Grant::KeepExisting,
         _ => grant(&outcome, ogb.spec.on_group_missing),
     };
     let claim = match (&policy.claim_check, &observation.okta.claims) {
+        _ if matches!(window, Window::Expired { .. }) => None,
         (Some(check), Some(Ok(claims))) => Some(Ok(claim::find(check, claims, &ogb.spec.group))),
         (Some(_), Some(Err(error))) => Some(Err(error.clone())),
         _ => None,
@@ -260,12 +280,18 @@ mod tests {
             &object,
             &policy(),
             &observation(lookup.clone(), Some(Ok(vec![member("amy", "ACTIVE")]))),
+            &Window::Unbounded,
         );
         assert_eq!(read.grant, Grant::Declared);
         assert_eq!(read.subjects[0].name, "amy@example.com");
 
         let outage = OktaError::Timeout(std::time::Duration::from_secs(5));
-        let unread = judge(&object, &policy(), &observation(lookup, Some(Err(outage))));
+        let unread = judge(
+            &object,
+            &policy(),
+            &observation(lookup, Some(Err(outage))),
+            &Window::Unbounded,
+        );
         assert!(
             matches!(unread.outcome, Outcome::Verified(_)),
             "the group itself is verified"
@@ -276,13 +302,63 @@ mod tests {
     }
 
     #[test]
+    fn nothing_is_granted_outside_the_window_whatever_okta_says() {
+        let lookup = answered(vec![group("k8s-restricted-users", "OKTA_GROUP")]);
+        let starts = k8s_openapi::jiff::Timestamp::from_second(2_000_000_000).expect("time");
+        let before = Window::NotYetActive { starts, ends: None };
+        let judged = judge(
+            &ogb(spec()),
+            &policy(),
+            &observation(lookup.clone(), None),
+            &before,
+        );
+        assert!(
+            matches!(judged.outcome, Outcome::Verified(_)),
+            "verified ahead of the start"
+        );
+        assert_eq!(judged.grant, Grant::RevokeAll);
+        let outage = GroupLookup::Failed(OktaError::Unreachable("refused".into()));
+        let judged = judge(&ogb(spec()), &policy(), &observation(outage, None), &before);
+        assert_eq!(
+            judged.grant,
+            Grant::RevokeAll,
+            "an outage before the start grants nothing"
+        );
+        let over = Window::Expired { ended: starts };
+        let judged = judge(
+            &ogb(spec()),
+            &policy(),
+            &observation(GroupLookup::Skipped, None),
+            &over,
+        );
+        assert!(matches!(judged.outcome, Outcome::NotChecked));
+        assert_eq!(judged.grant, Grant::RevokeAll);
+        let mut users = spec();
+        users.subject.kind = SubjectKind::Users;
+        assert!(
+            members_to_read(&ogb(users), &observation(lookup, None), &before).is_none(),
+            "no member list is read for a grant not in effect"
+        );
+    }
+
+    #[test]
     fn group_mode_names_the_group_with_its_prefix() {
         let lookup = answered(vec![group("k8s-restricted-users", "OKTA_GROUP")]);
-        let judged = judge(&ogb(spec()), &policy(), &observation(lookup, None));
+        let judged = judge(
+            &ogb(spec()),
+            &policy(),
+            &observation(lookup, None),
+            &Window::Unbounded,
+        );
         assert_eq!(judged.grant, Grant::Declared);
         assert_eq!(judged.subjects[0].name, "oidc:k8s-restricted-users");
         let failed = GroupLookup::Failed(OktaError::Unreachable("refused".into()));
-        let unknown = judge(&ogb(spec()), &policy(), &observation(failed, None));
+        let unknown = judge(
+            &ogb(spec()),
+            &policy(),
+            &observation(failed, None),
+            &Window::Unbounded,
+        );
         assert!(unknown.subjects.is_empty());
         assert_eq!(unknown.grant, Grant::KeepExisting);
     }

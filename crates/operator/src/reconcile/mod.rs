@@ -13,6 +13,7 @@ pub mod judge;
 pub mod observe;
 pub mod plan;
 pub mod report;
+pub mod schedule;
 pub mod subjects;
 pub mod tally;
 
@@ -24,6 +25,7 @@ use kube::runtime::controller::Action;
 use kube::{Resource, ResourceExt};
 use okta_rbac_api::{OktaGroupBinding, OktaGroupBindingStatus};
 use report::{Inputs, Note, Report, Retry};
+use schedule::Window;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -58,19 +60,25 @@ async fn reconcile_inner(ogb: &OktaGroupBinding, ctx: &Context) -> Result<Action
         ctx.metrics.object(&uid, None);
         return Ok(Action::await_change());
     }
-    if ogb.spec.paused {
+    let started = now();
+    let window = schedule::window(ogb, started.0);
+    ctx.metrics.grant_ends(&uid, window.ends());
+    // Paused leaves the bindings as they are, but not past the end of a grant.
+    if ogb.spec.paused && !matches!(window, Window::Expired { .. }) {
         let old = ctx.current_status(ogb);
-        let status = report::paused(ogb, &ctx.policy, &old, &now());
+        let status = report::paused(ogb, &ctx.policy, &old, &started);
         ctx.metrics.object(&uid, Some(("paused", 0)));
         write_status(ctx, ogb, &old, status).await?;
-        return Ok(Action::requeue(ctx.resync));
+        return Ok(Action::requeue(schedule::until_next_look(
+            ctx.resync, &window, started.0,
+        )));
     }
 
-    let mut observation = observe::observe(ctx, ogb).await;
-    if let Some(group) = judge::members_to_read(ogb, &observation) {
+    let mut observation = observe::observe(ctx, ogb, &window).await;
+    if let Some(group) = judge::members_to_read(ogb, &observation, &window) {
         observe::members(ctx, &group, &mut observation.okta).await;
     }
-    let judgement = judge::judge(ogb, &ctx.policy, &observation);
+    let judgement = judge::judge(ogb, &ctx.policy, &observation, &window);
     let plan = plan::plan(ogb, &judgement, &observation.cluster);
     let writer = Writer {
         client: &ctx.client,
@@ -86,6 +94,7 @@ async fn reconcile_inner(ogb: &OktaGroupBinding, ctx: &Context) -> Result<Action
             judgement: &judgement,
             plan: &plan,
             results: &results,
+            window: &window,
         },
         &now(),
     );
@@ -105,12 +114,19 @@ async fn reconcile_inner(ogb: &OktaGroupBinding, ctx: &Context) -> Result<Action
         .object(&uid, Some((state, i64::from(status.binding_count))));
     publish(ctx, ogb, events);
     write_status(ctx, ogb, &observation.status, status).await?;
-    Ok(match retry {
-        Retry::Backoff => Action::requeue(ctx.backoff_after_failure(&uid)),
+    // The next look: a retry, the resync, or the window's next boundary, the earliest.
+    // A grant that is over needs none: only a change to the object or its bindings.
+    let next = match retry {
+        Retry::Backoff => Some(ctx.backoff_after_failure(&uid)),
         Retry::Resync => {
             ctx.clear_failures(&uid);
-            Action::requeue(ctx.resync)
+            (!matches!(window, Window::Expired { .. })).then_some(ctx.resync)
         }
+    };
+    let now = now().0;
+    Ok(match next {
+        Some(delay) => Action::requeue(schedule::until_next_look(delay, &window, now)),
+        None => Action::await_change(),
     })
 }
 

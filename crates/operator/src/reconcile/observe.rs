@@ -4,6 +4,7 @@
 //! only step that asks Okta.
 
 use super::context::Context;
+use super::schedule::Window;
 use crate::binding::{BindingObject, BindingRef};
 use crate::okta::{GroupAnswer, OktaClaim, OktaError, OktaGroup, OktaUser};
 use k8s_openapi::api::core::v1::Namespace;
@@ -19,6 +20,8 @@ use std::sync::Arc;
 pub enum GroupLookup {
     /// The name can never be bound (outside the allowed prefix): Okta was not asked.
     NotAsked,
+    /// The grant is over (`spec.endTime` passed): nothing to verify, Okta was not asked.
+    Skipped,
     Answered(Arc<GroupAnswer>),
     Failed(OktaError),
 }
@@ -63,10 +66,20 @@ pub struct Observation {
     pub cluster: ClusterView,
 }
 
-pub async fn observe(ctx: &Context, ogb: &OktaGroupBinding) -> Observation {
+/// Okta is asked about the group unless the grant is over (a break-glass object that
+/// ended costs Okta nothing, however long it is kept).
+pub async fn observe(ctx: &Context, ogb: &OktaGroupBinding, window: &Window) -> Observation {
+    let okta = match window {
+        Window::Expired { .. } => OktaView {
+            lookup: GroupLookup::Skipped,
+            members: None,
+            claims: None,
+        },
+        _ => ask_okta(ctx, ogb).await,
+    };
     Observation {
         status: ctx.current_status(ogb),
-        okta: ask_okta(ctx, ogb).await,
+        okta,
         cluster: look_at_cluster(ctx, ogb),
     }
 }

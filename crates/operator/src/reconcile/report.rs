@@ -3,15 +3,17 @@
 //! time is passed in.
 
 use super::apply::{WriteFailure, WriteResult};
-use super::conditions::{bindings_applied, claim_carries_group, group_verified, ready};
+use super::conditions::{active, bindings_applied, claim_carries_group, group_verified, ready};
 use super::judge::{Judgement, Outcome};
 use super::plan::Plan;
+use super::schedule::Window;
 use super::subjects::subject_summary;
 use super::tally::{Tally, tally};
 use crate::policy::Policy;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use okta_rbac_api::conditions::{
-    self, CLAIM_CARRIES_GROUP, GROUP_VERIFIED, PAUSED, READY, Reason, STALLED, Status, Verdict,
+    self, ACTIVE, CLAIM_CARRIES_GROUP, GROUP_VERIFIED, PAUSED, READY, Reason, STALLED, Status,
+    Verdict,
 };
 use okta_rbac_api::{
     LISTED_BINDINGS, OktaGroupBinding, OktaGroupBindingStatus, OktaGroupStatus, SubjectKind,
@@ -45,6 +47,7 @@ fn state_name(outcome: &Outcome) -> &'static str {
         Outcome::Missing | Outcome::Replaced { .. } => "missing",
         Outcome::Refused(_) => "refused",
         Outcome::Unknown(_) => "unknown",
+        Outcome::NotChecked => "expired",
     }
 }
 
@@ -57,6 +60,8 @@ pub struct Inputs<'a> {
     pub judgement: &'a Judgement,
     pub plan: &'a Plan,
     pub results: &'a [WriteResult],
+    /// Where a time-bound grant stands.
+    pub window: &'a Window,
 }
 
 pub fn report(inputs: &Inputs<'_>, now: &Time) -> Report {
@@ -67,6 +72,7 @@ pub fn report(inputs: &Inputs<'_>, now: &Time) -> Report {
         judgement,
         plan,
         results,
+        window,
     } = inputs;
     let tally = tally(plan, results);
     let outcome = &judgement.outcome;
@@ -81,17 +87,27 @@ pub fn report(inputs: &Inputs<'_>, now: &Time) -> Report {
         outcome,
         judgement.members_unknown.as_ref(),
         &tally,
+        window,
     );
-    let ready = ready(&verified, &applied, &plan.missing_roles);
+    let ready = ready(verified.as_ref(), &applied, &plan.missing_roles, window);
+    let active = active(window);
     let claim = match (&judgement.claim, &policy.claim_check) {
         (Some(finding), Some(check)) => Some(claim_carries_group(finding, check, &ogb.spec.group)),
         _ => None,
     };
-    let events = events(old, [&verified, &applied].into_iter().chain(&claim), &tally);
-    let stalled = stalled(outcome, &verified, &applied, &tally);
+    let mut events = events(old, verified.iter().chain([&applied]).chain(&claim), &tally);
+    events.extend(active.as_ref().and_then(|a| grant_event(old, a, &tally)));
+    let stalled = stalled(outcome, verified.as_ref(), &applied, &tally);
     let mut retired = vec![PAUSED];
-    let mut verdicts = vec![ready, verified, applied];
-    for (verdict, type_) in [(stalled, STALLED), (claim, CLAIM_CARRIES_GROUP)] {
+    let mut verdicts: Vec<Verdict> = [Some(ready), verified, Some(applied)]
+        .into_iter()
+        .flatten()
+        .collect();
+    for (verdict, type_) in [
+        (stalled, STALLED),
+        (claim, CLAIM_CARRIES_GROUP),
+        (active, ACTIVE),
+    ] {
         match verdict {
             Some(verdict) => verdicts.push(verdict),
             None => retired.push(type_),
@@ -120,12 +136,14 @@ pub fn report(inputs: &Inputs<'_>, now: &Time) -> Report {
 /// definitely refuses the group, or a binding's name belongs to someone else.
 fn stalled(
     outcome: &Outcome,
-    verified: &Verdict,
+    verified: Option<&Verdict>,
     applied: &Verdict,
     tally: &Tally,
 ) -> Option<Verdict> {
-    let cause = match outcome {
-        Outcome::Missing | Outcome::Replaced { .. } | Outcome::Refused(_) => verified,
+    let cause = match (outcome, verified) {
+        (Outcome::Missing | Outcome::Replaced { .. } | Outcome::Refused(_), Some(verified)) => {
+            verified
+        }
         _ if !tally.conflicts.is_empty() => applied,
         _ => return None,
     };
@@ -222,8 +240,14 @@ fn status(
         _ => old.last_verified.clone(),
     };
     let count = tally.bound.len();
+    let (active_since, active_until) = match inputs.window {
+        Window::Active { since, until } => (Some(Time(*since)), until.map(Time)),
+        _ => (None, None),
+    };
     OktaGroupBindingStatus {
         observed_generation: ogb.metadata.generation,
+        active_since,
+        active_until,
         subject: Some(subject_summary(ogb, policy)),
         group,
         binding_count: count as i32,
@@ -232,6 +256,29 @@ fn status(
         last_verified,
         conditions,
     }
+}
+
+/// A note when a time-bound grant starts, and when it ends (or is applied already over,
+/// or ahead of its start).
+fn grant_event(old: &OktaGroupBindingStatus, active: &Verdict, tally: &Tally) -> Option<Note> {
+    let before = old
+        .conditions
+        .iter()
+        .find(|c| c.type_ == ACTIVE)
+        .map(|c| c.reason.as_str());
+    if before == Some(active.reason.as_str()) {
+        return None;
+    }
+    let note = match active.reason {
+        Reason::Active => format!("{}; {} bindings created", active.message, tally.created),
+        Reason::Expired => format!("{}; {} deleted", active.message, tally.deleted),
+        _ => active.message.clone(),
+    };
+    Some(Note {
+        type_: EventType::Normal,
+        reason: active.reason.as_str(),
+        note,
+    })
 }
 
 /// Warnings when a condition turns bad (once, not on every reconcile), and notes of what

@@ -111,6 +111,8 @@ pub fn view_spec(group: &str) -> OktaGroupBindingSpec {
         role_bindings: vec![],
         on_group_missing: Default::default(),
         paused: false,
+        start_time: None,
+        end_time: None,
     }
 }
 

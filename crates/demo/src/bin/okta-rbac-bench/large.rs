@@ -180,6 +180,8 @@ pub async fn selector(operator_bin: &Path) -> SelectorCase {
             }],
             on_group_missing: Default::default(),
             paused: false,
+            start_time: None,
+            end_time: None,
         },
     );
     let api = Api::<OktaGroupBinding>::all(client.clone());
@@ -322,6 +324,8 @@ pub async fn org(operator_bin: &Path) -> OrgCase {
         role_bindings: vec![],
         on_group_missing: Default::default(),
         paused: false,
+        start_time: None,
+        end_time: None,
     };
     sim.clear_requests();
     let started = Instant::now();

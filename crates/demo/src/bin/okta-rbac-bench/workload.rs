@@ -68,6 +68,8 @@ pub fn spec(i: usize) -> OktaGroupBindingSpec {
             .collect(),
         on_group_missing: Default::default(),
         paused: false,
+        start_time: None,
+        end_time: None,
     }
 }
 

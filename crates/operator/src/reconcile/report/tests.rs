@@ -3,6 +3,7 @@ use crate::binding::BindingRef;
 use crate::reconcile::apply::{Done, WriteResult};
 use crate::reconcile::fixtures::{group, ogb, policy, spec};
 use crate::reconcile::judge::Grant;
+use crate::reconcile::schedule::Window;
 use k8s_openapi::jiff::Timestamp;
 use okta_rbac_api::ManagedBinding;
 
@@ -54,6 +55,17 @@ fn report_at(
     results: &[WriteResult],
     now: i64,
 ) -> Report {
+    report_in(&Window::Unbounded, old, judgement, plan, results, now)
+}
+
+fn report_in(
+    window: &Window,
+    old: &OktaGroupBindingStatus,
+    judgement: &Judgement,
+    plan: &Plan,
+    results: &[WriteResult],
+    now: i64,
+) -> Report {
     let object = ogb(spec());
     report(
         &Inputs {
@@ -63,9 +75,100 @@ fn report_at(
             judgement,
             plan,
             results,
+            window,
         },
         &at(now),
     )
+}
+
+#[test]
+fn a_time_bound_grant_says_when_and_tells_its_start_and_end_once() {
+    let starts = at(1_000).0;
+    let ends = at(2_000).0;
+    let pending = Window::NotYetActive {
+        starts,
+        ends: Some(ends),
+    };
+    let before = Judgement {
+        grant: Grant::RevokeAll,
+        ..verified()
+    };
+    let first = report_in(
+        &pending,
+        &Default::default(),
+        &before,
+        &Plan::default(),
+        &[],
+        500,
+    );
+    assert_eq!(
+        condition(&first.status, "Active"),
+        ("False", "NotYetActive")
+    );
+    assert_eq!(condition(&first.status, "Ready"), ("True", "NotYetActive"));
+    assert_eq!(first.status.active_since, None);
+    assert!(first.events.iter().any(|e| e.reason == "NotYetActive"));
+    let again = report_in(&pending, &first.status, &before, &Plan::default(), &[], 700);
+    assert_eq!(
+        again.status, first.status,
+        "nothing to write until the start"
+    );
+    assert!(again.events.is_empty());
+
+    let during = Window::Active {
+        since: starts,
+        until: Some(ends),
+    };
+    let active = report_in(
+        &during,
+        &first.status,
+        &verified(),
+        &Plan::default(),
+        &[],
+        1_000,
+    );
+    assert_eq!(condition(&active.status, "Active"), ("True", "Active"));
+    assert_eq!(active.status.active_since, Some(at(1_000)));
+    assert_eq!(active.status.active_until, Some(at(2_000)));
+    assert!(
+        active
+            .events
+            .iter()
+            .any(|e| e.reason == "Active" && e.type_ == EventType::Normal),
+        "{:?}",
+        active.events
+    );
+
+    let over = Window::Expired { ended: ends };
+    let expired = Judgement {
+        outcome: Outcome::NotChecked,
+        grant: Grant::RevokeAll,
+        ..verified()
+    };
+    let ended = report_in(
+        &over,
+        &active.status,
+        &expired,
+        &Plan::default(),
+        &[],
+        2_000,
+    );
+    assert_eq!(condition(&ended.status, "Active"), ("False", "Expired"));
+    assert_eq!(condition(&ended.status, "Ready"), ("True", "Expired"));
+    assert_eq!(
+        condition(&ended.status, "GroupVerified"),
+        condition(&active.status, "GroupVerified"),
+        "the last verification is kept"
+    );
+    assert_eq!(ended.state, "expired");
+    assert!(ended.events.iter().any(|e| e.reason == "Expired"));
+    assert_eq!(ended.status.active_until, None);
+}
+
+#[test]
+fn an_object_without_times_has_no_active_condition() {
+    let plain = report_at(&Default::default(), &verified(), &Plan::default(), &[], 100);
+    assert!(plain.status.conditions.iter().all(|c| c.type_ != "Active"));
 }
 
 fn condition<'a>(status: &'a OktaGroupBindingStatus, type_: &str) -> (&'a str, &'a str) {
