@@ -128,8 +128,10 @@ async fn try_create(client: &Client, spec: OktaGroupBindingSpec) -> Result<(), S
     }
 }
 
-#[tokio::test]
-async fn a_user_may_grant_through_an_okta_group_binding_only_what_it_may_bind() {
+/// The two tests change what the policies enforce: one at a time.
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+fn install_policies() {
     let installed = plane()
         .kubectl(&["apply", "-k", "config/policy"], None)
         .expect("kubectl");
@@ -138,6 +140,115 @@ async fn a_user_may_grant_through_an_okta_group_binding_only_what_it_may_bind() 
         "installing config/policy: {}",
         installed.stderr
     );
+}
+
+#[tokio::test]
+async fn a_capped_cluster_role_is_admitted_only_with_an_end_within_its_cap() {
+    use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+    use k8s_openapi::jiff::{SignedDuration, Timestamp};
+    let _one = SERIAL.lock().await;
+    install_policies();
+    let admin = plane().client().await.expect("admin");
+    let _ = Api::<Namespace>::all(admin.clone())
+        .create(
+            &PostParams::default(),
+            &Namespace {
+                metadata: ObjectMeta {
+                    name: Some("okta-rbac-operator".into()),
+                    ..Default::default()
+                },
+                ..Default::default()
+            },
+        )
+        .await;
+    let limits: Api<ConfigMap> = Api::namespaced(admin.clone(), "okta-rbac-operator");
+    let hours = |h: i64| Some(Time(Timestamp::now() + SignedDuration::from_hours(h)));
+    let timed = |roles: &[&str], start: Option<Time>, end: Option<Time>| OktaGroupBindingSpec {
+        start_time: start,
+        end_time: end,
+        ..granting(roles, None)
+    };
+    assert_eq!(
+        try_create(&admin, granting(&["cluster-admin"], None)).await,
+        Ok(()),
+        "without the ConfigMap nothing is capped"
+    );
+    limits
+        .create(
+            &PostParams::default(),
+            &ConfigMap {
+                metadata: ObjectMeta {
+                    name: Some("okta-rbac-operator-grant-limits".into()),
+                    ..Default::default()
+                },
+                data: Some([("cluster-admin".to_string(), "8h".to_string())].into()),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("the caps");
+    let denied = eventually(Duration::from_secs(30), "the cap is enforced", || {
+        let admin = admin.clone();
+        async move {
+            try_create(&admin, granting(&["cluster-admin"], None))
+                .await
+                .err()
+        }
+    })
+    .await;
+    assert!(
+        denied.contains("cluster-admin (at most 8h)") && denied.contains("spec.endTime"),
+        "{denied}"
+    );
+    let too_long = try_create(&admin, timed(&["cluster-admin"], hours(1), hours(10))).await;
+    assert!(too_long.is_err(), "nine hours of cluster-admin");
+    let in_namespace = OktaGroupBindingSpec {
+        role_bindings: vec![RoleBindingSpec {
+            namespace: Some("default".into()),
+            namespace_selector: None,
+            role: None,
+            cluster_role: Some("cluster-admin".into()),
+        }],
+        ..granting(&[], None)
+    };
+    assert!(
+        try_create(&admin, in_namespace).await.is_err(),
+        "capped in a namespace too"
+    );
+    assert_eq!(
+        try_create(&admin, timed(&["cluster-admin"], hours(1), hours(3))).await,
+        Ok(()),
+        "two hours of cluster-admin"
+    );
+    assert_eq!(
+        try_create(&admin, timed(&["cluster-admin"], None, hours(7))).await,
+        Ok(()),
+        "seven hours from now"
+    );
+    assert_eq!(
+        try_create(&admin, granting(&["view"], None)).await,
+        Ok(()),
+        "an uncapped role needs no end"
+    );
+    limits
+        .delete("okta-rbac-operator-grant-limits", &DeleteParams::default())
+        .await
+        .expect("remove the caps");
+    eventually(Duration::from_secs(30), "no cap any more", || {
+        let admin = admin.clone();
+        async move {
+            try_create(&admin, granting(&["cluster-admin"], None))
+                .await
+                .ok()
+        }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_user_may_grant_through_an_okta_group_binding_only_what_it_may_bind() {
+    let _one = SERIAL.lock().await;
     let admin = plane().client().await.expect("admin");
     let user = unique_name("jane");
     grant(

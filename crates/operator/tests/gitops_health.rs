@@ -7,7 +7,8 @@ mod common;
 
 use common::{apply_binding, eventually, harness, view_spec, wait_condition};
 use k8s_openapi::api::rbac::v1::{ClusterRoleBinding, RoleRef, Subject};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
+use k8s_openapi::jiff::SignedDuration;
 use kube::Client;
 use kube::api::{Api, ApiResource, DynamicObject, Patch, PatchParams, PostParams};
 use okta_rbac_api::{OktaGroupBinding, OktaGroupBindingSpec, RoleBindingSpec};
@@ -143,6 +144,29 @@ async fn argo_cd_and_flux_read_each_state_the_operator_reports() {
         ("BindingsApplied", "False", "NamespaceMissing"),
         "Progressing",
         "InProgress",
+    )
+    .await;
+    // Time-bound grants ahead of their start and over: the declared state (no bindings)
+    // is reached, so both are healthy and current.
+    let now = k8s_openapi::jiff::Timestamp::now();
+    let mut ahead = view_spec(&okta_group("k8s-ahead"));
+    ahead.start_time = Some(Time(now + SignedDuration::from_hours(1)));
+    add(
+        "grant not yet active",
+        ahead,
+        ("Active", "False", "NotYetActive"),
+        "Healthy",
+        "Current",
+    )
+    .await;
+    let mut over = view_spec(&okta_group("k8s-over"));
+    over.end_time = Some(Time(now - SignedDuration::from_hours(1)));
+    add(
+        "grant expired",
+        over,
+        ("Active", "False", "Expired"),
+        "Healthy",
+        "Current",
     )
     .await;
     let mut paused = view_spec(&okta_group("k8s-paused"));

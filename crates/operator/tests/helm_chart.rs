@@ -114,6 +114,10 @@ async fn the_chart_lints_and_renders_what_config_default_installs() {
         ("oidc.groupsPrefix=system:", "oidc/groupsPrefix"),
         ("replicaCount=-1", "minimum"),
         ("resyncInterval=soon", "resyncInterval"),
+        (
+            "grantDurationLimits.cluster-admin=a day",
+            "grantDurationLimits",
+        ),
     ] {
         let refused = helm(&["template", "x", CHART, "--set", value])
             .expect("helm runs")
@@ -133,6 +137,32 @@ async fn the_chart_lints_and_renders_what_config_default_installs() {
         refused.contains("okta.serviceApp.clientId is required"),
         "{refused}"
     );
+
+    // Grant caps become the ConfigMap the grant-duration policy reads.
+    let capped = documents(&helm_ok(&[
+        "template",
+        NAMESPACE,
+        CHART,
+        "--namespace",
+        NAMESPACE,
+        "--set",
+        "grantDurationLimits.cluster-admin=8h",
+    ]));
+    let limits = capped
+        .iter()
+        .find(|d| {
+            d["kind"] == "ConfigMap" && d["metadata"]["name"] == "okta-rbac-operator-grant-limits"
+        })
+        .expect("the caps' ConfigMap");
+    assert_eq!(limits["data"]["cluster-admin"], "8h");
+    let binding = capped
+        .iter()
+        .find(|d| {
+            d["kind"] == "ValidatingAdmissionPolicyBinding"
+                && d["metadata"]["name"] == "oktagroupbinding-grant-duration"
+        })
+        .expect("the grant-duration policy's binding");
+    assert_eq!(binding["spec"]["paramRef"]["namespace"], NAMESPACE);
 
     let chart = by_kind_and_name(documents(&helm_ok(&[
         "template",
