@@ -437,3 +437,131 @@ async fn view_reads_and_edit_writes_through_the_aggregated_roles() {
         assert_eq!(seen, expected(allowed), "{user} for {ACTIONS:?}");
     }
 }
+
+/// The README's break-glass recipe, run as written (with two minutes instead of two hours)
+/// through kubectl: the on-call member's real token may delete namespaces until the end,
+/// and is Forbidden after it.
+#[tokio::test]
+async fn the_break_glass_recipe_grants_cluster_admin_until_its_end_and_not_after() {
+    let _world = ONE_WORLD_AT_A_TIME.lock().await;
+    let t = tutorial("").await;
+    let readme = std::fs::read_to_string(okta_rbac_testenv::paths::checkout().join("README.md"))
+        .expect("README");
+    let block = readme
+        .split("<!-- break-glass:")
+        .nth(1)
+        .and_then(|rest| rest.split("```sh\n").nth(1))
+        .and_then(|rest| rest.split("\n```").next())
+        .expect("the break-glass block in the README");
+    assert!(block.contains("'+2 hours'"), "{block}");
+    let script = block.replace("'+2 hours'", "'+2 minutes'");
+
+    let id = t
+        .sim
+        .create_group("k8s-oncall", GroupType::OktaGroup)
+        .expect("group");
+    t.sim.add_member(&id, "carol@example.com").expect("member");
+    let carol = token_of(&t.sim, "carol@example.com").await;
+    let server = t.plane.server_url().to_string();
+    let ca = t.plane.dir().join("ca.crt");
+    // kubectl runs off the test's thread: the local Okta answering the apiserver's key
+    // fetches lives on it.
+    let can_carol = |verb: &'static str, resource: &'static str| {
+        let (server, ca, carol) = (server.clone(), ca.clone(), carol.clone());
+        async move {
+            tokio::task::spawn_blocking(move || {
+                let output = Command::new(controlplane_bin_dir().join("kubectl"))
+                    .args(["--server", &server, "--certificate-authority"])
+                    .arg(&ca)
+                    .args(["--token", &carol, "auth", "can-i", verb, resource])
+                    .output()
+                    .expect("kubectl");
+                String::from_utf8_lossy(&output.stdout).trim().to_string()
+            })
+            .await
+            .expect("kubectl task")
+        }
+    };
+    // The apiserver's OIDC authenticator may still be fetching the issuer's keys.
+    let before = eventually(
+        Duration::from_secs(30),
+        "carol's token is accepted",
+        || async {
+            Some(can_carol("delete", "namespaces").await).filter(|answer| !answer.is_empty())
+        },
+    )
+    .await;
+    assert_eq!(before, "no", "nothing before the recipe");
+
+    let path = format!(
+        "{}:{}",
+        controlplane_bin_dir().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let kubeconfig = t.plane.kubeconfig_path().to_path_buf();
+    let applied = tokio::task::spawn_blocking(move || {
+        Command::new("bash")
+            .args(["-euo", "pipefail", "-c", &script])
+            .env("KUBECONFIG", kubeconfig)
+            .env("PATH", path)
+            .output()
+            .expect("bash")
+    })
+    .await
+    .expect("bash task");
+    assert!(
+        applied.status.success(),
+        "the recipe: {}",
+        String::from_utf8_lossy(&applied.stderr)
+    );
+    let client = t.plane.client().await.expect("client");
+    let active = wait_condition(
+        &client,
+        "break-glass-oncall",
+        "Active",
+        "True",
+        Some("Active"),
+    )
+    .await;
+    let end = active
+        .spec
+        .end_time
+        .clone()
+        .expect("the recipe sets an end")
+        .0;
+    eventually(
+        Duration::from_secs(20),
+        "carol may delete namespaces",
+        || async { (can_carol("delete", "namespaces").await == "yes").then_some(()) },
+    )
+    .await;
+    let wait = end.duration_since(k8s_openapi::jiff::Timestamp::now());
+    println!(
+        "carol is cluster-admin; the grant ends in {:.0} s",
+        wait.as_secs_f64()
+    );
+    assert!(
+        wait > k8s_openapi::jiff::SignedDuration::from_secs(60),
+        "about two minutes left: {wait:?}"
+    );
+    tokio::time::sleep(Duration::try_from(wait).unwrap_or_default()).await;
+    eventually(
+        Duration::from_secs(3),
+        "carol is Forbidden after the end",
+        || async { (can_carol("delete", "namespaces").await == "no").then_some(()) },
+    )
+    .await;
+    let over = wait_condition(
+        &client,
+        "break-glass-oncall",
+        "Active",
+        "False",
+        Some("Expired"),
+    )
+    .await;
+    assert_eq!(
+        over.status.expect("status").binding_count,
+        0,
+        "no binding is left"
+    );
+}

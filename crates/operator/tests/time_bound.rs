@@ -483,6 +483,25 @@ async fn a_grant_over_when_applied_creates_nothing_ever_and_adopts_no_orphan() {
         (world.bindings_of(name).await == 0).then_some(())
     })
     .await;
+    // What a person sees at a glance.
+    let table = world
+        .plane
+        .kubectl(&["get", "ogb", name], None)
+        .expect("kubectl get");
+    // Columns by their header's position: an empty cell (VERIFIED, for a grant that was
+    // never verified) must not shift the others.
+    let mut lines = table.stdout.lines();
+    let header = lines.next().expect("header");
+    let row = lines.next().expect("row");
+    let column = |title: &str| {
+        let start = header.find(title)?;
+        let rest = &row[start.min(row.len())..];
+        Some(rest.split_whitespace().next().unwrap_or(""))
+    };
+    assert_eq!(column("READY"), Some("True"), "{}", table.stdout);
+    assert_eq!(column("ACTIVE"), Some("False"), "{}", table.stdout);
+    let ends = expired.spec.end_time.as_ref().expect("end").0.to_string();
+    assert_eq!(column("ENDS"), Some(ends.as_str()), "{}", table.stdout);
     // A change to the object makes the operator look again: still nothing.
     world
         .objects()
