@@ -78,7 +78,7 @@ help:
 	@echo "make controlplane  build etcd, kube-apiserver, kube-controller-manager, kubectl ($(CONTROLPLANE_BUILD))"
 	@echo "make tools         build the Go tools the tests drive: $(TOOLS)"
 	@echo "make node          build the test node: kubelet, kube-proxy, kube-scheduler, containerd, CNI plugins, pause"
-	@echo "make build         build the operator (release)"
+	@echo "make build         build the operator and the kubectl plugin kubectl-okta_rbac (release)"
 	@echo "make crd           regenerate crds/ and the chart's crds/ from the Rust types"
 	@echo "make lint          cargo fmt --check, clippy -D warnings, and the operator's dependency check"
 	@echo "make sdk-test      Okta's official Python SDK against the local Okta"
@@ -159,11 +159,11 @@ node: packages $(addprefix node-,$(NODE_MODULES)) $(PAUSE_BUILD)/pause.tar
 
 demo: controlplane
 	@echo ">> building the operator and the demo (cargo shows its progress)"
-	$(CARGO) build --locked -p okta-rbac-operator -p okta-rbac-demo --bin okta-rbac-operator --bin okta-rbac-demo
+	$(CARGO) build --locked -p okta-rbac-operator -p okta-rbac-demo -p okta-rbac-kubectl-plugin --bin okta-rbac-operator --bin okta-rbac-demo --bin kubectl-okta_rbac
 	$(TARGET_DIR)/debug/okta-rbac-demo $(DEMO_ARGS)
 
 build:
-	$(CARGO) build --locked --release -p okta-rbac-operator
+	$(CARGO) build --locked --release -p okta-rbac-operator -p okta-rbac-kubectl-plugin
 
 # The CRD lives twice: in crds/ (kustomize) and in the chart's crds/ (Helm installs CRDs
 # only from there); both are generated, and a test fails when either is stale.
@@ -174,10 +174,16 @@ crd:
 fmt:
 	$(CARGO) fmt
 
-lint: operator-deps tool-actionlint
+lint: operator-deps tool-actionlint tool-validate-krew-manifest
 	$(CARGO) fmt --check
 	$(CARGO) clippy --locked --workspace --all-targets -- -D warnings
 	$(TOOLS_BIN)/actionlint .github/workflows/*.yml
+	@# The plugin's krew manifest, rendered as the release workflow renders it, checked by krew.
+	@dir=$$(mktemp -d) && for arch in amd64 arm64; do echo lint > $$dir/kubectl-okta_rbac-linux-$$arch.tar.gz; done && \
+		crates/plugin/krew/render.sh v$(VERSION) $$dir > $$dir/okta-rbac.yaml && \
+		{ $(TOOLS_BIN)/validate-krew-manifest -manifest $$dir/okta-rbac.yaml -skip-install > $$dir/lint.log 2>&1 \
+			|| { cat $$dir/lint.log; exit 1; }; } && \
+		echo ">> the krew manifest passes validate-krew-manifest" && rm -rf $$dir
 
 operator-deps:
 	@tree=$$($(CARGO) tree --locked -p okta-rbac-operator -e normal --prefix none); \

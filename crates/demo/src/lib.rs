@@ -215,3 +215,70 @@ pub fn kubectl_get_ogb(demo: &Demo) -> Result<String, String> {
         .map_err(|e| e.to_string())?;
     Ok(output.stdout)
 }
+
+/// The kubectl plugin beside the demo's own binary (`cargo build` puts them together).
+fn plugin_dir() -> Result<std::path::PathBuf, String> {
+    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+    let dir = exe
+        .parent()
+        .map(|d| {
+            if d.ends_with("deps") {
+                d.parent().unwrap_or(d)
+            } else {
+                d
+            }
+        })
+        .ok_or("no directory for the demo's binary")?
+        .to_path_buf();
+    if dir.join("kubectl-okta_rbac").is_file() {
+        Ok(dir)
+    } else {
+        Err(format!(
+            "the kubectl plugin is not in {}: cargo build -p okta-rbac-kubectl-plugin",
+            dir.display()
+        ))
+    }
+}
+
+/// `kubectl okta-rbac explain USER`, as a platform engineer runs it, with the example org's
+/// token: what the demo ends with.
+pub async fn kubectl_okta_rbac_explain(demo: &Demo, user: &str) -> Result<String, String> {
+    let dir = demo.plane.dir();
+    let token = dir.join("okta-token");
+    std::fs::write(&token, OPERATOR_TOKEN).map_err(|e| e.to_string())?;
+    let ca = dir.join("okta-ca.pem");
+    demo.sim.write_ca(&ca).map_err(|e| e.to_string())?;
+    let path = format!(
+        "{}:{}:{}",
+        plugin_dir()?.display(),
+        okta_rbac_testenv::paths::controlplane_bin_dir().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let args = vec![
+        "okta-rbac".to_string(),
+        "explain".into(),
+        user.into(),
+        format!("--okta-org-url={}", demo.sim.base_url()),
+        format!("--okta-token-file={}", token.display()),
+        format!("--okta-ca-file={}", ca.display()),
+    ];
+    let kubeconfig = demo.plane.kubeconfig_path().to_path_buf();
+    // Off this thread: the local Okta the plugin asks answers on it.
+    let output = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(okta_rbac_testenv::paths::controlplane_bin_dir().join("kubectl"))
+            .args(&args)
+            .env("PATH", path)
+            .env("KUBECONFIG", kubeconfig)
+            .output()
+    })
+    .await
+    .map_err(|e| e.to_string())?
+    .map_err(|e| format!("kubectl okta-rbac: {e}"))?;
+    if output.status.code().is_some_and(|code| code > 1) {
+        return Err(format!(
+            "kubectl okta-rbac: {}",
+            String::from_utf8_lossy(&output.stderr)
+        ));
+    }
+    Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+}

@@ -56,5 +56,12 @@ fn the_demo_shows_each_users_access() {
         trouble.is_empty(),
         "a clean run says nothing is wrong:\n{stderr}"
     );
+    assert!(
+        stdout.contains(">> why: kubectl okta-rbac explain bob@example.com")
+            && stdout.lines().any(
+                |l| l.trim_start().starts_with("list secrets -n default") && l.contains(" no ")
+            ),
+        "the demo ends with the plugin's explain: {stdout}"
+    );
     assert!(stdout.contains(">> stopping"), "{stdout}");
 }

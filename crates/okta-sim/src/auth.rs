@@ -18,6 +18,8 @@ use std::sync::{Arc, Mutex};
 pub const GROUPS_READ: &str = "okta.groups.read";
 pub const GROUPS_MANAGE: &str = "okta.groups.manage";
 pub const LOGS_READ: &str = "okta.logs.read";
+pub const USERS_READ: &str = "okta.users.read";
+pub const USERS_MANAGE: &str = "okta.users.manage";
 pub const AUTHORIZATION_SERVERS_READ: &str = "okta.authorizationServers.read";
 pub const AUTHORIZATION_SERVERS_MANAGE: &str = "okta.authorizationServers.manage";
 
@@ -289,5 +291,6 @@ fn live<'a>(
 /// A manage scope includes reading.
 fn implies(granted: &str, needed: &str) -> bool {
     (granted == GROUPS_MANAGE && needed == GROUPS_READ)
+        || (granted == USERS_MANAGE && needed == USERS_READ)
         || (granted == AUTHORIZATION_SERVERS_MANAGE && needed == AUTHORIZATION_SERVERS_READ)
 }

@@ -24,6 +24,7 @@ pub mod query;
 pub mod seed;
 pub mod system_log;
 mod tls;
+mod users;
 mod wire;
 
 pub use faults::FaultSettings;
@@ -380,6 +381,7 @@ impl Drop for OktaSim {
 fn router(state: Arc<SimState>) -> Router {
     Router::new()
         .merge(api::routes())
+        .merge(users::routes())
         .merge(org_token::routes())
         .merge(oidc::routes())
         .merge(claims::routes())

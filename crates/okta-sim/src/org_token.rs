@@ -44,6 +44,7 @@ async fn discovery(State(state): State<Arc<SimState>>) -> axum::Json<Value> {
         "dpop_signing_alg_values_supported": SIGNING_ALGORITHMS,
         "scopes_supported": [
             crate::auth::GROUPS_READ, crate::auth::GROUPS_MANAGE, crate::auth::LOGS_READ,
+            crate::auth::USERS_READ, crate::auth::USERS_MANAGE,
             crate::auth::AUTHORIZATION_SERVERS_READ, crate::auth::AUTHORIZATION_SERVERS_MANAGE,
         ],
     }))

@@ -2,7 +2,7 @@
 //! samples; then each example user's real access. Runs until Ctrl-C (`--once` exits).
 
 use clap::Parser;
-use okta_rbac_demo::{Demo, USERS, access_table, kubectl_get_ogb};
+use okta_rbac_demo::{Demo, USERS, access_table, kubectl_get_ogb, kubectl_okta_rbac_explain};
 use okta_rbac_testenv::tool::{self, Shutdown};
 use std::process::ExitCode;
 
@@ -33,6 +33,11 @@ async fn run(args: Args) -> Result<(), String> {
     println!(
         ">> what each example user may do with their own ID token\n{}",
         access_table(&demo).await?
+    );
+    println!(
+        ">> why: kubectl okta-rbac explain {}\n{}",
+        USERS[1].0,
+        kubectl_okta_rbac_explain(&demo, USERS[1].0).await?
     );
     if !args.once {
         let ca = demo.plane.dir().join("okta-ca.pem");

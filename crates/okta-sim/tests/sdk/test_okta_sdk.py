@@ -220,3 +220,21 @@ def test_id_tokens_verify_with_pyjwt_and_carry_only_k8s_groups(sim):
                                         "username": "carol@example.com", "password": "carol-password",
                                         "scope": "openid email"})
     assert "groups" not in _verify(sim, carol["id_token"])
+
+
+def test_a_user_and_their_groups_are_read_with_the_sdk(sim):
+    async def scenario():
+        client = OktaClient({"orgUrl": sim["url"], "token": API_TOKEN, "httpClient": trusting(sim["ssl"])})
+        user, _, error = await client.get_user("alice@example.com")
+        assert error is None, error
+        groups, _, error = await client.list_user_groups(user.id)
+        assert error is None, error
+        missing, _, error = await client.get_user("nobody@example.com")
+        return user, groups, missing, error
+
+    user, groups, missing, error = run(scenario())
+    assert user.profile.login == "alice@example.com"
+    assert user.status == "ACTIVE" or str(user.status).endswith("ACTIVE"), user.status
+    assert sorted(name_of(g) for g in groups) == ["Everyone", "engineering", "k8s-admins"]
+    assert missing is None and error is not None
+    assert getattr(error, "error_code", None) == "E0000007", vars(error)

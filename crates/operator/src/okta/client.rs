@@ -82,6 +82,7 @@ fn bucket(path: &str) -> &'static str {
         ["api", "v1", "groups", _, "users"] => "group-users",
         ["api", "v1", "authorizationServers", ..] => "authorization-servers",
         ["api", "v1", "logs"] => "logs",
+        ["api", "v1", "users", ..] => "users",
         _ => "other",
     }
 }
@@ -255,6 +256,34 @@ impl OktaClient {
         let mut url = self.url(&format!("/api/v1/groups/{group_id}/users"))?;
         url.query_pairs_mut()
             .append_pair("limit", &MEMBERS_PAGE.to_string());
+        self.get_all(url).await
+    }
+
+    /// A user by login (or id); None when Okta has no such user.
+    pub async fn user(&self, login: &str) -> Result<Option<OktaUser>, OktaError> {
+        let mut url = self.url("/api/v1/users/")?;
+        url.path_segments_mut()
+            .map_err(|()| OktaError::Config("the org URL cannot take a path".into()))?
+            .pop_if_empty()
+            .push(login);
+        match self.get(&url).await {
+            Ok(response) => response
+                .json()
+                .await
+                .map(Some)
+                .map_err(|e| OktaError::Decode(cause_chain(&e))),
+            Err(OktaError::Api { status: 404, .. }) => Ok(None),
+            Err(error) => Err(error),
+        }
+    }
+
+    /// Every group a user is in, all pages.
+    pub async fn user_groups(&self, user_id: &str) -> Result<Vec<OktaGroup>, OktaError> {
+        let mut url = self.url("/api/v1/users/")?;
+        url.path_segments_mut()
+            .map_err(|()| OktaError::Config("the org URL cannot take a path".into()))?
+            .pop_if_empty()
+            .extend([user_id, "groups"]);
         self.get_all(url).await
     }
 
