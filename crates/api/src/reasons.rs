@@ -65,6 +65,9 @@ reasons! {
     NamespaceMissing,
     /// BindingsApplied: a write to the apiserver failed.
     ApplyFailed,
+    /// BindingsApplied: a binding of the object is being deleted but kept by finalizers,
+    /// so it still grants.
+    BindingTerminating,
     /// BindingsApplied: Okta has not verified the group yet.
     AwaitingVerification,
     /// BindingsApplied: the members of a verified group could not be read (Users mode).

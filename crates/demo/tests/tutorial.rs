@@ -565,3 +565,130 @@ async fn the_break_glass_recipe_grants_cluster_admin_until_its_end_and_not_after
         "no binding is left"
     );
 }
+
+/// A grant narrowed while another tool's finalizer holds the broad binding: bob's real
+/// token still passes (RBAC honours a binding until it is gone), and the status says so
+/// rather than Ready; once the finalizer is removed, both agree again.
+#[tokio::test]
+async fn a_narrowed_grant_held_by_a_finalizer_is_reported_as_bobs_token_sees_it() {
+    use k8s_openapi::api::rbac::v1::ClusterRoleBinding;
+    use kube::api::{ListParams, Patch, PatchParams};
+    let _world = ONE_WORLD_AT_A_TIME.lock().await;
+    let t = tutorial("").await;
+    let client = t.plane.client().await.expect("client");
+    let objects: Api<OktaGroupBinding> = Api::all(client.clone());
+    let broad: OktaGroupBinding = serde_json::from_value(serde_json::json!({
+        "apiVersion": "oktarbac.io/v1alpha1", "kind": "OktaGroupBinding",
+        "metadata": {"name": "bob-broad"},
+        "spec": {"group": "k8s-restricted-users", "clusterRoleBindings": [{"clusterRole": "cluster-admin"}]},
+    }))
+    .expect("object");
+    objects
+        .create(&Default::default(), &broad)
+        .await
+        .expect("create");
+    wait_condition(&client, "bob-broad", "Ready", "True", Some("Ready")).await;
+    let bob = token_of(&t.sim, "bob@example.com").await;
+    let server = t.plane.server_url().to_string();
+    let ca = t.plane.dir().join("ca.crt");
+    let can_bob = |verb: &'static str, resource: &'static str| {
+        let (server, ca, bob) = (server.clone(), ca.clone(), bob.clone());
+        async move {
+            tokio::task::spawn_blocking(move || {
+                let output = Command::new(controlplane_bin_dir().join("kubectl"))
+                    .args(["--server", &server, "--certificate-authority"])
+                    .arg(&ca)
+                    .args(["--token", &bob, "auth", "can-i", verb, resource])
+                    .output()
+                    .expect("kubectl");
+                String::from_utf8_lossy(&output.stdout).trim().to_string()
+            })
+            .await
+            .expect("kubectl task")
+        }
+    };
+    eventually(
+        Duration::from_secs(30),
+        "bob may delete namespaces",
+        || async { (can_bob("delete", "namespaces").await == "yes").then_some(()) },
+    )
+    .await;
+
+    let crbs: Api<ClusterRoleBinding> = Api::all(client.clone());
+    let held = crbs
+        .list(&ListParams::default().labels("app.kubernetes.io/managed-by=okta-rbac-operator"))
+        .await
+        .expect("list")
+        .items
+        .into_iter()
+        .find(|b| {
+            b.role_ref.name == "cluster-admin"
+                && b.metadata
+                    .name
+                    .as_deref()
+                    .is_some_and(|n| n.contains("bob-broad"))
+        })
+        .expect("the cluster-admin binding")
+        .metadata
+        .name
+        .expect("name");
+    let finalizers = |value: serde_json::Value| {
+        Patch::Merge(serde_json::json!({"metadata": {"finalizers": value}}))
+    };
+    crbs.patch(
+        &held,
+        &PatchParams::default(),
+        &finalizers(serde_json::json!(["audit.example.com/hold"])),
+    )
+    .await
+    .expect("an audit tool's finalizer");
+    objects
+        .patch(
+            "bob-broad",
+            &PatchParams::default(),
+            &Patch::Merge(
+                serde_json::json!({"spec": {"clusterRoleBindings": [{"clusterRole": "view"}]}}),
+            ),
+        )
+        .await
+        .expect("narrow to view");
+    let status = wait_condition(
+        &client,
+        "bob-broad",
+        "Ready",
+        "False",
+        Some("BindingTerminating"),
+    )
+    .await;
+    let message = status
+        .status
+        .as_ref()
+        .and_then(|s| s.conditions.iter().find(|c| c.type_ == "BindingsApplied"))
+        .map(|c| c.message.clone())
+        .unwrap_or_default();
+    assert!(
+        message.contains("ClusterRole/cluster-admin") && message.contains("audit.example.com/hold"),
+        "{message}"
+    );
+    assert_eq!(
+        can_bob("delete", "namespaces").await,
+        "yes",
+        "what the status says is what bob's token gets: the broad binding still grants"
+    );
+
+    crbs.patch(
+        &held,
+        &PatchParams::default(),
+        &finalizers(serde_json::Value::Null),
+    )
+    .await
+    .expect("the audit tool lets go");
+    wait_condition(&client, "bob-broad", "Ready", "True", Some("Ready")).await;
+    eventually(
+        Duration::from_secs(10),
+        "bob may no longer delete namespaces",
+        || async { (can_bob("delete", "namespaces").await == "no").then_some(()) },
+    )
+    .await;
+    assert_eq!(can_bob("list", "pods").await, "yes", "view remains");
+}

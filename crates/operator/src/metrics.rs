@@ -53,6 +53,9 @@ pub struct Metrics {
     /// uid -> (verification state, bindings), to keep the gauges exact.
     objects: Mutex<HashMap<String, (&'static str, i64)>>,
     grants_ending_soon: Gauge,
+    bindings_terminating: Gauge,
+    /// uid -> its bindings being deleted but kept by finalizers.
+    terminating: Mutex<HashMap<String, i64>>,
     /// uid -> when its time-bound grant ends, for objects whose grant has not ended.
     grant_ends: Mutex<HashMap<String, Timestamp>>,
 }
@@ -138,6 +141,13 @@ impl Default for Metrics {
             "Time-bound OktaGroupBindings whose grant (spec.endTime) ends within the next hour",
             grants_ending_soon.clone(),
         );
+        let bindings_terminating = Gauge::default();
+        registry.register(
+            "bindings_terminating",
+            "Bindings the operator deleted (or would delete) that finalizers keep: they still \
+             grant until the finalizers are removed",
+            bindings_terminating.clone(),
+        );
         let cached_objects = Family::<KindLabel, Gauge>::default();
         registry.register(
             "cached_objects",
@@ -162,6 +172,8 @@ impl Default for Metrics {
             objects: Mutex::new(HashMap::new()),
             grants_ending_soon,
             grant_ends: Mutex::new(HashMap::new()),
+            bindings_terminating,
+            terminating: Mutex::new(HashMap::new()),
         }
     }
 }
@@ -202,9 +214,22 @@ impl Metrics {
         };
     }
 
+    /// How many of an object's bindings are being deleted but kept by finalizers.
+    pub fn terminating(&self, uid: &str, count: usize) {
+        let mut terminating = self.terminating.lock().unwrap_or_else(|e| e.into_inner());
+        let previous = if count == 0 {
+            terminating.remove(uid)
+        } else {
+            terminating.insert(uid.to_string(), count as i64)
+        };
+        self.bindings_terminating
+            .inc_by(count as i64 - previous.unwrap_or(0));
+    }
+
     pub fn object(&self, uid: &str, state: Option<(&'static str, i64)>) {
         if state.is_none() {
             self.grant_ends(uid, None);
+            self.terminating(uid, 0);
         }
         let mut objects = self.objects.lock().unwrap_or_else(|e| e.into_inner());
         // Kept by difference, not recounted: a recount per reconcile would cost

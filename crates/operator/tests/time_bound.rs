@@ -8,131 +8,29 @@
 
 mod common;
 
+use common::world::World;
 use common::{condition, eventually, wait_condition};
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::{Event, Namespace};
 use k8s_openapi::api::rbac::v1::{ClusterRoleBinding, RoleBinding};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
+use kube::Resource;
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::runtime::watcher;
-use kube::{CustomResourceExt, Resource};
 use okta_rbac_api::{
     ClusterRoleBindingSpec, NamespaceSelector, OktaGroupBinding, OktaGroupBindingSpec,
     RoleBindingSpec, SubjectKind,
 };
-use okta_rbac_testenv::{ControlPlane, ControlPlaneOptions, OperatorLaunch, OperatorProcess};
-use okta_sim::{GroupType, OktaSim, Seed, SimOptions, UserStatus};
+use okta_rbac_testenv::OperatorProcess;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 static ONE_WORLD_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-const TOKEN: &str = "00time-bound-token";
 const MANAGED: &str = "app.kubernetes.io/managed-by=okta-rbac-operator";
 /// Longer than any test: every boundary met is the timer's doing, not the resync's.
 const RESYNC: &str = "--resync-interval=30m";
-
-struct World {
-    plane: ControlPlane,
-    sim: OktaSim,
-    client: kube::Client,
-    ca: PathBuf,
-}
-
-async fn world() -> World {
-    let plane = ControlPlane::start(ControlPlaneOptions {
-        crds: vec![OktaGroupBinding::crd()],
-        ..Default::default()
-    })
-    .await
-    .expect("control plane");
-    let sim = OktaSim::start(SimOptions::new(Seed::groups_only(TOKEN, [])))
-        .await
-        .expect("local Okta");
-    let ca = plane.dir().join("okta-ca.pem");
-    sim.write_ca(&ca).expect("CA");
-    World {
-        client: plane.client().await.expect("client"),
-        plane,
-        sim,
-        ca,
-    }
-}
-
-impl World {
-    fn launch(&self, identity: &str) -> OperatorLaunch {
-        OperatorLaunch::new(
-            common::operator_binary(),
-            self.plane.kubeconfig_path(),
-            self.sim.base_url(),
-        )
-        .okta_ca_file(&self.ca)
-        .okta_token(TOKEN)
-        .identity(identity)
-        .args([RESYNC])
-    }
-
-    async fn operator(&self) -> OperatorProcess {
-        let mut operator = self
-            .launch("time-bound-operator")
-            .start(&self.plane.dir().join("operator.log"))
-            .expect("the operator starts");
-        operator
-            .wait_ready(Duration::from_secs(60))
-            .await
-            .expect("ready");
-        operator
-    }
-
-    fn group(&self, name: &str) -> String {
-        let id = self
-            .sim
-            .create_group(name, GroupType::OktaGroup)
-            .expect("group");
-        let user = format!("{name}-member@example.com");
-        self.sim
-            .create_user(&user, UserStatus::Active, None)
-            .expect("user");
-        self.sim.add_member(&id, &user).expect("member");
-        name.to_string()
-    }
-
-    fn objects(&self) -> Api<OktaGroupBinding> {
-        Api::all(self.client.clone())
-    }
-
-    async fn create(&self, name: &str, spec: OktaGroupBindingSpec) {
-        self.objects()
-            .create(&PostParams::default(), &OktaGroupBinding::new(name, spec))
-            .await
-            .expect("create");
-    }
-
-    /// The bindings an object (by name) has now.
-    async fn bindings_of(&self, name: &str) -> usize {
-        let params = ListParams::default().labels(MANAGED);
-        let owned = |meta: &ObjectMeta| {
-            meta.annotations
-                .as_ref()
-                .and_then(|a| a.get("oktarbac.io/owner"))
-                .is_some_and(|owner| owner == name)
-        };
-        let crbs = Api::<ClusterRoleBinding>::all(self.client.clone())
-            .list(&params)
-            .await
-            .expect("list")
-            .items;
-        let rbs = Api::<RoleBinding>::all(self.client.clone())
-            .list(&params)
-            .await
-            .expect("list")
-            .items;
-        crbs.iter().filter(|b| owned(&b.metadata)).count()
-            + rbs.iter().filter(|b| owned(&b.metadata)).count()
-    }
-}
 
 /// A time `offset` from now, to the second: Kubernetes keeps times (metav1.Time) to the
 /// second, and so does the grant.
@@ -272,8 +170,8 @@ async fn metric(operator: &OperatorProcess, name: &str) -> Option<String> {
 async fn fifty_grants_start_and_end_within_a_second_of_their_times() {
     const GRANTS: usize = 50;
     let _one = ONE_WORLD_AT_A_TIME.lock().await;
-    let world = world().await;
-    let operator = world.operator().await;
+    let world = World::start().await;
+    let operator = world.operator(&[RESYNC]).await;
     let clock = BindingClock::start(&world.client);
     let selected = "time-bound-selected";
     Api::<Namespace>::all(world.client.clone())
@@ -439,8 +337,8 @@ async fn fifty_grants_start_and_end_within_a_second_of_their_times() {
 #[tokio::test]
 async fn a_grant_over_when_applied_creates_nothing_ever_and_adopts_no_orphan() {
     let _one = ONE_WORLD_AT_A_TIME.lock().await;
-    let world = world().await;
-    let _operator = world.operator().await;
+    let world = World::start().await;
+    let _operator = world.operator(&[RESYNC]).await;
     let group = world.group("k8s-tb-late");
 
     // An object deleted with --cascade=orphan leaves its binding behind...
@@ -552,7 +450,7 @@ async fn a_grant_over_when_applied_creates_nothing_ever_and_adopts_no_orphan() {
 #[tokio::test]
 async fn admission_refuses_an_end_before_the_start_and_a_time_that_is_not_one() {
     let _one = ONE_WORLD_AT_A_TIME.lock().await;
-    let world = world().await;
+    let world = World::start().await;
     let mut backwards = view_of("k8s-anything");
     backwards.start_time = Some(at(SignedDuration::from_secs(3600)));
     backwards.end_time = Some(at(SignedDuration::from_secs(60)));
@@ -601,11 +499,11 @@ async fn gone_after(world: &World, name: &str, end: Timestamp, within: Duration)
 #[tokio::test]
 async fn the_end_holds_through_an_operator_restart_a_failover_and_an_apiserver_restart() {
     let _one = ONE_WORLD_AT_A_TIME.lock().await;
-    let mut world = world().await;
+    let mut world = World::start().await;
     let group = world.group("k8s-tb-restarts");
 
     // The operator is down at the end: the grant ends as soon as it starts again.
-    let mut operator = world.operator().await;
+    let mut operator = world.operator(&[RESYNC]).await;
     let name = "restart-grant";
     let mut spec = view_of(&group);
     spec.end_time = Some(at(SignedDuration::from_secs(8)));
@@ -621,7 +519,7 @@ async fn the_end_holds_through_an_operator_restart_a_failover_and_an_apiserver_r
     tokio::time::sleep(Duration::from_secs(5)).await;
     assert_eq!(world.bindings_of(name).await, 1, "no operator, no deletion");
     let restarted = Timestamp::now();
-    let operator = world.operator().await;
+    let operator = world.operator(&[RESYNC]).await;
     let after = gone_after(&world, name, end, Duration::from_secs(20)).await;
     let since_restart = Timestamp::now().duration_since(restarted);
     println!(
@@ -639,7 +537,7 @@ async fn the_end_holds_through_an_operator_restart_a_failover_and_an_apiserver_r
     let lease = "time-bound-lease";
     let replica = |identity: &str| {
         world
-            .launch(identity)
+            .launch(identity, &[RESYNC])
             .args([
                 "--leader-election",
                 "--lease-namespace",
@@ -690,7 +588,7 @@ async fn the_end_holds_through_an_operator_restart_a_failover_and_an_apiserver_r
     drop((a, b));
 
     // The apiserver restarts across the end: the deletion is retried until it is back.
-    let operator = world.operator().await;
+    let operator = world.operator(&[RESYNC]).await;
     let name = "apiserver-grant";
     let mut spec = view_of(&group);
     spec.end_time = Some(at(SignedDuration::from_secs(8)));

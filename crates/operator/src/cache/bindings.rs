@@ -132,6 +132,9 @@ impl Hash for Shared {
 #[derive(Debug)]
 struct Record {
     owner: Option<Arc<str>>,
+    /// Deletes carry it as a precondition: a binding re-created under the name since is
+    /// never deleted by mistake.
+    uid: Option<Box<str>>,
     resource_version: Option<Box<str>>,
     deletion_timestamp: Option<Time>,
     shared: Arc<Shared>,
@@ -304,6 +307,7 @@ fn assemble<K: Binding>(key: &Key, record: &Record) -> K {
     let metadata = ObjectMeta {
         name: Some(key.name.to_string()),
         namespace: key.namespace.as_deref().map(str::to_string),
+        uid: record.uid.as_deref().map(str::to_string),
         resource_version: record.resource_version.as_deref().map(str::to_string),
         deletion_timestamp: record.deletion_timestamp.clone(),
         labels: shared.labels.clone(),
@@ -336,6 +340,7 @@ impl Inner {
         };
         Record {
             owner: owner_key(object).map(|owner| self.strings.string(&owner)),
+            uid: meta.uid.as_deref().map(Box::from),
             resource_version: meta.resource_version.as_deref().map(Box::from),
             deletion_timestamp: meta.deletion_timestamp.clone(),
             shared: self.shared.value(shared),

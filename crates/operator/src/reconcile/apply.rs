@@ -7,11 +7,12 @@ use crate::cache::Stores;
 use crate::labels::MANAGER;
 use futures::StreamExt;
 use k8s_openapi::api::rbac::v1::{ClusterRoleBinding, RoleBinding};
-use kube::api::{Api, DeleteParams, PostParams};
-use kube::{Client, Resource};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use kube::Client;
+use kube::api::{Api, DeleteParams, PostParams, Preconditions};
 
 /// What a write did.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Done {
     Created,
     /// Repaired in place, or deleted and created again for a new roleRef.
@@ -19,8 +20,10 @@ pub enum Done {
     Deleted,
     /// Deleted already (by someone else, or the garbage collector).
     AlreadyGone,
-    /// Created already by this object; the cache had not seen it yet.
+    /// Created already by this object, as declared; the cache had not seen it yet.
     AlreadyOwned,
+    /// Deleted, but kept by these finalizers: it still exists, and still grants.
+    Terminating(Vec<String>),
 }
 
 /// Why a write failed.
@@ -29,6 +32,11 @@ pub enum WriteFailure {
     /// A binding of that name exists and is not this object's: it is left untouched.
     #[error("not managed by this object, left untouched")]
     Conflict,
+    /// The binding found is this object's, but not as declared (another roleRef or other
+    /// subjects, or being deleted), or not the one observed (another uid): the next
+    /// reconcile sees it as it is.
+    #[error("{target}: {found}; it is looked at again")]
+    NotAsDeclared { target: String, found: String },
     #[error("namespace {0} does not exist")]
     NamespaceMissing(String),
     #[error("{doing} {target}: {message}")]
@@ -52,6 +60,7 @@ impl WriteFailure {
     pub fn kind(&self) -> &'static str {
         match self {
             WriteFailure::Conflict => "Conflict",
+            WriteFailure::NotAsDeclared { .. } => "Stale",
             WriteFailure::NamespaceMissing(_) => "NamespaceMissing",
             WriteFailure::Api { code: 403, .. } => "Forbidden",
             WriteFailure::Api { code: 409, .. } => "Conflict",
@@ -129,15 +138,17 @@ async fn apply_one(writer: &Writer<'_>, write: &Write) -> WriteResult {
     let result = match write {
         Write::Create(binding) => create(writer, binding).await,
         Write::Repair(binding) => replace(writer, binding).await,
-        Write::Recreate(binding) => {
-            // A failed delete shows in the create that follows.
-            let _ = delete(writer, &target).await;
-            create(writer, binding)
+        Write::Recreate(binding, uid) => match delete(writer, &target, uid.as_deref()).await {
+            // Gone: created again with the declared roleRef.
+            Ok(Done::Deleted | Done::AlreadyGone) => create(writer, binding)
                 .await
                 .map(|_| Done::Repaired)
-                .map_err(|e| relabel(e, "re-creating"))
-        }
-        Write::Delete(reference) => delete(writer, reference).await,
+                .map_err(|e| relabel(e, "re-creating")),
+            // Still there (finalizers), or the delete failed: nothing is created over it.
+            Ok(done) => Ok(done),
+            Err(failure) => Err(relabel(failure, "replacing")),
+        },
+        Write::Delete(reference, uid) => delete(writer, reference, uid.as_deref()).await,
     };
     WriteResult { target, result }
 }
@@ -193,14 +204,21 @@ async fn try_create(
     };
     match created {
         Ok(()) => Ok(Done::Created),
-        // The cache may lag behind our own writes, or someone else owns the name.
+        // The cache may lag behind our own writes, or someone else owns the name: what is
+        // there counts only if it is ours and exactly as declared.
         Err(kube::Error::Api(status)) if status.code == 409 => {
-            match owner_uids(writer, target).await {
-                Ok(owners) if owners.iter().any(|uid| uid == writer.owner_uid) => {
-                    tracing::debug!(binding = %target, "already created; the cache had not seen it");
-                    Ok(Done::AlreadyOwned)
-                }
-                Ok(_) => Err(WriteFailure::Conflict),
+            match existing(writer, target).await {
+                Ok(found) if !owned_by(&found, writer.owner_uid) => Err(WriteFailure::Conflict),
+                Ok(found) => match differs(&found, binding) {
+                    None => {
+                        tracing::debug!(binding = %target, "already created; the cache had not seen it");
+                        Ok(Done::AlreadyOwned)
+                    }
+                    Some(found) => Err(WriteFailure::NotAsDeclared {
+                        target: target.to_string(),
+                        found,
+                    }),
+                },
                 Err(error) => Err(failure("reading", target, error)),
             }
         }
@@ -228,40 +246,85 @@ async fn replace(writer: &Writer<'_>, binding: &BindingObject) -> Result<Done, W
         .map_err(|e| failure("repairing", &target, e))
 }
 
-async fn delete(writer: &Writer<'_>, target: &BindingRef) -> Result<Done, WriteFailure> {
-    let deleted = match &target.namespace {
-        None => cluster_api(writer)
-            .delete(&target.name, &DeleteParams::default())
-            .await
-            .map(|_| ()),
-        Some(_) => namespaced_api(writer, target)
-            .delete(&target.name, &DeleteParams::default())
-            .await
-            .map(|_| ()),
+/// Deletes the binding of this uid (when known): the apiserver refuses (409) to delete
+/// one re-created under the name since it was observed.
+async fn delete(
+    writer: &Writer<'_>,
+    target: &BindingRef,
+    uid: Option<&str>,
+) -> Result<Done, WriteFailure> {
+    let params = DeleteParams {
+        preconditions: uid.map(|uid| Preconditions {
+            uid: Some(uid.to_string()),
+            resource_version: None,
+        }),
+        ..Default::default()
     };
-    match deleted {
-        Ok(()) => Ok(Done::Deleted),
+    // Left: the binding is still there (finalizers hold it); Right: it is gone.
+    let remaining: kube::Result<Option<ObjectMeta>> = match &target.namespace {
+        None => cluster_api(writer)
+            .delete(&target.name, &params)
+            .await
+            .map(|d| d.left().map(|b| b.metadata)),
+        Some(_) => namespaced_api(writer, target)
+            .delete(&target.name, &params)
+            .await
+            .map(|d| d.left().map(|b| b.metadata)),
+    };
+    match remaining {
+        Ok(Some(meta)) if meta.deletion_timestamp.is_some() => {
+            Ok(Done::Terminating(meta.finalizers.unwrap_or_default()))
+        }
+        Ok(_) => Ok(Done::Deleted),
         Err(kube::Error::Api(status)) if status.code == 404 => Ok(Done::AlreadyGone),
+        Err(kube::Error::Api(status)) if status.code == 409 => Err(WriteFailure::NotAsDeclared {
+            target: target.to_string(),
+            found: "a different binding (another uid) holds the name now".into(),
+        }),
         Err(error) => Err(failure("deleting", target, error)),
     }
 }
 
-/// The uids in the owner references of the binding as the apiserver has it now.
-async fn owner_uids(writer: &Writer<'_>, target: &BindingRef) -> kube::Result<Vec<String>> {
-    let meta = match &target.namespace {
-        None => cluster_api(writer).get(&target.name).await?.meta().clone(),
-        Some(_) => namespaced_api(writer, target)
-            .get(&target.name)
-            .await?
-            .meta()
-            .clone(),
-    };
-    Ok(meta
+/// The binding of that name as the apiserver has it now.
+async fn existing(writer: &Writer<'_>, target: &BindingRef) -> kube::Result<BindingObject> {
+    Ok(match &target.namespace {
+        None => BindingObject::Cluster(cluster_api(writer).get(&target.name).await?),
+        Some(_) => {
+            BindingObject::Namespaced(namespaced_api(writer, target).get(&target.name).await?)
+        }
+    })
+}
+
+fn owned_by(found: &BindingObject, owner_uid: &str) -> bool {
+    found
+        .metadata()
         .owner_references
-        .unwrap_or_default()
-        .into_iter()
-        .map(|r| r.uid)
-        .collect())
+        .iter()
+        .flatten()
+        .any(|r| r.uid == owner_uid)
+}
+
+/// How a binding found differs from the one declared, if it does.
+fn differs(found: &BindingObject, declared: &BindingObject) -> Option<String> {
+    if let Some(finalizers) = found
+        .metadata()
+        .deletion_timestamp
+        .as_ref()
+        .map(|_| found.metadata().finalizers.clone().unwrap_or_default())
+    {
+        return Some(format!(
+            "it is being deleted but kept by finalizers [{}]",
+            finalizers.join(", ")
+        ));
+    }
+    if found.role_ref() != declared.role_ref() {
+        let role = found.role_ref();
+        return Some(format!(
+            "it exists with roleRef {}/{}",
+            role.kind, role.name
+        ));
+    }
+    (found.subjects() != declared.subjects()).then(|| "it exists with other subjects".to_string())
 }
 
 fn cluster_api(writer: &Writer<'_>) -> Api<ClusterRoleBinding> {

@@ -150,6 +150,16 @@ pub fn bindings_applied(
             ),
         );
     }
+    // Before anything else that would call the object done: access it no longer
+    // declares still exists.
+    if !tally.terminating.is_empty() {
+        return Verdict::new(
+            BINDINGS_APPLIED,
+            Status::False,
+            Reason::BindingTerminating,
+            list(&tally.terminating),
+        );
+    }
     if !tally.failures.is_empty() {
         return Verdict::new(
             BINDINGS_APPLIED,

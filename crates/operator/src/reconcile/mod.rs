@@ -106,7 +106,9 @@ async fn reconcile_inner(ogb: &OktaGroupBinding, ctx: &Context) -> Result<Action
         state,
         retry,
         failed_writes,
+        terminating,
     } = report;
+    ctx.metrics.terminating(&uid, terminating);
     for kind in failed_writes {
         ctx.metrics.binding_write_failed(kind);
     }

@@ -19,17 +19,49 @@ pub enum Write {
     Create(BindingObject),
     /// The same roleRef: subjects, labels or owner reference are put back.
     Repair(BindingObject),
-    /// roleRef is immutable: delete the binding and create it again.
-    Recreate(BindingObject),
-    Delete(BindingRef),
+    /// roleRef is immutable: delete the binding (the one of this uid) and create it again.
+    Recreate(BindingObject, Option<String>),
+    /// Delete the binding, the one of this uid only.
+    Delete(BindingRef, Option<String>),
 }
 
 impl Write {
     pub fn target(&self) -> BindingRef {
         match self {
-            Write::Create(b) | Write::Repair(b) | Write::Recreate(b) => b.reference(),
-            Write::Delete(reference) => reference.clone(),
+            Write::Create(b) | Write::Repair(b) | Write::Recreate(b, _) => b.reference(),
+            Write::Delete(reference, _) => reference.clone(),
         }
+    }
+}
+
+/// A binding of the object that is being deleted but held by finalizers: until they are
+/// removed it still exists, and RBAC still honours it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Terminating {
+    pub target: BindingRef,
+    /// `ClusterRole/name` or `Role/name`.
+    pub role_ref: String,
+    pub finalizers: Vec<String>,
+}
+
+impl Terminating {
+    pub fn of(binding: &BindingObject) -> Self {
+        let role = binding.role_ref();
+        Self {
+            target: binding.reference(),
+            role_ref: format!("{}/{}", role.kind, role.name),
+            finalizers: binding.metadata().finalizers.clone().unwrap_or_default(),
+        }
+    }
+
+    /// What a person reads: which binding, what it still grants, who holds it.
+    pub fn describe(&self) -> String {
+        format!(
+            "{} ({}) is being deleted but kept by finalizers [{}], and grants until they are removed",
+            self.target,
+            self.role_ref,
+            self.finalizers.join(", ")
+        )
     }
 }
 
@@ -42,6 +74,8 @@ pub struct Plan {
     pub missing_namespaces: Vec<String>,
     /// Roles the bound bindings reference that do not exist (`ClusterRole/x`, `Role/ns/x`).
     pub missing_roles: Vec<String>,
+    /// The object's bindings that are being deleted but still exist.
+    pub terminating: Vec<Terminating>,
 }
 
 fn reference(binding: &DesiredBinding) -> BindingRef {
@@ -154,9 +188,14 @@ pub fn plan(ogb: &OktaGroupBinding, judgement: &Judgement, cluster: &ClusterView
     let declared: BTreeSet<BindingRef> = desired.iter().map(reference).collect();
 
     let mut plan = Plan::default();
-    for target in cluster.owned.keys() {
-        if judgement.grant == Grant::RevokeAll || !declared.contains(target) {
-            plan.writes.push(Write::Delete(target.clone()));
+    for (target, current) in &cluster.owned {
+        if current.metadata().deletion_timestamp.is_some() {
+            // Deleting it again changes nothing; its watch event, once it is gone, brings
+            // the object back here (to create it anew, if it is still declared).
+            plan.terminating.push(Terminating::of(current));
+        } else if judgement.grant == Grant::RevokeAll || !declared.contains(target) {
+            let uid = current.metadata().uid.clone();
+            plan.writes.push(Write::Delete(target.clone(), uid));
         }
     }
     match judgement.grant {
@@ -164,7 +203,11 @@ pub fn plan(ogb: &OktaGroupBinding, judgement: &Judgement, cluster: &ClusterView
         Grant::KeepExisting => {
             for binding in &desired {
                 let target = reference(binding);
-                if cluster.owned.contains_key(&target) {
+                if cluster
+                    .owned
+                    .get(&target)
+                    .is_some_and(|b| b.metadata().deletion_timestamp.is_none())
+                {
                     plan.bound.push((target, managed(binding)));
                 }
             }
@@ -190,8 +233,11 @@ pub fn plan(ogb: &OktaGroupBinding, judgement: &Judgement, cluster: &ClusterView
                 match cluster.owned.get(&target) {
                     None if cluster.pending.contains(&target) => {}
                     None => plan.writes.push(Write::Create(fresh())),
+                    // Created again once it is gone; not bound until then.
+                    Some(current) if current.metadata().deletion_timestamp.is_some() => continue,
                     Some(current) if current.role_ref() != &binding.role_ref => {
-                        plan.writes.push(Write::Recreate(fresh()));
+                        let uid = current.metadata().uid.clone();
+                        plan.writes.push(Write::Recreate(fresh(), uid));
                     }
                     Some(current)
                         if current.subjects() == binding.subjects.as_slice()

@@ -39,6 +39,8 @@ pub struct Report {
     pub retry: Retry,
     /// The kinds of the failed writes, for `binding_write_failures_total{kind}`.
     pub failed_writes: Vec<&'static str>,
+    /// Bindings of the object being deleted but kept by finalizers.
+    pub terminating: usize,
 }
 
 fn state_name(outcome: &Outcome) -> &'static str {
@@ -129,6 +131,7 @@ pub fn report(inputs: &Inputs<'_>, now: &Time) -> Report {
             Retry::Resync
         },
         failed_writes,
+        terminating: tally.terminating.len(),
     }
 }
 

@@ -14,6 +14,9 @@ pub struct Tally {
     pub conflicts: Vec<String>,
     pub missing_namespaces: Vec<String>,
     pub failures: Vec<String>,
+    /// The object's bindings that are being deleted but are kept by finalizers: they
+    /// still exist, and RBAC still honours them.
+    pub terminating: Vec<String>,
     /// The bindings the object has after this reconcile (status.bindings), sorted.
     pub bound: Vec<ManagedBinding>,
     pub created: usize,
@@ -24,6 +27,7 @@ pub struct Tally {
 pub fn tally(plan: &Plan, results: &[WriteResult]) -> Tally {
     let mut tally = Tally {
         missing_namespaces: plan.missing_namespaces.clone(),
+        terminating: plan.terminating.iter().map(|t| t.describe()).collect(),
         ..Default::default()
     };
     let mut lost = BTreeSet::new();
@@ -33,6 +37,14 @@ pub fn tally(plan: &Plan, results: &[WriteResult]) -> Tally {
             Ok(Done::Repaired) => tally.updated += 1,
             Ok(Done::Deleted) => tally.deleted += 1,
             Ok(Done::AlreadyGone | Done::AlreadyOwned) => {}
+            Ok(Done::Terminating(finalizers)) => {
+                lost.insert(write.target.clone());
+                tally.terminating.push(format!(
+                    "{} is being deleted but kept by finalizers [{}], and grants until they are removed",
+                    write.target,
+                    finalizers.join(", ")
+                ));
+            }
             Err(failure) => {
                 lost.insert(write.target.clone());
                 match failure {

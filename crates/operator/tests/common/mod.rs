@@ -2,6 +2,8 @@
 //! and the operator binary running against both, for every test of a test binary.
 #![allow(dead_code)]
 
+pub mod world;
+
 use k8s_openapi::api::rbac::v1::{ClusterRoleBinding, RoleBinding};
 use kube::CustomResourceExt;
 use kube::api::{Api, PostParams};
@@ -21,9 +23,12 @@ pub const RESYNC: Duration = Duration::from_secs(3);
 pub const OKTA_CONCURRENCY: usize = 4;
 pub const OKTA_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// The operator binary this package builds.
+/// The operator binary this package builds, or `$OKTA_RBAC_TEST_OPERATOR_BIN` (to run the
+/// tests against another build, such as an older one).
 pub fn operator_binary() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_okta-rbac-operator"))
+    std::env::var_os("OKTA_RBAC_TEST_OPERATOR_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_okta-rbac-operator")))
 }
 
 /// A control plane with the CRD, a local Okta, and the operator binary running against

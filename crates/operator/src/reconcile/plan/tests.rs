@@ -49,10 +49,10 @@ fn verified(grant: Grant) -> Judgement {
 fn applied(mut cluster: ClusterView, plan: &Plan) -> ClusterView {
     for write in &plan.writes {
         match write {
-            Write::Create(b) | Write::Repair(b) | Write::Recreate(b) => {
+            Write::Create(b) | Write::Repair(b) | Write::Recreate(b, _) => {
                 cluster.owned.insert(b.reference(), b.clone());
             }
-            Write::Delete(target) => {
+            Write::Delete(target, _) => {
                 cluster.owned.remove(target);
             }
         }
@@ -139,7 +139,7 @@ fn drift_is_repaired_and_a_new_role_ref_is_recreated() {
     cluster.owned.insert(target, moved);
     let recreate = plan(&object, &verified(Grant::Declared), &cluster);
     assert!(
-        matches!(recreate.writes.as_slice(), [Write::Recreate(b)] if b.role_ref().name == "view")
+        matches!(recreate.writes.as_slice(), [Write::Recreate(b, _)] if b.role_ref().name == "view")
     );
 }
 
@@ -156,7 +156,7 @@ fn owned_bindings_no_longer_declared_are_deleted_and_revoke_deletes_all() {
     let deletes = narrowed
         .writes
         .iter()
-        .filter(|w| matches!(w, Write::Delete(_)))
+        .filter(|w| matches!(w, Write::Delete(..)))
         .count();
     assert_eq!(deletes, 2, "{:?}", narrowed.writes);
     assert_eq!(narrowed.bound.len(), 1);
@@ -170,7 +170,12 @@ fn owned_bindings_no_longer_declared_are_deleted_and_revoke_deletes_all() {
     };
     let revoked = plan(&object, &missing, &full);
     assert_eq!(revoked.writes.len(), 3);
-    assert!(revoked.writes.iter().all(|w| matches!(w, Write::Delete(_))));
+    assert!(
+        revoked
+            .writes
+            .iter()
+            .all(|w| matches!(w, Write::Delete(..)))
+    );
     assert!(revoked.bound.is_empty());
 }
 
@@ -219,4 +224,76 @@ fn missing_namespaces_and_roles_are_reported_and_pending_creations_not_repeated(
         "created bindings the watch has not shown yet are not created again"
     );
     assert_eq!(again.bound, first.bound);
+}
+
+/// A binding marked for deletion but kept by a finalizer still grants: it is not deleted
+/// again, not counted as bound, not created over, and named in the plan.
+#[test]
+fn a_binding_kept_by_a_finalizer_is_neither_bound_nor_written_to_and_is_named() {
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+    let object = ogb(spec());
+    let mut cluster = applied(
+        cluster(),
+        &plan(&object, &verified(Grant::Declared), &cluster()),
+    );
+    for binding in cluster.owned.values_mut() {
+        let meta = match binding {
+            BindingObject::Cluster(b) => &mut b.metadata,
+            BindingObject::Namespaced(b) => &mut b.metadata,
+        };
+        meta.deletion_timestamp = Some(Time(k8s_openapi::jiff::Timestamp::UNIX_EPOCH));
+        meta.finalizers = Some(vec!["example.com/audit".into()]);
+        meta.uid = Some("uid-of-binding".into());
+    }
+    let still = plan(&object, &verified(Grant::Declared), &cluster);
+    assert!(still.writes.is_empty(), "{:?}", still.writes);
+    assert!(
+        still.bound.is_empty(),
+        "nothing counts as bound while it is going"
+    );
+    assert_eq!(still.terminating.len(), 3);
+    assert!(
+        still.terminating[0]
+            .describe()
+            .contains("kept by finalizers [example.com/audit]"),
+        "{}",
+        still.terminating[0].describe()
+    );
+    let revoked = plan(
+        &object,
+        &Judgement {
+            grant: Grant::RevokeAll,
+            ..verified(Grant::RevokeAll)
+        },
+        &cluster,
+    );
+    assert!(
+        revoked.writes.is_empty(),
+        "deleting it again changes nothing"
+    );
+    assert_eq!(revoked.terminating.len(), 3);
+}
+
+#[test]
+fn deletes_name_the_uid_they_observed() {
+    let object = ogb(spec());
+    let mut full = applied(
+        cluster(),
+        &plan(&object, &verified(Grant::Declared), &cluster()),
+    );
+    for binding in full.owned.values_mut() {
+        match binding {
+            BindingObject::Cluster(b) => b.metadata.uid = Some("observed".into()),
+            BindingObject::Namespaced(b) => b.metadata.uid = Some("observed".into()),
+        }
+    }
+    let revoked = plan(&object, &verified(Grant::RevokeAll), &full);
+    assert!(
+        revoked
+            .writes
+            .iter()
+            .all(|w| matches!(w, Write::Delete(_, Some(uid)) if uid == "observed")),
+        "{:?}",
+        revoked.writes
+    );
 }
