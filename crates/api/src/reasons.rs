@@ -88,6 +88,9 @@ reasons! {
     ClaimScopeNotRequested,
     /// ClaimCarriesGroup: the claim's filter leaves the group out.
     ClaimFilterExcludesGroup,
+    /// ClaimCarriesGroup: the claim's filter is a regular expression the operator cannot
+    /// evaluate.
+    ClaimFilterUnreadable,
     /// Active: between `spec.startTime` and `spec.endTime`; the bindings exist.
     Active,
     /// Active, BindingsApplied and Ready: `spec.startTime` is still ahead; no bindings yet.

@@ -45,8 +45,23 @@ pub enum Command {
     Crd,
 }
 
+/// `run`: every flag also reads the environment variable shown in `--help`.
 #[derive(Debug, clap::Args)]
 pub struct RunArgs {
+    #[command(flatten)]
+    pub okta: OktaArgs,
+    #[command(flatten)]
+    pub token: TokenArgs,
+    #[command(flatten)]
+    pub reconcile: ReconcileArgs,
+    #[command(flatten)]
+    pub serve: ServeArgs,
+}
+
+/// How the operator reaches Okta and proves itself.
+#[derive(Debug, clap::Args)]
+#[command(next_help_heading = "Okta")]
+pub struct OktaArgs {
     /// The Okta org, such as https://example.okta.com.
     #[arg(long, env = "OKTA_ORG_URL")]
     pub okta_org_url: url::Url,
@@ -87,6 +102,24 @@ pub struct RunArgs {
     /// Time allowed for one Okta request.
     #[arg(long, env = "OKTA_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
     pub okta_timeout: std::time::Duration,
+    /// The fraction of each Okta rate-limit window the operator may spend, so that the
+    /// clusters and apps sharing an org leave each other room (0.1: a tenth).
+    #[arg(long, env = "OKTA_RATE_LIMIT_SHARE", default_value_t = 1.0, value_parser = parse_share)]
+    pub okta_rate_limit_share: f64,
+    /// Follow Okta's System Log and verify again only the groups it names (needs an API
+    /// token whose admin may read the log, or a service app granted okta.logs.read;
+    /// without, every group is verified each resync as with `false`).
+    #[arg(long, env = "OKTA_SYSTEM_LOG", default_value_t = true, action = clap::ArgAction::Set)]
+    pub okta_system_log: bool,
+    /// How often the System Log is read.
+    #[arg(long, env = "OKTA_SYSTEM_LOG_INTERVAL", default_value = "30s", value_parser = humantime::parse_duration)]
+    pub okta_system_log_interval: std::time::Duration,
+}
+
+/// What the apiserver does with an Okta login, and which groups may be bound.
+#[derive(Debug, clap::Args)]
+#[command(next_help_heading = "Tokens and RBAC")]
+pub struct TokenArgs {
     /// Prefix of group subjects: the same as the apiserver's --oidc-groups-prefix.
     #[arg(long, env = "GROUPS_PREFIX", default_value = "")]
     pub groups_prefix: String,
@@ -116,28 +149,28 @@ pub struct RunArgs {
         default_value = "openid,email,groups"
     )]
     pub oidc_scopes: Vec<String>,
+}
+
+/// How often and how many at once.
+#[derive(Debug, clap::Args)]
+#[command(next_help_heading = "Reconciling")]
+pub struct ReconcileArgs {
     /// How long an answer from Okta is trusted before the group is verified again, when
     /// the System Log is not being followed.
     #[arg(long, env = "RESYNC_INTERVAL", default_value = "5m", value_parser = humantime::parse_duration)]
     pub resync_interval: std::time::Duration,
-    /// Follow Okta's System Log and verify again only the groups it names (needs an API
-    /// token whose admin may read the log, or a service app granted okta.logs.read;
-    /// without, every group is verified each resync as with `false`).
-    #[arg(long, env = "OKTA_SYSTEM_LOG", default_value_t = true, action = clap::ArgAction::Set)]
-    pub okta_system_log: bool,
-    /// How often the System Log is read.
-    #[arg(long, env = "OKTA_SYSTEM_LOG_INTERVAL", default_value = "30s", value_parser = humantime::parse_duration)]
-    pub okta_system_log_interval: std::time::Duration,
     /// While the System Log is followed, every group is still verified again this often.
     #[arg(long, env = "FULL_RESYNC_INTERVAL", default_value = "1h", value_parser = humantime::parse_duration)]
     pub full_resync_interval: std::time::Duration,
-    /// The fraction of each Okta rate-limit window the operator may spend, so that the
-    /// clusters and apps sharing an org leave each other room (0.1: a tenth).
-    #[arg(long, env = "OKTA_RATE_LIMIT_SHARE", default_value_t = 1.0, value_parser = parse_share)]
-    pub okta_rate_limit_share: f64,
     /// OktaGroupBindings reconciled at once.
     #[arg(long, env = "RECONCILE_CONCURRENCY", default_value_t = 16)]
     pub reconcile_concurrency: u16,
+}
+
+/// The metrics and probes, and the Lease that elects the one replica that writes.
+#[derive(Debug, clap::Args)]
+#[command(next_help_heading = "Serving and leader election")]
+pub struct ServeArgs {
     /// Address of /metrics, /healthz and /readyz.
     #[arg(long, env = "METRICS_ADDRESS", default_value = "0.0.0.0:8080")]
     pub metrics_address: SocketAddr,
@@ -191,15 +224,15 @@ impl RunArgs {
     pub fn into_config(self) -> Result<OperatorConfig, String> {
         let args = self;
         let source = match (
-            &args.okta_client_id,
-            &args.okta_private_key_file,
-            &args.okta_token_file,
+            &args.okta.okta_client_id,
+            &args.okta.okta_private_key_file,
+            &args.okta.okta_token_file,
         ) {
             (Some(client_id), Some(key_file), _) => Some(Source::ServiceAppFiles {
                 client_id: client_id.clone(),
                 key_file: key_file.clone(),
-                key_id: args.okta_private_key_id.clone(),
-                key_id_file: args.okta_private_key_id_file.clone(),
+                key_id: args.okta.okta_private_key_id.clone(),
+                key_id_file: args.okta.okta_private_key_id_file.clone(),
             }),
             (_, _, Some(token_file)) => Some(Source::TokenFile(token_file.clone())),
             _ => None,
@@ -211,14 +244,15 @@ impl RunArgs {
                 _ => return Err("no Okta credentials: set --okta-token-file, OKTA_API_TOKEN, or --okta-client-id with --okta-private-key-file".into()),
             },
         };
-        if args.full_resync_interval < args.resync_interval {
+        if args.reconcile.full_resync_interval < args.reconcile.resync_interval {
             return Err(format!(
                 "--full-resync-interval ({}) is shorter than --resync-interval ({})",
-                humantime::format_duration(args.full_resync_interval),
-                humantime::format_duration(args.resync_interval)
+                humantime::format_duration(args.reconcile.full_resync_interval),
+                humantime::format_duration(args.reconcile.resync_interval)
             ));
         }
         let okta_ca_pem = args
+            .okta
             .okta_ca_file
             .as_deref()
             .map(|path| read(path, "Okta CA file"))
@@ -226,41 +260,44 @@ impl RunArgs {
         let identity = std::env::var("POD_NAME")
             .unwrap_or_else(|_| format!("okta-rbac-operator-{}", std::process::id()));
         Ok(OperatorConfig {
-            okta_org_url: args.okta_org_url,
+            okta_org_url: args.okta.okta_org_url,
             okta_credentials: std::sync::Arc::new(credentials),
-            okta_dpop: args.okta_dpop,
-            okta_dpop_key_rotation: args.okta_dpop_key_rotation,
+            okta_dpop: args.okta.okta_dpop,
+            okta_dpop_key_rotation: args.okta.okta_dpop_key_rotation,
             okta_ca_pem,
-            okta_concurrency: args.okta_concurrency,
-            okta_timeout: args.okta_timeout,
+            okta_concurrency: args.okta.okta_concurrency,
+            okta_timeout: args.okta.okta_timeout,
             policy: Policy {
-                allowed_group_prefix: args.allowed_group_prefix,
-                groups_prefix: args.groups_prefix,
-                username_prefix: args.username_prefix,
-                user_name: match args.username_attribute {
+                allowed_group_prefix: args.token.allowed_group_prefix,
+                groups_prefix: args.token.groups_prefix,
+                username_prefix: args.token.username_prefix,
+                user_name: match args.token.username_attribute {
                     UserNameArg::Email => UserNameAttribute::Email,
                     UserNameArg::Login => UserNameAttribute::Login,
                 },
-                claim_check: args.okta_authorization_server.map(|server_id| ClaimCheck {
-                    server_id,
-                    claim: args.oidc_groups_claim,
-                    scopes: args.oidc_scopes,
-                }),
+                claim_check: args
+                    .token
+                    .okta_authorization_server
+                    .map(|server_id| ClaimCheck {
+                        server_id,
+                        claim: args.token.oidc_groups_claim,
+                        scopes: args.token.oidc_scopes,
+                    }),
             },
-            resync: args.resync_interval,
-            system_log: args.okta_system_log.then_some(SystemLogConfig {
-                interval: args.okta_system_log_interval,
-                full_resync: args.full_resync_interval,
+            resync: args.reconcile.resync_interval,
+            system_log: args.okta.okta_system_log.then_some(SystemLogConfig {
+                interval: args.okta.okta_system_log_interval,
+                full_resync: args.reconcile.full_resync_interval,
             }),
-            okta_rate_limit_share: args.okta_rate_limit_share,
-            metrics_address: args.metrics_address,
-            leader_election: args.leader_election.then(|| LeaderElection {
-                lease_name: args.lease_name,
-                lease_namespace: args.lease_namespace,
+            okta_rate_limit_share: args.okta.okta_rate_limit_share,
+            metrics_address: args.serve.metrics_address,
+            leader_election: args.serve.leader_election.then(|| LeaderElection {
+                lease_name: args.serve.lease_name,
+                lease_namespace: args.serve.lease_namespace,
                 identity,
-                lease_seconds: args.lease_duration.as_secs().max(3),
+                lease_seconds: args.serve.lease_duration.as_secs().max(3),
             }),
-            reconcile_concurrency: args.reconcile_concurrency,
+            reconcile_concurrency: args.reconcile.reconcile_concurrency,
         })
     }
 }
@@ -322,14 +359,14 @@ mod tests {
         else {
             panic!("run");
         };
-        assert!(args.okta_system_log);
+        assert!(args.okta.okta_system_log);
         let super::Command::Run(args) = parse(&["--okta-token-file=/t", "--okta-system-log=false"])
             .expect("parse")
             .command
         else {
             panic!("run");
         };
-        assert!(!args.okta_system_log);
+        assert!(!args.okta.okta_system_log);
     }
 
     #[test]

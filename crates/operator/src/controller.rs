@@ -4,6 +4,7 @@
 use crate::cache::{BindingCache, Keep, Stores, all_synced, bindings, cached};
 use crate::labels::{MANAGED_BY_LABEL, MANAGER};
 use crate::reconcile::{self, context::Context};
+use crate::tasks::{Supervisor, TaskEnded};
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Namespace;
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
@@ -96,14 +97,28 @@ pub struct Parts {
     pub system_log: Option<crate::okta::system_log::Follower>,
 }
 
-/// Runs the controller until `shutdown` resolves. `ready` is called once every watch has
-/// its first full list.
-pub async fn run(
-    client: Client,
-    parts: Parts,
-    ready: impl FnOnce() + Send + 'static,
-    shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
-) {
+/// How long a stopping controller waits for the events still queued to go out.
+const EVENT_FLUSH: std::time::Duration = std::time::Duration::from_secs(5);
+/// System Log reports (groups that changed) waiting for the controller, at most.
+const LOG_REPORTS: usize = 64;
+
+/// What changed of one kind, for the controller's triggers.
+type Changes<K> = futures::stream::BoxStream<'static, Result<K, watcher::Error>>;
+
+/// The caches of the cluster and the streams of what changed in them.
+struct Watches {
+    stores: Stores,
+    crbs: Changes<ClusterRoleBinding>,
+    rbs: Changes<RoleBinding>,
+    namespaces: Changes<PartialObjectMeta<Namespace>>,
+    cluster_roles: Changes<PartialObjectMeta<ClusterRole>>,
+    roles: Changes<PartialObjectMeta<Role>>,
+    synced: Vec<crate::cache::Synced>,
+}
+
+/// Watches the operator's bindings (by label), and the names and labels of namespaces,
+/// ClusterRoles and Roles.
+fn watch_cluster(client: Client) -> Watches {
     let managed = Config::default().labels(&format!("{MANAGED_BY_LABEL}={MANAGER}"));
     let crb_cache = Arc::new(BindingCache::default());
     let (crbs, crbs_synced) = bindings(
@@ -119,6 +134,7 @@ pub async fn run(
         rb_cache.clone(),
         "RoleBindings",
     );
+    // Api<PartialObjectMeta<_>> asks the apiserver for metadata only: no spec, no rules.
     let (ns_store, namespaces, namespaces_synced) = cached(
         Api::<PartialObjectMeta<Namespace>>::all(client.clone()),
         Config::default(),
@@ -134,26 +150,62 @@ pub async fn run(
         "ClusterRoles",
     );
     let (role_store, roles, roles_synced) = cached(
-        Api::<PartialObjectMeta<Role>>::all(client.clone()),
+        Api::<PartialObjectMeta<Role>>::all(client),
         Config::default(),
         Keep::Identity,
         |_| {},
         "Roles",
     );
-    let stores = Stores {
-        cluster_role_bindings: crb_cache,
-        role_bindings: rb_cache,
-        namespaces: ns_store,
-        cluster_roles: cr_store,
-        roles: role_store,
-    };
+    Watches {
+        stores: Stores {
+            cluster_role_bindings: crb_cache,
+            role_bindings: rb_cache,
+            namespaces: ns_store,
+            cluster_roles: cr_store,
+            roles: role_store,
+        },
+        crbs: crbs.boxed(),
+        rbs: rbs.boxed(),
+        namespaces: namespaces.boxed(),
+        cluster_roles: cluster_roles.boxed(),
+        roles: roles.boxed(),
+        synced: vec![
+            crbs_synced,
+            rbs_synced,
+            namespaces_synced,
+            cluster_roles_synced,
+            roles_synced,
+        ],
+    }
+}
 
+/// Runs the controller until `shutdown` resolves, or a task it needs ends. `ready` is
+/// called once every watch has its first full list. Events still queued are published
+/// before it returns.
+pub async fn run(
+    client: Client,
+    parts: Parts,
+    ready: impl FnOnce() + Send + 'static,
+    shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
+) -> Result<(), TaskEnded> {
+    let mut tasks = Supervisor::default();
+    let Watches {
+        stores,
+        crbs,
+        rbs,
+        namespaces,
+        cluster_roles,
+        roles,
+        synced: mut watches,
+    } = watch_cluster(client.clone());
+    let (events, event_worker) = crate::events::EventQueue::new(
+        crate::events::Publisher::new(client.clone(), MANAGER, std::env::var("POD_NAME").ok()),
+        crate::events::QUEUE,
+        parts.metrics.events_dropped.clone(),
+    );
+    let event_worker = tokio::spawn(event_worker);
     let ctx = Arc::new(Context {
-        events: crate::events::Publisher::new(
-            client.clone(),
-            MANAGER,
-            std::env::var("POD_NAME").ok(),
-        ),
+        events,
         client: client.clone(),
         okta: parts.okta,
         claims: parts.claims,
@@ -181,57 +233,39 @@ pub async fn run(
         },
         "OktaGroupBindings",
     );
+    watches.push(object_events_synced);
     // Groups the System Log says changed: their objects are reconciled now, not at the
     // next resync.
-    let (changed, changes) = tokio::sync::mpsc::unbounded_channel::<Vec<String>>();
-    let follower = parts
-        .system_log
-        .map(|follower| tokio::spawn(follower.run(changed)));
+    let (changed, changes) = tokio::sync::mpsc::channel::<Vec<String>>(LOG_REPORTS);
+    if let Some(follower) = parts.system_log {
+        tasks.spawn("the System Log follower", follower.run(changed));
+    }
     let for_log = objects.clone();
     let log_triggers = futures::stream::unfold(changes, |mut changes| async move {
         changes.recv().await.map(|names| (names, changes))
     })
     .flat_map(move |names| futures::stream::iter(objects_for_groups(&for_log, &names)));
 
-    // The caches' sizes, for the metric: where the operator's memory goes.
-    let gauges = {
-        let (ctx, objects) = (Arc::clone(&ctx), objects.clone());
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(CACHE_SIZES_INTERVAL);
-            loop {
-                tick.tick().await;
-                ctx.metrics.cached("OktaGroupBinding", objects.len());
-                for (kind, count) in ctx.stores.sizes() {
-                    ctx.metrics.cached(kind, count);
-                }
-            }
-        })
-    };
     let progress = parts.progress;
     progress.leading();
+    tasks.spawn(
+        "the cache upkeep",
+        upkeep(
+            Arc::clone(&ctx),
+            objects.clone(),
+            watches,
+            ready,
+            progress.clone(),
+        ),
+    );
     let objects_now = objects.clone();
     // A change of spec moves the generation; a status write (most often the operator's
     // own) does not, and changes nothing the reconcile decides from.
     let spec_changes = object_events.predicate_filter(predicates::generation, Default::default());
     let controller = Controller::for_stream(spec_changes, objects.clone())
         .with_config(kube::runtime::controller::Config::default().concurrency(parts.concurrency));
-    let (for_ns, for_cr, for_role) = (objects.clone(), objects.clone(), objects.clone());
-    let watches = vec![
-        crbs_synced,
-        rbs_synced,
-        namespaces_synced,
-        cluster_roles_synced,
-        roles_synced,
-        object_events_synced,
-    ];
-    let (synced_objects, synced_progress) = (objects.clone(), progress.clone());
-    tokio::spawn(async move {
-        if all_synced(watches).await {
-            synced_progress.objects(synced_objects.len());
-            ready();
-        }
-    });
-    controller
+    let (for_ns, for_cr, for_role) = (objects.clone(), objects.clone(), objects);
+    let running = controller
         .watches_stream(crbs, |binding| owner_of(&binding))
         .watches_stream(rbs, |binding| owner_of(&binding))
         .watches_stream(namespaces, move |ns| objects_for_namespace(&for_ns, &ns))
@@ -252,11 +286,48 @@ pub async fn run(
                     tracing::debug!(%error, "reconcile did not run");
                 }
             }
-        })
-        .await;
-    gauges.abort();
-    if let Some(follower) = follower {
-        follower.abort();
+        });
+    let outcome = tokio::select! {
+        () = running => Ok(()),
+        ended = tasks.ended() => Err(ended),
+    };
+    drop(tasks);
+    // Every queue handle went with the controller: the worker publishes what is left.
+    if tokio::time::timeout(EVENT_FLUSH, event_worker)
+        .await
+        .is_err()
+    {
+        tracing::warn!("events still queued at shutdown were not all published");
+    }
+    outcome
+}
+
+/// Once every watch has its first full list, says so; then keeps the caches' gauges up
+/// to date and drops the Okta answers no object needs any more.
+async fn upkeep(
+    ctx: Arc<Context>,
+    objects: Store<OktaGroupBinding>,
+    watches: Vec<crate::cache::Synced>,
+    ready: impl FnOnce() + Send + 'static,
+    progress: Arc<crate::progress::Progress>,
+) {
+    if all_synced(watches).await {
+        progress.objects(objects.len());
+        ready();
+    }
+    let mut tick = tokio::time::interval(CACHE_SIZES_INTERVAL);
+    loop {
+        tick.tick().await;
+        let groups: std::collections::HashSet<String> = objects
+            .state()
+            .iter()
+            .map(|ogb| ogb.spec.group.clone())
+            .collect();
+        ctx.okta.retain(&groups);
+        ctx.metrics.cached("OktaGroupBinding", objects.len());
+        for (kind, count) in ctx.stores.sizes().into_iter().chain(ctx.okta.sizes()) {
+            ctx.metrics.cached(kind, count);
+        }
     }
 }
 

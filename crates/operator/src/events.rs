@@ -90,6 +90,50 @@ impl Publisher {
     }
 }
 
+/// Events waiting to be published, at most this many: a burst beyond it (the apiserver
+/// slow, thousands of objects changing at once) drops events rather than memory.
+pub const QUEUE: usize = 1024;
+
+/// Where a reconcile leaves its events: published off the reconcile's path by one worker,
+/// in order, with a bound.
+#[derive(Clone)]
+pub struct EventQueue {
+    sender: tokio::sync::mpsc::Sender<(Note, ObjectReference)>,
+    dropped: prometheus_client::metrics::counter::Counter,
+}
+
+impl EventQueue {
+    /// The queue and its worker, which publishes until every queue handle is dropped and
+    /// the queue is empty (so awaiting it at shutdown flushes what is left).
+    pub fn new(
+        publisher: Publisher,
+        capacity: usize,
+        dropped: prometheus_client::metrics::counter::Counter,
+    ) -> (Self, impl std::future::Future<Output = ()> + Send + 'static) {
+        let (sender, mut receiver) =
+            tokio::sync::mpsc::channel::<(Note, ObjectReference)>(capacity);
+        let worker = async move {
+            while let Some((note, regarding)) = receiver.recv().await {
+                if let Err(error) = publisher.publish(&note, &regarding).await {
+                    tracing::warn!(%error, "publishing an event failed");
+                }
+            }
+        };
+        (Self { sender, dropped }, worker)
+    }
+
+    /// Queues the notes about `regarding`, dropping (and counting) what does not fit.
+    pub fn publish(&self, notes: Vec<Note>, regarding: &ObjectReference) {
+        for note in notes {
+            if self.sender.try_send((note, regarding.clone())).is_err() && self.dropped.inc() == 0 {
+                tracing::warn!(
+                    "the event queue is full; events are dropped (okta_rbac_events_dropped_total)"
+                );
+            }
+        }
+    }
+}
+
 /// Events about cluster-scoped objects live in `default`, as kubectl looks for them.
 fn event_namespace(regarding: &ObjectReference) -> &str {
     regarding.namespace.as_deref().unwrap_or("default")
@@ -104,6 +148,27 @@ mod tests {
         let config = kube::Config::new("https://127.0.0.1:1".parse().expect("url"));
         let client = Client::try_from(config).expect("client");
         Publisher::new(client, "okta-rbac-operator", None)
+    }
+
+    #[tokio::test]
+    async fn a_full_queue_drops_and_counts_rather_than_grows() {
+        let dropped = prometheus_client::metrics::counter::Counter::default();
+        let (queue, worker) = EventQueue::new(publisher(), 2, dropped.clone());
+        let note = Note {
+            type_: EventType::Normal,
+            reason: "Granted",
+            note: "1 binding created".into(),
+        };
+        queue.publish(
+            vec![note.clone(), note.clone(), note],
+            &ObjectReference::default(),
+        );
+        assert_eq!(dropped.get(), 1, "two fit, the third is dropped");
+        drop(queue);
+        // Publishing fails (nothing listens there), but the worker drains and ends.
+        tokio::time::timeout(std::time::Duration::from_secs(30), worker)
+            .await
+            .expect("the worker ends once the queue is closed and empty");
     }
 
     #[tokio::test]

@@ -19,3 +19,4 @@ pub mod progress;
 pub mod reconcile;
 pub mod runtime;
 pub mod server;
+pub mod tasks;

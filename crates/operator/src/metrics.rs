@@ -45,6 +45,7 @@ pub struct Metrics {
     pub okta_requests: Family<OktaRequestLabels, Counter>,
     pub okta_rate_limit_remaining: Family<BucketLabel, Gauge>,
     pub system_log_events: Counter,
+    pub events_dropped: Counter,
     okta_credentials_refused: Gauge,
     okta_credential_changes: Counter,
     managed_bindings: Gauge,
@@ -117,6 +118,12 @@ impl Default for Metrics {
             "Times the Okta credentials changed on disk (a rotated Secret) and were taken up",
             okta_credential_changes.clone(),
         );
+        let events_dropped = Counter::default();
+        registry.register(
+            "events_dropped",
+            "Events not published because the event queue was full",
+            events_dropped.clone(),
+        );
         let managed_bindings = Gauge::default();
         registry.register(
             "managed_bindings",
@@ -165,6 +172,7 @@ impl Default for Metrics {
             okta_requests,
             okta_rate_limit_remaining,
             system_log_events,
+            events_dropped,
             okta_credentials_refused,
             okta_credential_changes,
             managed_bindings,
@@ -179,6 +187,28 @@ impl Default for Metrics {
 }
 
 impl Metrics {
+    /// What the Okta client observed: an answer, or a verdict on the credentials.
+    pub fn okta(&self, event: crate::okta::client::Observed) {
+        use crate::okta::client::Observed;
+        match event {
+            Observed::Answer {
+                bucket,
+                status,
+                remaining,
+            } => {
+                self.okta_request(bucket, status);
+                if let Some(remaining) = remaining {
+                    self.okta_rate_limit_remaining
+                        .get_or_create(&BucketLabel {
+                            bucket: bucket.into(),
+                        })
+                        .set(remaining as i64);
+                }
+            }
+            Observed::Credentials { refused, changes } => self.okta_credentials(refused, changes),
+        }
+    }
+
     /// Okta's latest verdict on the credentials, and how often they changed so far.
     pub fn okta_credentials(&self, refused: bool, changes: u64) {
         self.okta_credentials_refused.set(i64::from(refused));

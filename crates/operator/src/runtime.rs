@@ -2,9 +2,8 @@
 //! election, and the controller. `okta-rbac-operator run` starts it here.
 
 use crate::controller::{self, Parts};
-use crate::metrics::{BucketLabel, Metrics};
+use crate::metrics::Metrics;
 use crate::okta::claims::ClaimsCache;
-use crate::okta::client::Observed;
 use crate::okta::credentials::Credentials;
 use crate::okta::dpop::DpopMode;
 use crate::okta::groups::Freshness;
@@ -19,6 +18,7 @@ const LOGS_READ: &str = "okta.logs.read";
 use crate::policy::Policy;
 use crate::progress::Progress;
 use crate::server::{self, Health};
+use crate::tasks::{Supervisor, TaskEnded};
 use kube::Client;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -76,6 +76,8 @@ pub enum OperatorError {
     Lease(String),
     #[error("lost the leader lease; stopping so that only the new leader writes")]
     LeadershipLost,
+    #[error("{0}")]
+    TaskEnded(#[from] TaskEnded),
 }
 
 /// A started operator's endpoints.
@@ -83,8 +85,8 @@ pub struct Running {
     pub metrics_address: SocketAddr,
 }
 
-/// Runs until `shutdown` resolves (or leadership is lost). `started` receives the bound
-/// metrics address as soon as it listens.
+/// Runs until `shutdown` resolves, leadership is lost, or a task the operator needs ends.
+/// `started` receives the bound metrics address as soon as it listens.
 pub async fn run(
     client: Client,
     config: OperatorConfig,
@@ -92,6 +94,60 @@ pub async fn run(
     shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
 ) -> Result<(), OperatorError> {
     let metrics = Arc::new(Metrics::default());
+    let mut tasks = Supervisor::default();
+    let okta = okta_side(&config, &metrics)?;
+    tasks.spawn("the Okta directory", okta.directory.clone().run());
+
+    let ready = Arc::new(AtomicBool::new(false));
+    let progress = Arc::new(Progress::new(config.resync));
+    let health = Health {
+        metrics: metrics.clone(),
+        ready: ready.clone(),
+        progress: progress.clone(),
+    };
+    let address = config.metrics_address;
+    let (bound, server) = server::serve(address, health)
+        .await
+        .map_err(|source| OperatorError::Server { address, source })?;
+    tasks.spawn_fallible("the metrics and health server", server);
+    started(Running {
+        metrics_address: bound,
+    });
+
+    let parts = Parts {
+        okta: okta.directory,
+        claims: okta.claims,
+        policy: config.policy,
+        resync: config.resync,
+        metrics,
+        concurrency: config.reconcile_concurrency,
+        progress,
+        system_log: okta.system_log,
+    };
+    let work = async move {
+        match config.leader_election {
+            None => {
+                let on_synced = move || ready.store(true, Ordering::SeqCst);
+                Ok(controller::run(client, parts, on_synced, shutdown).await?)
+            }
+            Some(election) => lead(client, parts, election, ready, shutdown).await,
+        }
+    };
+    tokio::select! {
+        result = work => result,
+        ended = tasks.ended() => Err(ended.into()),
+    }
+}
+
+/// The Okta client, the directory of group answers, the claims cache and the System Log
+/// follower, as the configuration asks.
+struct OktaSide {
+    directory: Arc<GroupDirectory>,
+    claims: Option<Arc<ClaimsCache>>,
+    system_log: Option<Follower>,
+}
+
+fn okta_side(config: &OperatorConfig, metrics: &Arc<Metrics>) -> Result<OktaSide, OperatorError> {
     let observed = metrics.clone();
     let scopes = std::iter::once(GROUPS_READ)
         .chain(
@@ -104,35 +160,18 @@ pub async fn run(
         .map(str::to_string)
         .collect();
     let okta = OktaClient::new(OktaConfig {
-        org_url: config.okta_org_url,
-        credentials: config.okta_credentials,
+        org_url: config.okta_org_url.clone(),
+        credentials: config.okta_credentials.clone(),
         scopes,
         dpop: config.okta_dpop,
         dpop_key_rotation: config.okta_dpop_key_rotation,
-        extra_ca_pem: config.okta_ca_pem,
+        extra_ca_pem: config.okta_ca_pem.clone(),
         concurrency: config.okta_concurrency,
         request_timeout: config.okta_timeout,
         max_attempts: 3,
         rate_limit_share: config.okta_rate_limit_share,
     })?
-    .with_observer(move |observed_event| match observed_event {
-        Observed::Answer {
-            bucket,
-            status,
-            remaining,
-        } => {
-            observed.okta_request(bucket, status);
-            if let Some(remaining) = remaining {
-                observed
-                    .okta_rate_limit_remaining
-                    .get_or_create(&BucketLabel {
-                        bucket: bucket.into(),
-                    })
-                    .set(remaining as i64);
-            }
-        }
-        Observed::Credentials { refused, changes } => observed.okta_credentials(refused, changes),
-    });
+    .with_observer(move |event| observed.okta(event));
     // The log's scope gets a token of its own: asking for a scope the app was not granted
     // would fail the groups' token too.
     let log_client = config
@@ -157,7 +196,6 @@ pub async fn run(
         None => Freshness::resync_only(config.resync),
     };
     let directory = GroupDirectory::new(okta, freshness, config.okta_concurrency);
-    tokio::spawn(directory.clone().run());
     let system_log = log_client.zip(config.system_log).map(|(client, log)| {
         let counted = metrics.clone();
         Follower {
@@ -169,42 +207,22 @@ pub async fn run(
             }),
         }
     });
-
-    let ready = Arc::new(AtomicBool::new(false));
-    let progress = Arc::new(Progress::new(config.resync));
-    let health = Health {
-        metrics: metrics.clone(),
-        ready: ready.clone(),
-        progress: progress.clone(),
-    };
-    let address = config.metrics_address;
-    let bound = server::serve(address, health)
-        .await
-        .map_err(|source| OperatorError::Server { address, source })?;
-    started(Running {
-        metrics_address: bound,
-    });
-
-    let parts = Parts {
-        okta: directory,
+    Ok(OktaSide {
+        directory,
         claims,
-        policy: config.policy,
-        resync: config.resync,
-        metrics,
-        concurrency: config.reconcile_concurrency,
-        progress,
         system_log,
-    };
-    let on_synced = {
-        let ready = ready.clone();
-        move || ready.store(true, Ordering::SeqCst)
-    };
-    let Some(election) = config.leader_election else {
-        controller::run(client, parts, on_synced, shutdown).await;
-        return Ok(());
-    };
+    })
+}
 
-    // A standby is ready (it serves probes) but runs no controller until it leads.
+/// With leader election: a standby is ready (it serves probes) but runs no controller
+/// until it leads; a leader that loses the lease stops.
+async fn lead(
+    client: Client,
+    parts: Parts,
+    election: LeaderElection,
+    ready: Arc<AtomicBool>,
+    shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
+) -> Result<(), OperatorError> {
     ready.store(true, Ordering::SeqCst);
     let manager =
         kube_lease_manager::LeaseManagerBuilder::new(client.clone(), &election.lease_name)
@@ -245,7 +263,8 @@ pub async fn run(
             _ = lost => {}
         }
     };
-    controller::run(client, parts, on_synced, stop).await;
+    let on_synced = move || ready.store(true, Ordering::SeqCst);
+    let ran = controller::run(client, parts, on_synced, stop).await;
     // The lease manager's task releases the lease once its receiver is gone (it went with
     // `stop`): waiting for that lets a standby take over now, not when the lease expires.
     match tokio::time::timeout(LEASE_RELEASE_TIMEOUT, lease_task).await {
@@ -256,6 +275,7 @@ pub async fn run(
         Ok(Err(error)) => tracing::warn!(%error, "the lease manager's task failed"),
         Err(_) => tracing::warn!("releasing the lease timed out; it expires instead"),
     }
+    ran?;
     match lost_rx.await {
         Ok(()) => Err(OperatorError::LeadershipLost),
         Err(_) => Ok(()),

@@ -48,8 +48,15 @@ async fn readyz(State(health): State<Health>) -> impl IntoResponse {
     }
 }
 
-/// Serves until the process ends; returns the bound address (port 0 picks one).
-pub async fn serve(address: SocketAddr, health: Health) -> std::io::Result<SocketAddr> {
+/// Binds `address` (port 0 picks one) and returns the bound address and the server,
+/// which serves until it fails (it is supervised: see [`crate::tasks`]).
+pub async fn serve(
+    address: SocketAddr,
+    health: Health,
+) -> std::io::Result<(
+    SocketAddr,
+    impl std::future::Future<Output = Result<(), String>>,
+)> {
     let listener = tokio::net::TcpListener::bind(address).await?;
     let bound = listener.local_addr()?;
     let app = Router::new()
@@ -57,10 +64,10 @@ pub async fn serve(address: SocketAddr, health: Health) -> std::io::Result<Socke
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .with_state(health);
-    tokio::spawn(async move {
-        if let Err(error) = axum::serve(listener, app).await {
-            tracing::error!(%error, "the metrics and health server stopped");
-        }
-    });
-    Ok(bound)
+    let server = async move {
+        axum::serve(listener, app)
+            .await
+            .map_err(|error| format!("serving /metrics and the probes: {error}"))
+    };
+    Ok((bound, server))
 }

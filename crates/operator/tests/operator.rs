@@ -567,7 +567,12 @@ async fn a_paused_object_says_so_and_its_bindings_are_left_alone_until_resumed()
         .delete(&crbs[0].name_any(), &Default::default())
         .await
         .expect("delete");
+    let reconciled = common::reconciles().await;
     tokio::time::sleep(RESYNC * 2).await;
+    assert!(
+        common::reconciles().await >= reconciled + 2.0,
+        "the controller was running meanwhile (a paused object is looked at each resync)"
+    );
     let (crbs, _) = owned_bindings(&client, &ready).await;
     assert!(crbs.is_empty(), "nothing is repaired while paused");
     let still = api.get(&name).await.expect("get");
@@ -663,7 +668,12 @@ async fn a_reconcile_that_changes_nothing_writes_nothing() {
         .await
         .expect("get");
     let (crbs_before, _) = owned_bindings(&client, &ready).await;
+    let reconciled = common::reconciles().await;
     tokio::time::sleep(RESYNC * 2 + Duration::from_secs(1)).await;
+    assert!(
+        common::reconciles().await >= reconciled + 2.0,
+        "the controller looked at it meanwhile (a resync each {RESYNC:?})"
+    );
     let after = Api::<OktaGroupBinding>::all(client.clone())
         .get(&name)
         .await
@@ -684,4 +694,24 @@ async fn a_reconcile_that_changes_nothing_writes_nothing() {
             .collect::<Vec<_>>(),
         "bindings unchanged"
     );
+    // And it is alive: a change made now is applied.
+    Api::<OktaGroupBinding>::all(client.clone())
+        .patch(
+            &name,
+            &PatchParams::default(),
+            &Patch::Merge(
+                serde_json::json!({"spec": {"clusterRoleBindings": [{"clusterRole": "edit"}]}}),
+            ),
+        )
+        .await
+        .expect("change");
+    eventually(Duration::from_secs(20), "the change is applied", || {
+        let client = client.clone();
+        let ready = ready.clone();
+        async move {
+            let (crbs, _) = owned_bindings(&client, &ready).await;
+            crbs.iter().any(|b| b.role_ref.name == "edit").then_some(())
+        }
+    })
+    .await;
 }

@@ -115,6 +115,21 @@ async fn two_replicas_elect_one_leader_and_the_standby_takes_over() {
         "{metrics}"
     );
 
+    // The standby runs no controller: it reconciled nothing and asked Okta nothing.
+    let standby_index = 1 - index;
+    let (_, standby_metrics) = replicas[standby_index]
+        .process
+        .get("/metrics")
+        .await
+        .expect("metrics");
+    assert!(
+        standby_metrics
+            .lines()
+            .any(|l| l == "okta_rbac_reconciles_total 0")
+            && !standby_metrics.contains("okta_rbac_okta_requests_total{"),
+        "the standby wrote nothing: {standby_metrics}"
+    );
+
     // SIGKILL the leader: the standby must take over within the lease duration.
     let killed_at = Instant::now();
     let mut old = replicas.remove(index);

@@ -188,6 +188,10 @@ fn token_finding(
         ),
         Some(Ok(claims)) => match find(claim, claims, name) {
             ClaimFinding::Carries { filter } => (Some(true), format!("yes (filter {filter})")),
+            ClaimFinding::FilterUnreadable { filter, error } => (
+                None,
+                format!("unknown: the claim's filter {filter} cannot be evaluated here ({error})"),
+            ),
             ClaimFinding::FilterExcludes { filter } => {
                 (Some(false), format!("no: filtered out by {filter}"))
             }

@@ -239,7 +239,7 @@ impl Authenticator {
                     .headers()
                     .get("x-rate-limit-reset")
                     .and_then(|v| v.to_str().ok()?.trim().parse().ok())
-                    .unwrap_or(epoch_seconds() + 1);
+                    .unwrap_or_else(|| epoch_seconds().saturating_add(1));
                 return Err(OktaError::RateLimited { reset });
             }
             let body: OAuthErrorBody = response.json().await.unwrap_or_default();

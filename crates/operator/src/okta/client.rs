@@ -8,8 +8,7 @@ use super::credentials::Credentials;
 use super::dpop::DpopMode;
 use super::error::cause_chain;
 use super::ratelimit::{RateLimits, Window, epoch_seconds};
-use super::system_log::LogEvent;
-use super::{OktaClaim, OktaError, OktaGroup, OktaUser};
+use super::{LogEvent, OktaClaim, OktaError, OktaGroup, OktaUser};
 use rand::Rng;
 use reqwest::{Response, StatusCode};
 use serde::de::DeserializeOwned;
@@ -421,7 +420,7 @@ impl OktaClient {
         while let Err(wait) = self.limits.reserve(bucket, epoch_seconds()) {
             if wait > LONGEST_WAIT {
                 return Err(OktaError::RateLimited {
-                    reset: epoch_seconds() + wait.as_secs(),
+                    reset: epoch_seconds().saturating_add(wait.as_secs()),
                 });
             }
             tracing::debug!(bucket, ?wait, "waiting for Okta's rate-limit window");
@@ -478,7 +477,8 @@ impl OktaClient {
             return Ok(response);
         }
         if status == StatusCode::TOO_MANY_REQUESTS {
-            let reset = header_u64(&response, "x-rate-limit-reset").unwrap_or(epoch_seconds() + 1);
+            let reset = header_u64(&response, "x-rate-limit-reset")
+                .unwrap_or_else(|| epoch_seconds().saturating_add(1));
             // A 429 means no budget until the reset, whatever the headers said.
             self.limits.record(
                 bucket,

@@ -80,7 +80,7 @@ pub struct GroupDirectory {
     client: Arc<OktaClient>,
     freshness: Freshness,
     /// Where following the System Log stands.
-    pub log: LogProgress,
+    log: LogProgress,
     /// Lookups arriving within this window share a request.
     coalesce: Duration,
     concurrency: usize,
@@ -121,6 +121,11 @@ impl GroupDirectory {
             last_batch: Mutex::new(None),
             batches,
         })
+    }
+
+    /// The System Log was read through to its end: answers may be trusted longer.
+    pub fn log_caught_up(&self) {
+        self.log.caught_up();
     }
 
     /// How long an answer is trusted now.
@@ -267,19 +272,25 @@ impl GroupDirectory {
                     }
                 }
             }
+            // The hold is known before anyone waiting hears of this batch: a lookup that
+            // arrives meanwhile is answered RateLimited at once instead of waiting out the
+            // whole hold for the next batch.
+            let hold = reset_at.map(|reset| {
+                lock(&self.pending).extend(refused);
+                let wait = reset
+                    .saturating_sub(epoch_seconds())
+                    .min(LONGEST_HOLD.as_secs());
+                *lock(&self.held_until) = Some(epoch_seconds().saturating_add(wait));
+                wait
+            });
             self.batches.send_modify(|n| *n += 1);
             if !lock(&self.pending).is_empty() {
                 // What a burst left for the next request, or what arrived meanwhile.
                 self.wake.notify_one();
             }
-            if let Some(reset) = reset_at {
+            if let Some(wait) = hold {
                 // Gather everything asked meanwhile and send it in full requests once the
                 // window resets, instead of spending the new window on stragglers.
-                lock(&self.pending).extend(refused);
-                let wait = reset
-                    .saturating_sub(epoch_seconds())
-                    .min(LONGEST_HOLD.as_secs());
-                *lock(&self.held_until) = Some(epoch_seconds() + wait);
                 tokio::time::sleep(Duration::from_secs(wait)).await;
                 *lock(&self.held_until) = None;
                 self.wake.notify_one();
@@ -346,6 +357,32 @@ impl GroupDirectory {
             .filter(|(_, entry)| matches!(entry, Entry::Answer(answer) if answer.fetched.elapsed() >= threshold))
             .map(|(name, _)| name.clone())
             .collect()
+    }
+
+    /// Drops the answers (and member lists) about groups no object names any more: a
+    /// mistyped name, a deleted object's group. Nothing keeps verifying them.
+    pub fn retain(&self, names: &HashSet<String>) {
+        let mut entries = lock(&self.entries);
+        entries.retain(|name, _| names.contains(name));
+        let ids: HashSet<String> = entries
+            .values()
+            .filter_map(|entry| match entry {
+                Entry::Answer(answer) => Some(answer.groups.iter().map(|g| g.id.clone())),
+                Entry::Failed { .. } => None,
+            })
+            .flatten()
+            .collect();
+        drop(entries);
+        lock(&self.pending).retain(|name| names.contains(name));
+        self.members.retain(&ids);
+    }
+
+    /// How many answers and member lists are kept, for the `cached_objects` gauge.
+    pub fn sizes(&self) -> [(&'static str, usize); 2] {
+        [
+            ("OktaGroupAnswer", lock(&self.entries).len()),
+            ("OktaMemberList", self.members.count()),
+        ]
     }
 
     /// The group's members (ACTIVE or not), re-listed only when its

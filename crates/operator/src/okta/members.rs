@@ -43,6 +43,15 @@ impl MemberLists {
         }
     }
 
+    /// Keeps the lists of these groups (by id) only.
+    pub fn retain(&self, ids: &std::collections::HashSet<String>) {
+        lock(&self.known).retain(|id, _| ids.contains(id));
+    }
+
+    pub fn count(&self) -> usize {
+        lock(&self.known).len()
+    }
+
     /// The members of `group` as of its `lastMembershipUpdated`.
     pub async fn of(&self, group: &OktaGroup) -> Members {
         let moment = &group.last_membership_updated;

@@ -70,6 +70,27 @@ pub struct UserProfile {
     pub email: Option<String>,
 }
 
+/// An event of Okta's System Log, as the operator needs it.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct LogEvent {
+    pub uuid: String,
+    pub event_type: String,
+    #[serde(default)]
+    pub target: Vec<LogTarget>,
+}
+
+/// A System Log event's target.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct LogTarget {
+    pub id: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    #[serde(default)]
+    pub display_name: Option<String>,
+}
+
 /// A claim of a custom authorization server, as the Authorization Server API returns it.
 #[derive(Clone, Debug, Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase")]

@@ -75,7 +75,11 @@ impl RateLimits {
                 .is_some_and(|limit| state.spent >= self.allowance(limit));
         if state.window.remaining == 0 || share_spent {
             // Reset is in whole seconds; like Okta's SDKs, allow one more second.
-            return Err(Duration::from_secs(state.window.reset + 1 - now));
+            // A nonsensical reset (far ahead, the header's largest number) must not
+            // overflow: it makes a long wait, which callers cap.
+            return Err(Duration::from_secs(
+                state.window.reset.saturating_add(1).saturating_sub(now),
+            ));
         }
         state.spent += 1;
         state.window.remaining = state.window.remaining.saturating_sub(1);
@@ -104,6 +108,14 @@ mod tests {
             remaining,
             reset,
         }
+    }
+
+    #[test]
+    fn a_reset_at_the_end_of_time_overflows_nothing() {
+        let limits = RateLimits::with_share(1.0);
+        limits.record("groups", window(100, 0, u64::MAX));
+        let wait = limits.reserve("groups", 1_000).expect_err("exhausted");
+        assert_eq!(wait, Duration::from_secs(u64::MAX - 1_000));
     }
 
     #[test]

@@ -4,10 +4,9 @@
 //! Answers are trusted for the long full-resync interval while the log is being read, and
 //! for the ordinary resync interval whenever it is not (no permission, Okta down).
 
-use super::OktaError;
 use super::client::{LOG_PAGE, OktaClient};
 use super::groups::GroupDirectory;
-use serde::Deserialize;
+use super::{LogEvent, OktaError};
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
@@ -20,25 +19,6 @@ pub const GROUP_EVENTS: &str = r#"eventType sw "group.lifecycle." or eventType e
 const START_OVERLAP: Duration = Duration::from_secs(60);
 /// After a refusal (no permission) the log is tried again this rarely.
 const RETRY_REFUSED: Duration = Duration::from_secs(600);
-
-#[derive(Clone, Debug, Deserialize, PartialEq)]
-#[serde(rename_all = "camelCase")]
-pub struct LogEvent {
-    pub uuid: String,
-    pub event_type: String,
-    #[serde(default)]
-    pub target: Vec<LogTarget>,
-}
-
-#[derive(Clone, Debug, Deserialize, PartialEq)]
-#[serde(rename_all = "camelCase")]
-pub struct LogTarget {
-    pub id: String,
-    #[serde(rename = "type")]
-    pub kind: String,
-    #[serde(default)]
-    pub display_name: Option<String>,
-}
 
 /// A group that an event says changed: its id, and its name as the event gives it (a
 /// renamed group's new name).
@@ -70,7 +50,7 @@ pub struct LogProgress {
 }
 
 impl LogProgress {
-    fn caught_up(&self) {
+    pub(super) fn caught_up(&self) {
         *self.caught_up.lock().unwrap_or_else(|e| e.into_inner()) = Some(Instant::now());
     }
 
@@ -94,7 +74,7 @@ pub struct Follower {
 }
 
 impl Follower {
-    pub async fn run(self, changed: mpsc::UnboundedSender<Vec<String>>) {
+    pub async fn run(self, changed: mpsc::Sender<Vec<String>>) {
         let since = SystemTime::now() - START_OVERLAP;
         let mut next = match self.client.system_log_query(since, GROUP_EVENTS) {
             Ok(url) => url,
@@ -115,7 +95,9 @@ impl Follower {
                             groups = names.len(),
                             "the System Log names groups to verify again"
                         );
-                        if changed.send(names).is_err() {
+                        // Waits while the controller is behind: the log is not read
+                        // faster than its reports are taken.
+                        if changed.send(names).await.is_err() {
                             return;
                         }
                     }
@@ -129,7 +111,7 @@ impl Follower {
                     if full_page {
                         continue;
                     }
-                    self.directory.log.caught_up();
+                    self.directory.log_caught_up();
                     self.interval
                 }
                 Err(error) => self.after_error(&error, &mut refused_before),
@@ -168,6 +150,7 @@ impl Follower {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::okta::LogTarget;
 
     fn event(event_type: &str, targets: &[(&str, &str, &str)]) -> LogEvent {
         LogEvent {

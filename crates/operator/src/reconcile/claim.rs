@@ -20,6 +20,8 @@ pub enum ClaimFinding {
     ScopeNotRequested { claim_scopes: Vec<String> },
     /// The filter does not pass the group's name.
     FilterExcludes { filter: String },
+    /// The filter is a REGEX this operator cannot evaluate: whether it passes is unknown.
+    FilterUnreadable { filter: String, error: String },
 }
 
 fn describe(filter_type: &str, value: &str) -> String {
@@ -65,6 +67,20 @@ pub fn find(check: &ClaimCheck, claims: &[OktaClaim], group: &str) -> ClaimFindi
     let filter_type = claim.group_filter_type.as_deref().unwrap_or("STARTS_WITH");
     let value = claim.value.as_deref().unwrap_or_default();
     let filter = describe(filter_type, value);
+    if filter_type == "REGEX"
+        && let Err(error) = regex::Regex::new(&format!("^(?:{value})$"))
+    {
+        return ClaimFinding::FilterUnreadable {
+            filter,
+            error: error
+                .to_string()
+                .lines()
+                .last()
+                .unwrap_or_default()
+                .trim()
+                .to_string(),
+        };
+    }
     if passes(filter_type, value, group) {
         ClaimFinding::Carries { filter }
     } else {
@@ -75,6 +91,15 @@ pub fn find(check: &ClaimCheck, claims: &[OktaClaim], group: &str) -> ClaimFindi
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_regex_that_cannot_be_read_is_said_so_not_taken_for_a_no() {
+        let claims = [groups_claim("REGEX", "k8s-(?=admins).*")];
+        assert!(matches!(
+            find(&check(), &claims, "k8s-admins"),
+            ClaimFinding::FilterUnreadable { error, .. } if error.contains("look-around")
+        ));
+    }
     use crate::okta::ClaimConditions;
 
     fn check() -> ClaimCheck {

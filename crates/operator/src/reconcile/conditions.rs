@@ -282,6 +282,13 @@ pub fn claim_carries_group(
                 check.scopes
             ),
         ),
+        Ok(ClaimFinding::FilterUnreadable { filter, error }) => (
+            Status::Unknown,
+            Reason::ClaimFilterUnreadable,
+            format!(
+                "the filter of claim {claim:?} of authorization server {server} ({filter}) is a regular expression the operator cannot evaluate ({error}), so whether ID tokens carry {group:?} is not known"
+            ),
+        ),
         Ok(ClaimFinding::FilterExcludes { filter }) => (
             Status::False,
             Reason::ClaimFilterExcludesGroup,

@@ -25,7 +25,7 @@ pub struct Context {
     pub policy: Policy,
     pub resync: Duration,
     pub stores: Stores,
-    pub events: crate::events::Publisher,
+    pub events: crate::events::EventQueue,
     pub metrics: Arc<Metrics>,
     /// Consecutive Okta failures per object uid, for backoff.
     pub failures: Mutex<HashMap<String, u32>>,

@@ -159,21 +159,12 @@ async fn write_status(
     Ok(())
 }
 
-/// Publishes events off the reconcile's path: an event is a note for people, and waiting
-/// for it would hold a worker that could be granting the next object.
+/// Queues the events: an event is a note for people, and waiting for it would hold a
+/// worker that could be granting the next object.
 fn publish(ctx: &Context, ogb: &OktaGroupBinding, notes: Vec<Note>) {
-    if notes.is_empty() {
-        return;
+    if !notes.is_empty() {
+        ctx.events.publish(notes, &ogb.object_ref(&()));
     }
-    let reference = ogb.object_ref(&());
-    let events = ctx.events.clone();
-    tokio::spawn(async move {
-        for note in notes {
-            if let Err(error) = events.publish(&note, &reference).await {
-                tracing::warn!(%error, "publishing an event failed");
-            }
-        }
-    });
 }
 
 pub fn error_policy(ogb: Arc<OktaGroupBinding>, error: &Error, ctx: Arc<Context>) -> Action {

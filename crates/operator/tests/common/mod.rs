@@ -191,3 +191,23 @@ pub fn never_leaves_ready(client: &kube::Client, names: &[&str]) -> ReadyWatch {
     });
     ReadyWatch { stop, seen }
 }
+
+/// A counter or gauge of the operator's /metrics at `metrics_url` (0 when absent).
+pub async fn metric(metrics_url: &str, name: &str) -> f64 {
+    let text = reqwest::get(format!("{metrics_url}/metrics"))
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    text.lines()
+        .find_map(|line| line.strip_prefix(&format!("{name} ")))
+        .and_then(|value| value.trim().parse().ok())
+        .unwrap_or(0.0)
+}
+
+/// How many reconciles the harness operator has run: a window in which it moved was one
+/// in which the controller was alive.
+pub async fn reconciles() -> f64 {
+    metric(&harness().metrics, "okta_rbac_reconciles_total").await
+}
