@@ -1,7 +1,7 @@
 //! The controller: watches OktaGroupBindings and everything that changes their outcome
 //! (their bindings, namespaces, roles), and runs a reconcile for each object they touch.
 
-use crate::cache::{BindingCache, Keep, Stores, all_synced, bindings, cached};
+use crate::cache::{BindingCache, Keep, NamespaceCache, Stores, all_synced, bindings, cached};
 use crate::labels::{MANAGED_BY_LABEL, MANAGER};
 use crate::reconcile::{self, context::Context};
 use crate::tasks::{Supervisor, TaskEnded};
@@ -135,12 +135,10 @@ fn watch_cluster(client: Client) -> Watches {
         "RoleBindings",
     );
     // Api<PartialObjectMeta<_>> asks the apiserver for metadata only: no spec, no rules.
-    let (ns_store, namespaces, namespaces_synced) = cached(
+    let ns_cache = Arc::new(NamespaceCache::default());
+    let (namespaces, namespaces_synced) = crate::cache::namespaces(
         Api::<PartialObjectMeta<Namespace>>::all(client.clone()),
-        Config::default(),
-        Keep::Identity,
-        |_| {},
-        "Namespaces",
+        ns_cache.clone(),
     );
     let (cr_store, cluster_roles, cluster_roles_synced) = cached(
         Api::<PartialObjectMeta<ClusterRole>>::all(client.clone()),
@@ -160,7 +158,7 @@ fn watch_cluster(client: Client) -> Watches {
         stores: Stores {
             cluster_role_bindings: crb_cache,
             role_bindings: rb_cache,
-            namespaces: ns_store,
+            namespaces: ns_cache,
             cluster_roles: cr_store,
             roles: role_store,
         },

@@ -4,6 +4,7 @@
 
 mod bindings;
 mod interner;
+mod namespaces;
 
 use crate::binding::BindingRef;
 use crate::labels::{OWNER_ANNOTATION, OWNER_UID_LABEL};
@@ -17,6 +18,7 @@ use kube::core::PartialObjectMeta;
 use kube::runtime::WatchStreamExt;
 use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::watcher::{self, Config};
+pub use namespaces::{NamespaceCache, NamespaceInfo};
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
@@ -25,9 +27,9 @@ use std::sync::Arc;
 pub struct Stores {
     pub cluster_role_bindings: Arc<BindingCache<ClusterRoleBinding>>,
     pub role_bindings: Arc<BindingCache<RoleBinding>>,
-    /// Names, labels and deletion marks only: the operator reads nothing else of a
+    /// Names and labels only, the labels shared: the operator reads nothing else of a
     /// namespace, and clusters hold many more namespaces than objects.
-    pub namespaces: Store<PartialObjectMeta<Namespace>>,
+    pub namespaces: Arc<NamespaceCache>,
     pub cluster_roles: Store<PartialObjectMeta<ClusterRole>>,
     pub roles: Store<PartialObjectMeta<Role>>,
 }
@@ -97,14 +99,16 @@ impl Stores {
     }
 
     /// How many objects each cache holds, by kind, for the `cached_objects` metric.
-    pub fn sizes(&self) -> [(&'static str, usize); 6] {
+    pub fn sizes(&self) -> [(&'static str, usize); 7] {
         let (cluster_role_bindings, cluster_parts) = self.cluster_role_bindings.sizes();
         let (role_bindings, namespaced_parts) = self.role_bindings.sizes();
+        let (namespaces, label_sets) = self.namespaces.sizes();
         [
             ("ClusterRoleBinding", cluster_role_bindings),
             ("RoleBinding", role_bindings),
             ("BindingParts", cluster_parts + namespaced_parts),
-            ("Namespace", self.namespaces.len()),
+            ("Namespace", namespaces),
+            ("NamespaceLabels", label_sets),
             ("ClusterRole", self.cluster_roles.len()),
             ("Role", self.roles.len()),
         ]
@@ -220,6 +224,24 @@ where
             }
         });
     (stream, Synced(synced_rx))
+}
+
+/// Namespaces into `cache`: the stream of those that changed, for the controller's
+/// triggers, and whether the first full list has arrived.
+pub fn namespaces(
+    api: Api<PartialObjectMeta<Namespace>>,
+    cache: Arc<NamespaceCache>,
+) -> (
+    impl futures::Stream<Item = Result<PartialObjectMeta<Namespace>, watcher::Error>> + Send,
+    Synced,
+) {
+    let (events, synced) = events(api, Config::default(), Keep::Identity, move |event| {
+        cache.observe(event)
+    });
+    (
+        without_errors(events.touched_objects(), "Namespaces"),
+        synced,
+    )
 }
 
 /// The operator's bindings of one kind, in `cache`: the stream of the bindings it saw

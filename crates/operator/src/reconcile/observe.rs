@@ -6,11 +6,9 @@
 use super::context::Context;
 use super::schedule::Window;
 use crate::binding::{BindingObject, BindingRef};
+use crate::cache::NamespaceInfo;
 use crate::okta::{GroupAnswer, OktaClaim, OktaError, OktaGroup, OktaUser};
-use k8s_openapi::api::core::v1::Namespace;
 use kube::ResourceExt;
-use kube::core::PartialObjectMeta;
-use kube::runtime::reflector::ObjectRef;
 use okta_rbac_api::{OktaGroupBinding, OktaGroupBindingStatus, SubjectKind};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -49,7 +47,7 @@ pub struct RolesPresent {
 pub struct ClusterView {
     /// Namespaces that exist and are not being deleted: every one when the object has a
     /// namespaceSelector, otherwise only those it names.
-    pub namespaces: Vec<Arc<PartialObjectMeta<Namespace>>>,
+    pub namespaces: Vec<NamespaceInfo>,
     /// The bindings this object owns.
     pub owned: BTreeMap<BindingRef, BindingObject>,
     /// Bindings this object created whose watch event has not arrived yet.
@@ -115,23 +113,14 @@ fn look_at_cluster(ctx: &Context, ogb: &OktaGroupBinding) -> ClusterView {
     let name = ogb.name_any();
     let stores = &ctx.stores;
     let role_bindings = &ogb.spec.role_bindings;
-    let namespaces: Vec<Arc<PartialObjectMeta<Namespace>>> =
-        if role_bindings.iter().any(|r| r.namespace_selector.is_some()) {
-            stores.namespaces.state()
-        } else {
-            role_bindings
-                .iter()
-                .filter_map(|r| {
-                    stores
-                        .namespaces
-                        .get(&ObjectRef::new(r.namespace.as_deref()?))
-                })
-                .collect()
-        };
-    let namespaces = namespaces
-        .into_iter()
-        .filter(|ns| ns.metadata.deletion_timestamp.is_none())
-        .collect();
+    let namespaces = if role_bindings.iter().any(|r| r.namespace_selector.is_some()) {
+        stores.namespaces.all()
+    } else {
+        role_bindings
+            .iter()
+            .filter_map(|r| stores.namespaces.get(r.namespace.as_deref()?))
+            .collect()
+    };
     let mut owned = BTreeMap::new();
     // An orphan an object of this name left behind counts as owned: the plan repairs it
     // into this object's (adopts it) or deletes it, like any owned binding.

@@ -179,8 +179,8 @@ pub fn plan(ogb: &OktaGroupBinding, judgement: &Judgement, cluster: &ClusterView
         .namespaces
         .iter()
         .map(|ns| NamespaceView {
-            name: ns.metadata.name.as_deref().unwrap_or_default(),
-            labels: ns.metadata.labels.as_ref().unwrap_or(&EMPTY_LABELS),
+            name: &ns.name,
+            labels: &ns.labels,
         })
         .collect();
     let existing_namespaces: BTreeSet<&str> = views.iter().map(|ns| ns.name).collect();
@@ -257,8 +257,6 @@ pub fn plan(ogb: &OktaGroupBinding, judgement: &Judgement, cluster: &ClusterView
     plan.bound.sort_by(|a, b| a.1.cmp(&b.1));
     plan
 }
-
-static EMPTY_LABELS: BTreeMap<String, String> = BTreeMap::new();
 
 #[cfg(test)]
 mod tests;

@@ -1,22 +1,17 @@
 use super::*;
+use crate::cache::NamespaceInfo;
 use crate::reconcile::fixtures::{group, labels, ogb, policy, spec};
 use crate::reconcile::judge::Outcome;
 use crate::reconcile::observe::RolesPresent;
 use crate::reconcile::subjects::group_subject;
-use k8s_openapi::api::core::v1::Namespace;
 use k8s_openapi::api::rbac::v1::RoleRef;
-use kube::core::{PartialObjectMeta, PartialObjectMetaExt};
 use std::sync::Arc;
 
-fn namespace(name: &str, pairs: &[(&str, &str)]) -> Arc<PartialObjectMeta<Namespace>> {
-    Arc::new(
-        ObjectMeta {
-            name: Some(name.into()),
-            labels: Some(labels(pairs)),
-            ..Default::default()
-        }
-        .into_response_partial(),
-    )
+fn namespace(name: &str, pairs: &[(&str, &str)]) -> NamespaceInfo {
+    NamespaceInfo {
+        name: Arc::from(name),
+        labels: Arc::new(labels(pairs)),
+    }
 }
 
 /// `default` and one payments namespace exist, and every referenced role.
@@ -206,8 +201,7 @@ fn keeping_existing_creates_and_repairs_nothing() {
 fn missing_namespaces_and_roles_are_reported_and_pending_creations_not_repeated() {
     let object = ogb(spec());
     let mut bare = cluster();
-    bare.namespaces
-        .retain(|ns| ns.metadata.name.as_deref() != Some("default"));
+    bare.namespaces.retain(|ns| &*ns.name != "default");
     bare.roles = RolesPresent::default();
     let first = plan(&object, &verified(Grant::Declared), &bare);
     assert_eq!(first.missing_namespaces, ["default"]);
