@@ -1,7 +1,8 @@
 //! Large clusters, each on a fresh control plane: one object whose namespaceSelector
 //! matches 10,000 namespaces; 20,000 namespaces and 50,000 RoleBindings the operator does
 //! not own beside the usual objects; an Okta org of 50,000 groups of which 5,000 are
-//! bound. LARGE_CASES=selector,unowned,org picks them (all by default, none when empty).
+//! bound; an hour of churn compressed (see `churn`). LARGE_CASES=selector,unowned,org,churn
+//! picks them (all by default, none when empty).
 
 use crate::results::Latency;
 use crate::watch::watch_bindings;
@@ -57,9 +58,10 @@ pub struct LargeResults {
     pub selector: Option<SelectorCase>,
     pub unowned: Option<UnownedCase>,
     pub org: Option<OrgCase>,
+    pub churn: Option<crate::churn::ChurnCase>,
 }
 
-async fn plane() -> (ControlPlane, Client) {
+pub(crate) async fn plane() -> (ControlPlane, Client) {
     let plane = ControlPlane::start(ControlPlaneOptions {
         crds: vec![OktaGroupBinding::crd()],
         ..Default::default()
@@ -70,7 +72,7 @@ async fn plane() -> (ControlPlane, Client) {
     (plane, client)
 }
 
-async fn okta(groups: usize) -> OktaSim {
+pub(crate) async fn okta(groups: usize) -> OktaSim {
     OktaSim::start(SimOptions::new(Seed::groups_only(
         TOKEN,
         (0..groups).map(group),
@@ -79,7 +81,7 @@ async fn okta(groups: usize) -> OktaSim {
     .expect("local Okta")
 }
 
-async fn started(
+pub(crate) async fn started(
     plane: &ControlPlane,
     sim: &OktaSim,
     operator_bin: &Path,
@@ -124,7 +126,7 @@ async fn namespaces(client: &Client, prefix: &str, count: usize, labels: &[(&str
         .await;
 }
 
-async fn until_ready(
+pub(crate) async fn until_ready(
     objects: &kube::runtime::reflector::Store<OktaGroupBinding>,
     count: usize,
     what: &str,
@@ -139,7 +141,9 @@ async fn until_ready(
     }
 }
 
-async fn objects_store(client: &Client) -> kube::runtime::reflector::Store<OktaGroupBinding> {
+pub(crate) async fn objects_store(
+    client: &Client,
+) -> kube::runtime::reflector::Store<OktaGroupBinding> {
     crate::watch::reflect(
         Api::<OktaGroupBinding>::all(client.clone()),
         Default::default(),
@@ -374,7 +378,8 @@ pub async fn org(operator_bin: &Path) -> OrgCase {
 }
 
 pub async fn run(operator_bin: &Path) -> LargeResults {
-    let cases = std::env::var("LARGE_CASES").unwrap_or_else(|_| "selector,unowned,org".into());
+    let cases =
+        std::env::var("LARGE_CASES").unwrap_or_else(|_| "selector,unowned,org,churn".into());
     let wanted = |name: &str| cases.split(',').any(|c| c.trim() == name);
     let mut results = LargeResults::default();
     if wanted("selector") {
@@ -385,6 +390,9 @@ pub async fn run(operator_bin: &Path) -> LargeResults {
     }
     if wanted("org") {
         results.org = Some(org(operator_bin).await);
+    }
+    if wanted("churn") {
+        results.churn = Some(crate::churn::churn(operator_bin).await);
     }
     results
 }
@@ -412,6 +420,9 @@ pub fn table(results: &LargeResults) -> String {
             c.steady_mib_after,
             c.restart_seconds
         );
+    }
+    if let Some(c) = &results.churn {
+        out.push_str(&crate::churn::line(c));
     }
     if let Some(c) = &results.org {
         let _ = writeln!(
