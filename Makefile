@@ -52,7 +52,6 @@ tool_hash = $(shell cat $(TOOLS_DIR)/$(1)/go.mod $(TOOLS_DIR)/$(1)/go.sum $(sort
 # peer's CRD.
 PEERS_DIR ?= $(abspath $(CURDIR)/../shared/peers)
 RBAC_MANAGER_TARBALL := $(PEERS_DIR)/rbac-manager-v1.10.0.tar.gz
-RBAC_MANAGER_BUILD := $(OKTA_RBAC_CACHE)/peers/rbac-manager/$(shell sha256sum < $(RBAC_MANAGER_TARBALL) 2>/dev/null | cut -c1-16)
 PEERS_BIN := $(CURDIR)/.build/peers/bin
 export OKTA_RBAC_PEERS_BIN := $(PEERS_BIN)
 
@@ -61,6 +60,11 @@ SDK_VENV := $(OKTA_RBAC_CACHE)/sdk-venv
 SDK_TESTS := crates/okta-sim/tests/sdk
 SDK_REQUIREMENTS := $(SDK_TESTS)/requirements.txt
 SDK_VENV_STAMP := $(SDK_VENV)/.installed-$(shell sha256sum $(SDK_REQUIREMENTS) | cut -c1-12)
+
+# The documentation site's tools (MkDocs, Material), pinned, in a venv of their own.
+DOCS_VENV := $(OKTA_RBAC_CACHE)/docs-venv
+DOCS_REQUIREMENTS := docs/requirements.txt
+DOCS_VENV_STAMP := $(DOCS_VENV)/.installed-$(shell sha256sum $(DOCS_REQUIREMENTS) | cut -c1-12)
 TARGET_DIR := $(or $(CARGO_TARGET_DIR),$(CURDIR)/target)
 # The binary every test, the demo and the benchmark run as the operator (a debug build;
 # make bench overrides it with the release build).
@@ -70,24 +74,34 @@ export OKTA_RBAC_OPERATOR_BIN := $(TARGET_DIR)/debug/okta-rbac-operator
 # tree (the local Okta, the test world, the demo, and what only they need).
 NOT_IN_OPERATOR := okta-sim okta-rbac-testenv okta-rbac-pki okta-rbac-demo axum-server rcgen tempfile plotters
 
-.PHONY: help demo controlplane tools build crd lint operator-deps fmt test rust-test sdk-test bench bench-smoke clean image deploy undeploy packages node
+.PHONY: help demo controlplane tools build crd lint operator-deps fmt test rust-test sdk-test bench bench-smoke clean image deploy undeploy packages node peers docs docs-reference
 
 help:
-	@echo "make demo          the whole thing locally: local Okta, control plane with OIDC, operator, samples (DEMO_ARGS=--once to exit)"
+	@echo "make demo          the whole thing locally: local Okta, control plane with OIDC, operator, samples"
+	@echo "                   (DEMO_ARGS=--once to exit, DEMO_ARGS=\"--prefix oidc:\" for OIDC prefixes)"
 	@echo "make test          lint and run every test (builds the control plane, tools, node and image if needed)"
+	@echo "make lint          rustfmt, clippy -D warnings, operator-deps, actionlint, the krew manifest, the chart's"
+	@echo "                   README, the release notes, and the docs site built with --strict"
+	@echo "make rust-test     the Rust unit and integration tests of every crate"
+	@echo "make sdk-test      Okta's official Python SDK against the local Okta"
+	@echo "make bench         the operator, the true limit, the floor and rbac-manager at 100, 1000, 5000 objects (SIZES=...)"
+	@echo "                   and the large-cluster cases (LARGE_CASES=...); BENCH_NO_PEER=1 without rbac-manager; writes docs/bench/"
+	@echo "make bench-smoke   the benchmark at 20 objects with the debug build, no peer, no large cases (part of make test)"
+	@echo "make docs          the documentation site into .build/site"
+	@echo "make docs-reference  rewrite the generated docs: API, configuration and metrics reference, the chart's README"
 	@echo "make controlplane  build etcd, kube-apiserver, kube-controller-manager, kubectl ($(CONTROLPLANE_BUILD))"
 	@echo "make tools         build the Go tools the tests drive: $(TOOLS)"
 	@echo "make node          build the test node: kubelet, kube-proxy, kube-scheduler, containerd, CNI plugins, pause"
-	@echo "make build         build the operator and the kubectl plugin kubectl-okta_rbac (release)"
-	@echo "make crd           regenerate crds/ and the chart's crds/ from the Rust types"
-	@echo "make lint          cargo fmt --check, clippy -D warnings, and the operator's dependency check"
-	@echo "make sdk-test      Okta's official Python SDK against the local Okta"
-	@echo "make bench         the operator, the true limit and rbac-manager at 100, 1000, 5000 objects (SIZES=...) and the large-cluster cases (LARGE_CASES=...); writes docs/bench/"
-	@echo "make bench-smoke   the benchmark at 20 objects with the debug build, no peer, no large cases (part of make test)"
 	@echo "make peers         build rbac-manager v1.10.0 from PEERS_DIR (the benchmark's peer)"
-	@echo "make fmt           format the Rust code"
+	@echo "make packages      install the Debian packages the image and the node need (buildah, runc, iptables)"
+	@echo "make build         build the operator and the kubectl plugin kubectl-okta_rbac (release)"
 	@echo "make image         the operator's image, built offline with buildah from the static binary (IMG=...)"
-	@echo "make deploy        kubectl apply -k config/default with IMG as the image; make undeploy removes it"
+	@echo "make crd           regenerate crds/ and the chart's crds/ from the Rust types"
+	@echo "make deploy        kubectl apply -k config/default with IMG as the image"
+	@echo "make undeploy      remove what make deploy installed, the CRD and every OktaGroupBinding included"
+	@echo "make operator-deps check that the shipped operator depends on none of the test world's crates"
+	@echo "make fmt           format the Rust code"
+	@echo "make clean         remove .build, target and dist"
 
 controlplane: $(CONTROLPLANE_BUILD)/.built
 	@mkdir -p $(dir $(CONTROLPLANE_BIN))
@@ -157,7 +171,9 @@ node: packages $(addprefix node-,$(NODE_MODULES)) $(PAUSE_BUILD)/pause.tar
 	@ln -sfn $(PAUSE_BUILD)/pause.tar $(NODE_BIN)/pause.tar
 	@echo ">> node ready: $$(ls $(NODE_BIN) | tr '\n' ' ')"
 
-demo: controlplane
+demo:
+	@test -e $(CONTROLPLANE_BUILD)/.built || echo ">> first run: the control plane is compiled from the Kubernetes source, then the operator (about 12 minutes on 2 cores; cached afterwards)"
+	@$(MAKE) --no-print-directory controlplane
 	@echo ">> building the operator and the demo (cargo shows its progress)"
 	$(CARGO) build --locked -p okta-rbac-operator -p okta-rbac-demo -p okta-rbac-kubectl-plugin --bin okta-rbac-operator --bin okta-rbac-demo --bin kubectl-okta_rbac
 	$(TARGET_DIR)/debug/okta-rbac-demo $(DEMO_ARGS)
@@ -174,7 +190,7 @@ crd:
 fmt:
 	$(CARGO) fmt
 
-lint: operator-deps tool-actionlint tool-validate-krew-manifest
+lint: operator-deps tool-actionlint tool-validate-krew-manifest tool-helm-docs $(DOCS_VENV_STAMP)
 	$(CARGO) fmt --check
 	$(CARGO) clippy --locked --workspace --all-targets -- -D warnings
 	$(TOOLS_BIN)/actionlint .github/workflows/*.yml
@@ -184,6 +200,45 @@ lint: operator-deps tool-actionlint tool-validate-krew-manifest
 		{ $(TOOLS_BIN)/validate-krew-manifest -manifest $$dir/okta-rbac.yaml -skip-install > $$dir/lint.log 2>&1 \
 			|| { cat $$dir/lint.log; exit 1; }; } && \
 		echo ">> the krew manifest passes validate-krew-manifest" && rm -rf $$dir
+	@# The chart's README is what helm-docs writes from values.yaml.
+	@dir=$$(mktemp -d) && cp -r charts/okta-rbac-operator $$dir/ && \
+		(cd $$dir && $(TOOLS_BIN)/helm-docs --chart-search-root . --log-level warning) && \
+		{ diff -u charts/okta-rbac-operator/README.md $$dir/okta-rbac-operator/README.md \
+			|| { echo "charts/okta-rbac-operator/README.md is stale: run make docs-reference" >&2; exit 1; }; } && \
+		rm -rf $$dir && echo ">> the chart's README is what helm-docs writes"
+	@# The release notes of the next release can be extracted from CHANGELOG.md.
+	@.github/scripts/release-notes.sh Unreleased > /dev/null && echo ">> CHANGELOG.md has its Unreleased section"
+	@# Every make target the docs name is one make help lists.
+	@listed=$$($(MAKE) --no-print-directory help | grep -o '^make [a-z-]*' | sort -u); \
+	for named in $$(grep -rhoE '`make [a-z][a-z-]*' README.md docs | cut -c2- | sort -u | tr ' ' '_'); do \
+		grep -qx "$${named/_/ }" <<<"$$listed" || { echo "the docs name '$${named/_/ }', which make help does not list" >&2; exit 1; }; \
+	done; echo ">> every make target the docs name is in make help"
+	@# make says nothing on stderr in a checkout without the peers' directory.
+	@noise=$$($(MAKE) --no-print-directory help PEERS_DIR=/nonexistent 2>&1 >/dev/null); \
+		test -z "$$noise" || { echo "make help wrote to stderr without the peers: $$noise" >&2; exit 1; }
+	@# The README's links into the repository lead to files that exist.
+	@for target in $$(grep -oE '\]\([^)#]+' README.md | cut -c3- | grep -v '^https\?://'); do \
+		test -e "$$target" || { echo "README.md links to $$target, which does not exist" >&2; exit 1; }; \
+	done; echo ">> the README's links resolve"
+	@# The docs site builds with every internal link and anchor resolved.
+	NO_MKDOCS_2_WARNING=1 $(DOCS_VENV)/bin/mkdocs build --strict --quiet --site-dir $(CURDIR)/.build/site
+
+$(DOCS_VENV_STAMP): $(DOCS_REQUIREMENTS)
+	@command -v python3 >/dev/null || { echo "Python 3 is needed for the docs site" >&2; exit 1; }
+	rm -rf $(DOCS_VENV)
+	python3 -m venv $(DOCS_VENV)
+	$(DOCS_VENV)/bin/pip install --quiet --disable-pip-version-check -r $(DOCS_REQUIREMENTS)
+	@touch $@
+
+docs: $(DOCS_VENV_STAMP)
+	NO_MKDOCS_2_WARNING=1 $(DOCS_VENV)/bin/mkdocs build --strict --site-dir $(CURDIR)/.build/site
+	@echo ">> the site is in .build/site (open .build/site/index.html)"
+
+# The pages written from the code and values.yaml, rewritten (tests fail when they are stale).
+docs-reference: tool-helm-docs
+	OKTA_RBAC_UPDATE_DOCS=1 $(CARGO) test --locked -p okta-rbac-api --test api_reference
+	OKTA_RBAC_UPDATE_DOCS=1 $(CARGO) test --locked -p okta-rbac-operator --test reference_docs
+	cd charts && $(TOOLS_BIN)/helm-docs --chart-search-root . --log-level warning
 
 operator-deps:
 	@tree=$$($(CARGO) tree --locked -p okta-rbac-operator -e normal --prefix none); \
@@ -215,22 +270,25 @@ sdk-test: $(SDK_VENV_STAMP)
 	cd $(SDK_TESTS) && OKTA_SIM_BIN=$(TARGET_DIR)/debug/okta-sim \
 		$(SDK_VENV)/bin/python -m pytest -q -p no:cacheprovider
 
-$(RBAC_MANAGER_BUILD)/rbac-manager:
-	@test -f $(RBAC_MANAGER_TARBALL) || { echo "$(RBAC_MANAGER_TARBALL) is missing: set PEERS_DIR to the directory that holds it" >&2; exit 1; }
-	@echo ">> building rbac-manager v1.10.0 from $(RBAC_MANAGER_TARBALL)"
-	rm -rf $(@D)/src && mkdir -p $(@D)/src
-	tar xzf $(RBAC_MANAGER_TARBALL) -C $(@D)/src --strip-components=1
-	cd $(@D)/src && CGO_ENABLED=0 $(GO) build -trimpath -ldflags='-s -w' -o $@ ./cmd/manager
-
-peers: $(RBAC_MANAGER_BUILD)/rbac-manager
-	@mkdir -p $(PEERS_BIN)
-	@ln -sfn $(RBAC_MANAGER_BUILD)/rbac-manager $(PEERS_BIN)/rbac-manager
-	@ln -sfn $(RBAC_MANAGER_BUILD)/src/deploy/2_crd.yaml $(PEERS_BIN)/rbac-manager-crd.yaml
+# The tarball is hashed when the target runs, not when make reads this file: a checkout
+# without the peers directory runs every other target without a word about it.
+peers:
+	@test -f $(RBAC_MANAGER_TARBALL) || { echo "$(RBAC_MANAGER_TARBALL) is missing: set PEERS_DIR to the directory that holds it, or run the benchmark without the peer (BENCH_NO_PEER=1)" >&2; exit 1; }
+	@build=$(OKTA_RBAC_CACHE)/peers/rbac-manager/$$(sha256sum < $(RBAC_MANAGER_TARBALL) | cut -c1-16); \
+	if [ ! -x $$build/rbac-manager ]; then \
+		echo ">> building rbac-manager v1.10.0 from $(RBAC_MANAGER_TARBALL)"; \
+		rm -rf $$build/src && mkdir -p $$build/src && \
+		tar xzf $(RBAC_MANAGER_TARBALL) -C $$build/src --strip-components=1 && \
+		(cd $$build/src && CGO_ENABLED=0 $(GO) build -trimpath -ldflags='-s -w' -o $$build/rbac-manager ./cmd/manager) || exit 1; \
+	fi; \
+	mkdir -p $(PEERS_BIN) && \
+	ln -sfn $$build/rbac-manager $(PEERS_BIN)/rbac-manager && \
+	ln -sfn $$build/src/deploy/2_crd.yaml $(PEERS_BIN)/rbac-manager-crd.yaml
 
 # Convergence time, Okta requests, apiserver writes, memory and CPU of the operator next
 # to the true limit (a client creating the same bindings directly at its best
 # concurrency) and to rbac-manager on the same workload. SIZES=100,1000,5000.
-bench: controlplane peers
+bench: controlplane $(if $(BENCH_NO_PEER),,peers)
 	$(CARGO) build --locked --release -p okta-rbac-operator -p okta-rbac-demo --bin okta-rbac-operator --bin okta-rbac-bench
 	OKTA_RBAC_OPERATOR_BIN=$(TARGET_DIR)/release/okta-rbac-operator $(TARGET_DIR)/release/okta-rbac-bench
 
@@ -276,7 +334,7 @@ image: packages dist/okta-rbac-operator-linux-$(ARCH) dist/ca-certificates.crt
 KUBECTL ?= kubectl
 
 # Installs config/default with IMG as the operator's image into the cluster of the
-# current kubeconfig (the Secret okta-credentials must exist, see the README).
+# current kubeconfig (the Secret okta-credentials must exist, see docs/install.md).
 deploy:
 	@mkdir -p dist/deploy
 	printf 'apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources: [../../config/default]\nimages:\n  - name: ghcr.io/okta-rbac-operator/okta-rbac-operator\n    newName: %s\n    newTag: "%s"\n' \

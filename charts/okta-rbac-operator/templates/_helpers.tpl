@@ -1,6 +1,9 @@
-{{/* The name of every object: the release name, or <release>-okta-rbac-operator. */}}
+{{/* The name of every object: fullnameOverride, the release name, or
+<release>-okta-rbac-operator. */}}
 {{- define "okta-rbac-operator.fullname" -}}
-{{- if contains .Chart.Name .Release.Name -}}
+{{- if .Values.fullnameOverride -}}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" -}}
+{{- else if contains .Chart.Name .Release.Name -}}
 {{- .Release.Name | trunc 63 | trimSuffix "-" -}}
 {{- else -}}
 {{- printf "%s-%s" .Release.Name .Chart.Name | trunc 63 | trimSuffix "-" -}}

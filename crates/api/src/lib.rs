@@ -243,9 +243,9 @@ pub struct OktaGroupBindingStatus {
     /// The Okta group, as verified.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub group: Option<OktaGroupStatus>,
-    /// The bindings the operator keeps for this object, in order, at most
-    /// [`LISTED_BINDINGS`] of them: an object that selects thousands of namespaces would
-    /// otherwise outgrow what etcd stores and what a person can read.
+    /// The bindings the operator keeps for this object, in order (ClusterRoleBindings
+    /// first), at most 100 of them (`LISTED_BINDINGS`): an object that selects thousands
+    /// of namespaces would otherwise outgrow what etcd stores and what a person can read.
     #[serde(default)]
     pub bindings: Vec<ManagedBinding>,
     /// How many bindings the operator keeps for this object, listed or not.

@@ -1,6 +1,6 @@
 //! Every reason a condition of an OktaGroupBinding can give, in one list: tools, alerts
-//! and the README key on them, so a reason is added here or nowhere (a test checks that
-//! the README explains each one).
+//! and the docs key on them, so a reason is added here or nowhere (a test checks that
+//! docs/reference/conditions.md explains each one).
 
 macro_rules! reasons {
     ($($(#[doc = $doc:literal])* $name:ident,)*) => {

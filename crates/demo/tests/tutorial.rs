@@ -438,21 +438,23 @@ async fn view_reads_and_edit_writes_through_the_aggregated_roles() {
     }
 }
 
-/// The README's break-glass recipe, run as written (with two minutes instead of two hours)
+/// The break-glass recipe of the docs' time-bound page, run as written (with two minutes instead of two hours)
 /// through kubectl: the on-call member's real token may delete namespaces until the end,
 /// and is Forbidden after it.
 #[tokio::test]
 async fn the_break_glass_recipe_grants_cluster_admin_until_its_end_and_not_after() {
     let _world = ONE_WORLD_AT_A_TIME.lock().await;
     let t = tutorial("").await;
-    let readme = std::fs::read_to_string(okta_rbac_testenv::paths::checkout().join("README.md"))
-        .expect("README");
-    let block = readme
+    let page = std::fs::read_to_string(
+        okta_rbac_testenv::paths::checkout().join("docs/usage/time-bound.md"),
+    )
+    .expect("docs/usage/time-bound.md");
+    let block = page
         .split("<!-- break-glass:")
         .nth(1)
         .and_then(|rest| rest.split("```sh\n").nth(1))
         .and_then(|rest| rest.split("\n```").next())
-        .expect("the break-glass block in the README");
+        .expect("the break-glass block in docs/usage/time-bound.md");
     assert!(block.contains("'+2 hours'"), "{block}");
     let script = block.replace("'+2 hours'", "'+2 minutes'");
 

@@ -16,7 +16,7 @@ use std::path::PathBuf;
     about = "Turns Okta groups into Kubernetes RBAC"
 )]
 pub struct Cli {
-    /// Log format.
+    /// How log lines are written.
     #[arg(
         long,
         global = true,
@@ -25,6 +25,10 @@ pub struct Cli {
         env = "LOG_FORMAT"
     )]
     pub log_format: LogFormat,
+    /// What is logged: a level (error, warn, info, debug, trace) or tracing filter
+    /// directives such as `info,okta_rbac_operator=debug`. Without it, RUST_LOG, else info.
+    #[arg(long, global = true, env = "LOG_LEVEL")]
+    pub log_level: Option<String>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -159,9 +163,10 @@ pub struct ReconcileArgs {
     /// the System Log is not being followed.
     #[arg(long, env = "RESYNC_INTERVAL", default_value = "5m", value_parser = humantime::parse_duration)]
     pub resync_interval: std::time::Duration,
-    /// While the System Log is followed, every group is still verified again this often.
-    #[arg(long, env = "FULL_RESYNC_INTERVAL", default_value = "1h", value_parser = humantime::parse_duration)]
-    pub full_resync_interval: std::time::Duration,
+    /// While the System Log is followed, every group is still verified again this often
+    /// [default: 1h, or --resync-interval if that is longer].
+    #[arg(long, env = "FULL_RESYNC_INTERVAL", value_parser = humantime::parse_duration)]
+    pub full_resync_interval: Option<std::time::Duration>,
     /// OktaGroupBindings reconciled at once.
     #[arg(long, env = "RECONCILE_CONCURRENCY", default_value_t = 16)]
     pub reconcile_concurrency: u16,
@@ -177,6 +182,7 @@ pub struct ServeArgs {
     /// Elect a leader among replicas with a Lease; only the leader writes.
     #[arg(long, env = "LEADER_ELECTION")]
     pub leader_election: bool,
+    /// The Lease's name: replicas with the same name elect one leader.
     #[arg(long, env = "LEASE_NAME", default_value = "okta-rbac-operator")]
     pub lease_name: String,
     /// Defaults to the pod's namespace (POD_NAMESPACE).
@@ -203,6 +209,25 @@ pub fn version_text() -> String {
         "okta-rbac-operator {} (Kubernetes {TESTED_KUBERNETES})",
         env!("CARGO_PKG_VERSION"),
     )
+}
+
+/// The full resync when none is given: an hour, or the resync interval if it is longer.
+const DEFAULT_FULL_RESYNC: std::time::Duration = std::time::Duration::from_secs(3600);
+
+impl ReconcileArgs {
+    /// The full resync interval: as given, which may not be shorter than the resync
+    /// interval, or the default.
+    fn full_resync(&self) -> Result<std::time::Duration, String> {
+        match self.full_resync_interval {
+            Some(full) if full < self.resync_interval => Err(format!(
+                "--full-resync-interval ({}) is shorter than --resync-interval ({})",
+                humantime::format_duration(full),
+                humantime::format_duration(self.resync_interval)
+            )),
+            Some(full) => Ok(full),
+            None => Ok(DEFAULT_FULL_RESYNC.max(self.resync_interval)),
+        }
+    }
 }
 
 fn parse_share(text: &str) -> Result<f64, String> {
@@ -244,13 +269,7 @@ impl RunArgs {
                 _ => return Err("no Okta credentials: set --okta-token-file, OKTA_API_TOKEN, or --okta-client-id with --okta-private-key-file".into()),
             },
         };
-        if args.reconcile.full_resync_interval < args.reconcile.resync_interval {
-            return Err(format!(
-                "--full-resync-interval ({}) is shorter than --resync-interval ({})",
-                humantime::format_duration(args.reconcile.full_resync_interval),
-                humantime::format_duration(args.reconcile.resync_interval)
-            ));
-        }
+        let full_resync = args.reconcile.full_resync()?;
         let okta_ca_pem = args
             .okta
             .okta_ca_file
@@ -287,7 +306,7 @@ impl RunArgs {
             resync: args.reconcile.resync_interval,
             system_log: args.okta.okta_system_log.then_some(SystemLogConfig {
                 interval: args.okta.okta_system_log_interval,
-                full_resync: args.reconcile.full_resync_interval,
+                full_resync,
             }),
             okta_rate_limit_share: args.okta.okta_rate_limit_share,
             metrics_address: args.serve.metrics_address,
@@ -367,6 +386,34 @@ mod tests {
             panic!("run");
         };
         assert!(!args.okta.okta_system_log);
+    }
+
+    fn full_resync(extra: &[&str]) -> Result<std::time::Duration, String> {
+        let super::Command::Run(args) = parse(extra).expect("parse").command else {
+            panic!("run");
+        };
+        args.reconcile.full_resync()
+    }
+
+    #[test]
+    fn the_full_resync_follows_a_resync_longer_than_its_default() {
+        let hour = std::time::Duration::from_secs(3600);
+        assert_eq!(full_resync(&[]), Ok(hour));
+        assert_eq!(
+            full_resync(&["--resync-interval=2h"]),
+            Ok(2 * hour),
+            "a resync above an hour alone must not stop the operator"
+        );
+        assert_eq!(
+            full_resync(&["--resync-interval=2h", "--full-resync-interval=3h"]),
+            Ok(3 * hour)
+        );
+        let refused = full_resync(&["--resync-interval=2h", "--full-resync-interval=1h"])
+            .expect_err("shorter than the resync");
+        assert!(
+            refused.contains("is shorter than --resync-interval"),
+            "{refused}"
+        );
     }
 
     #[test]

@@ -6,8 +6,13 @@ use tokio::signal::unix::{SignalKind, signal};
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
-    let filter =
-        tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    let filter = match log_filter(cli.log_level.as_deref()) {
+        Ok(filter) => filter,
+        Err(message) => {
+            eprintln!("error: {message}");
+            return ExitCode::FAILURE;
+        }
+    };
     let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
@@ -32,6 +37,16 @@ async fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// `--log-level`, else RUST_LOG, else info.
+fn log_filter(level: Option<&str>) -> Result<tracing_subscriber::EnvFilter, String> {
+    let directives = match level {
+        Some(level) => level.to_string(),
+        None => std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()),
+    };
+    tracing_subscriber::EnvFilter::try_new(&directives)
+        .map_err(|e| format!("--log-level {directives:?} is not a level or filter: {e}"))
 }
 
 async fn run(args: RunArgs) -> Result<(), String> {

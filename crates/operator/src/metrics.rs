@@ -10,6 +10,7 @@ use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 use std::collections::HashMap;
 use std::sync::Mutex;
+use std::sync::atomic::AtomicU64;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct KindLabel {
@@ -36,6 +37,24 @@ pub const STATES: [&str; 6] = [
     "verified", "missing", "refused", "unknown", "paused", "expired",
 ];
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReadyLabel {
+    pub ready: String,
+}
+
+/// The values of the Ready condition's status.
+pub const READY_STATUSES: [&str; 3] = ["True", "False", "Unknown"];
+
+/// Where one object stands, as the gauges count it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ObjectState {
+    /// One of [`STATES`].
+    pub verification: &'static str,
+    /// One of [`READY_STATUSES`].
+    pub ready: &'static str,
+    pub bindings: i64,
+}
+
 pub struct Metrics {
     registry: Registry,
     pub reconciles: Counter,
@@ -50,9 +69,12 @@ pub struct Metrics {
     okta_credential_changes: Counter,
     managed_bindings: Gauge,
     groups: Family<StateLabel, Gauge>,
+    objects_by_readiness: Family<ReadyLabel, Gauge>,
     pub cached_objects: Family<KindLabel, Gauge>,
-    /// uid -> (verification state, bindings), to keep the gauges exact.
-    objects: Mutex<HashMap<String, (&'static str, i64)>>,
+    /// uid -> where it stands, to keep the gauges exact.
+    objects: Mutex<HashMap<String, ObjectState>>,
+    leader: Gauge,
+    last_successful_reconcile: Gauge<f64, AtomicU64>,
     grants_ending_soon: Gauge,
     bindings_terminating: Gauge,
     /// uid -> its bindings being deleted but kept by finalizers.
@@ -142,6 +164,30 @@ impl Default for Metrics {
             "OktaGroupBindings by verification state",
             groups.clone(),
         );
+        let objects_by_readiness = Family::<ReadyLabel, Gauge>::default();
+        for ready in READY_STATUSES {
+            drop(objects_by_readiness.get_or_create(&ReadyLabel {
+                ready: ready.to_string(),
+            }));
+        }
+        registry.register(
+            "objects",
+            "OktaGroupBindings by the status of their Ready condition",
+            objects_by_readiness.clone(),
+        );
+        let leader = Gauge::default();
+        registry.register(
+            "leader",
+            "1 while this replica runs the controller (it holds the Lease, or runs without \
+             leader election), 0 while it stands by",
+            leader.clone(),
+        );
+        let last_successful_reconcile = Gauge::<f64, AtomicU64>::default();
+        registry.register(
+            "last_successful_reconcile_timestamp_seconds",
+            "When a reconcile last finished without error (Unix time; 0: none yet)",
+            last_successful_reconcile.clone(),
+        );
         let grants_ending_soon = Gauge::default();
         registry.register(
             "grants_ending_within_hour",
@@ -177,7 +223,10 @@ impl Default for Metrics {
             okta_credential_changes,
             managed_bindings,
             groups,
+            objects_by_readiness,
             objects: Mutex::new(HashMap::new()),
+            leader,
+            last_successful_reconcile,
             grants_ending_soon,
             grant_ends: Mutex::new(HashMap::new()),
             bindings_terminating,
@@ -234,7 +283,6 @@ impl Metrics {
             .inc();
     }
 
-    /// Records an object's state; `None` when it is gone.
     /// When an object's time-bound grant ends (None: it has no end ahead of it).
     pub fn grant_ends(&self, uid: &str, ends: Option<Timestamp>) {
         let mut grant_ends = self.grant_ends.lock().unwrap_or_else(|e| e.into_inner());
@@ -256,7 +304,8 @@ impl Metrics {
             .inc_by(count as i64 - previous.unwrap_or(0));
     }
 
-    pub fn object(&self, uid: &str, state: Option<(&'static str, i64)>) {
+    /// Records an object's state; `None` when it is gone.
+    pub fn object(&self, uid: &str, state: Option<ObjectState>) {
         if state.is_none() {
             self.grant_ends(uid, None);
             self.terminating(uid, 0);
@@ -273,14 +322,35 @@ impl Metrics {
                 state: state.to_string(),
             })
         };
-        if let Some((state, bindings)) = previous {
-            self.managed_bindings.dec_by(bindings);
-            group(state).dec();
+        let readiness = |ready: &str| {
+            self.objects_by_readiness.get_or_create(&ReadyLabel {
+                ready: ready.to_string(),
+            })
+        };
+        if let Some(previous) = previous {
+            self.managed_bindings.dec_by(previous.bindings);
+            group(previous.verification).dec();
+            readiness(previous.ready).dec();
         }
-        if let Some((state, bindings)) = state {
-            self.managed_bindings.inc_by(bindings);
-            group(state).inc();
+        if let Some(state) = state {
+            self.managed_bindings.inc_by(state.bindings);
+            group(state.verification).inc();
+            readiness(state.ready).inc();
         }
+    }
+
+    /// Whether this replica runs the controller.
+    pub fn leading(&self, leading: bool) {
+        self.leader.set(i64::from(leading));
+    }
+
+    /// A reconcile finished without error now.
+    pub fn reconciled(&self) {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|elapsed| elapsed.as_secs_f64())
+            .unwrap_or_default();
+        self.last_successful_reconcile.set(now);
     }
 
     /// Sets how many objects the caches hold of one kind.
@@ -326,10 +396,17 @@ mod tests {
             line(&text, "okta_rbac_groups{state=\"missing\"}"),
             "okta_rbac_groups{state=\"missing\"} 0"
         );
-        metrics.object("a", Some(("verified", 11)));
-        metrics.object("b", Some(("verified", 2)));
-        metrics.object("a", Some(("missing", 0)));
-        metrics.object("c", Some(("paused", 4)));
+        let state = |verification, ready, bindings| {
+            Some(ObjectState {
+                verification,
+                ready,
+                bindings,
+            })
+        };
+        metrics.object("a", state("verified", "True", 11));
+        metrics.object("b", state("verified", "False", 2));
+        metrics.object("a", state("missing", "False", 0));
+        metrics.object("c", state("paused", "Unknown", 4));
         metrics.object("c", None);
         metrics.object("gone", None);
         let text = metrics.encode();
@@ -348,6 +425,18 @@ mod tests {
         assert_eq!(
             line(&text, "okta_rbac_groups{state=\"paused\"}"),
             "okta_rbac_groups{state=\"paused\"} 0"
+        );
+        assert_eq!(
+            line(&text, "okta_rbac_objects{ready=\"False\"}"),
+            "okta_rbac_objects{ready=\"False\"} 2"
+        );
+        assert_eq!(
+            line(&text, "okta_rbac_objects{ready=\"True\"}"),
+            "okta_rbac_objects{ready=\"True\"} 0"
+        );
+        assert_eq!(
+            line(&text, "okta_rbac_objects{ready=\"Unknown\"}"),
+            "okta_rbac_objects{ready=\"Unknown\"} 0"
         );
     }
 }

@@ -127,6 +127,7 @@ pub async fn run(
     let work = async move {
         match config.leader_election {
             None => {
+                parts.metrics.leading(true);
                 let on_synced = move || ready.store(true, Ordering::SeqCst);
                 Ok(controller::run(client, parts, on_synced, shutdown).await?)
             }
@@ -247,6 +248,7 @@ async fn lead(
         }
     }
     tracing::info!(identity = %election.identity, lease = %election.lease_name, "leading");
+    parts.metrics.leading(true);
     ready.store(false, Ordering::SeqCst);
     let (lost_tx, lost_rx) = tokio::sync::oneshot::channel::<()>();
     let lost = async move {
@@ -264,7 +266,9 @@ async fn lead(
         }
     };
     let on_synced = move || ready.store(true, Ordering::SeqCst);
+    let metrics = parts.metrics.clone();
     let ran = controller::run(client, parts, on_synced, stop).await;
+    metrics.leading(false);
     // The lease manager's task releases the lease once its receiver is gone (it went with
     // `stop`): waiting for that lets a standby take over now, not when the lease expires.
     match tokio::time::timeout(LEASE_RELEASE_TIMEOUT, lease_task).await {

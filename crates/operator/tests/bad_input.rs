@@ -2,7 +2,7 @@
 //! one gets. Either admission refuses it with a message a person understands (and nothing
 //! is stored), or the operator accepts it and says what is wrong in a condition. Meanwhile
 //! a valid object keeps its binding untouched, new valid objects still converge, and the
-//! operator stays healthy. The README's bad-input table is this table.
+//! operator stays healthy. The bad-input table of docs/usage/oktagroupbinding.md is this table.
 
 mod common;
 

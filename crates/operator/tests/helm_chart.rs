@@ -3,6 +3,7 @@
 //! Deployment, Service, escalation guard), the apiserver accepts the rendering, and it
 //! installs, upgrades and uninstalls on the test control plane.
 
+use clap::{CommandFactory, Parser};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::rbac::v1::ClusterRole;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
@@ -113,7 +114,10 @@ async fn the_chart_lints_and_renders_what_config_default_installs() {
         ("logFormat=xml", "value must be one of 'plain', 'json'"),
         ("oidc.groupsPrefix=system:", "oidc/groupsPrefix"),
         ("replicaCount=-1", "minimum"),
-        ("resyncInterval=soon", "resyncInterval"),
+        ("reconcile.resyncInterval=soon", "resyncInterval"),
+        ("extraArgs={okta-timeout=20s}", "extraArgs"),
+        ("okta.rateLimitShare=2", "rateLimitShare"),
+        ("unknownKey=1", "unknownKey"),
         (
             "grantDurationLimits.cluster-admin=a day",
             "grantDurationLimits",
@@ -237,7 +241,23 @@ async fn the_chart_lints_and_renders_what_config_default_installs() {
         "--set",
         "oidc.groupsPrefix=oidc:",
         "--set",
-        "resyncInterval=2m",
+        "reconcile.resyncInterval=2m",
+        "--set",
+        "fullnameOverride=rbac",
+        "--set",
+        "priorityClassName=system-cluster-critical",
+        "--set",
+        "podAnnotations.example\\.com/team=platform",
+        "--set",
+        "nodeSelector.kubernetes\\.io/os=linux",
+        "--set-json",
+        r#"tolerations=[{"key":"dedicated","operator":"Equal","value":"platform","effect":"NoSchedule"}]"#,
+        "--set-json",
+        r#"affinity={"nodeAffinity":{"preferredDuringSchedulingIgnoredDuringExecution":[{"weight":1,"preference":{"matchExpressions":[{"key":"kubernetes.io/arch","operator":"In","values":["amd64"]}]}}]}}"#,
+        "--set",
+        "extraArgs={--okta-timeout=20s}",
+        "--set-json",
+        r#"extraEnv=[{"name":"HTTPS_PROXY","value":"http://proxy.example:3128"}]"#,
         "--set",
         "oidc.scopes={openid,email,groups}",
         "--set-json",
@@ -285,10 +305,35 @@ async fn the_chart_lints_and_renders_what_config_default_installs() {
         !env.contains_key("OKTA_API_TOKEN_FILE"),
         "no conflicting credentials: {env:?}"
     );
+    assert_eq!(env["HTTPS_PROXY"], "http://proxy.example:3128");
+    let pod = &deployment["spec"]["template"];
+    assert_eq!(deployment["metadata"]["name"], "rbac", "fullnameOverride");
+    assert_eq!(
+        pod["metadata"]["annotations"]["example.com/team"],
+        "platform"
+    );
+    assert_eq!(pod["spec"]["priorityClassName"], "system-cluster-critical");
+    assert_eq!(pod["spec"]["nodeSelector"]["kubernetes.io/os"], "linux");
+    assert_eq!(pod["spec"]["tolerations"][0]["key"], "dedicated");
+    assert_eq!(
+        pod["spec"]["affinity"]["nodeAffinity"]["preferredDuringSchedulingIgnoredDuringExecution"]
+            [0]["weight"],
+        1
+    );
+    let args = &pod["spec"]["containers"][0]["args"];
+    assert_eq!(
+        args.as_array().and_then(|a| a.last()),
+        Some(&Value::from("--okta-timeout=20s")),
+        "extraArgs come last: {args}"
+    );
     assert!(
-        applied.stdout.contains(
-            "poddisruptionbudget.policy/dry-run-okta-rbac-operator created (server dry run)"
-        ),
+        everything.contains("name: rbac-grantable"),
+        "the grantable ClusterRole follows fullnameOverride"
+    );
+    assert!(
+        applied
+            .stdout
+            .contains("poddisruptionbudget.policy/rbac created (server dry run)"),
         "{}",
         applied.stdout
     );
@@ -300,10 +345,21 @@ async fn helm_installs_upgrades_and_uninstalls_on_the_test_control_plane() {
     let plane = plane();
     let kubeconfig = plane.kubeconfig_path().display().to_string();
     let client = plane.client().await.expect("client");
+    // The archive the release workflow pushes to the OCI registry, as `helm package`
+    // makes it (what it leaves out of the chart's directory would break the install).
+    let packaged = tempfile::tempdir().expect("tempdir");
+    let destination = packaged.path().display().to_string();
+    let said = helm_ok(&["package", CHART, "--destination", &destination]);
+    let archive = said
+        .split_whitespace()
+        .last()
+        .expect("helm package names the archive")
+        .to_string();
+    assert!(archive.ends_with(".tgz"), "{said}");
     helm_ok(&[
         "install",
         NAMESPACE,
-        CHART,
+        &archive,
         "--namespace",
         NAMESPACE,
         "--create-namespace",
@@ -384,4 +440,285 @@ async fn helm_installs_upgrades_and_uninstalls_on_the_test_control_plane() {
             .expect("get")
             .is_some()
     );
+}
+
+/// How a flag of `okta-rbac-operator run` reaches the Deployment.
+enum Reaches {
+    /// This argument.
+    Arg(&'static str),
+    /// This environment variable with this value.
+    Env(&'static str, &'static str),
+    /// This environment variable, from the Secret's key.
+    EnvFromSecret(&'static str, &'static str),
+    /// This environment variable, from the Pod's field.
+    EnvFromField(&'static str, &'static str),
+}
+
+/// Every flag of `okta-rbac-operator run`, the values that set it, and what the Deployment
+/// then holds. A flag added to the operator without a way through the chart's values fails
+/// this test.
+#[test]
+fn every_run_flag_is_reachable_through_values() {
+    use Reaches::*;
+    let service_app = [
+        "okta.credentials=serviceApp",
+        "okta.serviceApp.clientId=0oa9",
+    ];
+    let ways: Vec<(&str, Vec<&str>, Reaches)> = vec![
+        (
+            "okta-org-url",
+            vec!["okta.orgUrlKey=url"],
+            EnvFromSecret("OKTA_ORG_URL", "url"),
+        ),
+        (
+            "okta-token-file",
+            vec!["okta.tokenKey=api-token"],
+            Env("OKTA_API_TOKEN_FILE", "/var/run/secrets/okta/api-token"),
+        ),
+        (
+            "okta-client-id",
+            service_app.to_vec(),
+            Env("OKTA_CLIENT_ID", "0oa9"),
+        ),
+        (
+            "okta-private-key-file",
+            [&service_app[..], &["okta.serviceApp.privateKeyKey=pk"]].concat(),
+            Env("OKTA_PRIVATE_KEY_FILE", "/var/run/secrets/okta/pk"),
+        ),
+        (
+            "okta-private-key-id",
+            [&service_app[..], &["okta.serviceApp.keyId=kid-1"]].concat(),
+            Env("OKTA_PRIVATE_KEY_ID", "kid-1"),
+        ),
+        (
+            "okta-private-key-id-file",
+            [&service_app[..], &["okta.serviceApp.keyIdKey=kid"]].concat(),
+            Env("OKTA_PRIVATE_KEY_ID_FILE", "/var/run/secrets/okta/kid"),
+        ),
+        (
+            "okta-dpop",
+            [&service_app[..], &["okta.serviceApp.dpop=on"]].concat(),
+            Env("OKTA_DPOP", "on"),
+        ),
+        (
+            "okta-dpop-key-rotation",
+            [&service_app[..], &["okta.serviceApp.dpopKeyRotation=12h"]].concat(),
+            Env("OKTA_DPOP_KEY_ROTATION", "12h"),
+        ),
+        (
+            "okta-ca-file",
+            vec!["okta.caConfigMap=okta-ca"],
+            Env("OKTA_CA_FILE", "/var/run/okta-ca/ca.crt"),
+        ),
+        (
+            "okta-concurrency",
+            vec!["okta.concurrency=4"],
+            Arg("--okta-concurrency=4"),
+        ),
+        (
+            "okta-timeout",
+            vec!["okta.timeout=20s"],
+            Arg("--okta-timeout=20s"),
+        ),
+        (
+            "okta-rate-limit-share",
+            vec!["okta.rateLimitShare=0.25"],
+            Arg("--okta-rate-limit-share=0.25"),
+        ),
+        (
+            "okta-system-log",
+            vec!["okta.systemLog.enabled=false"],
+            Arg("--okta-system-log=false"),
+        ),
+        (
+            "okta-system-log-interval",
+            vec!["okta.systemLog.interval=1m"],
+            Arg("--okta-system-log-interval=1m"),
+        ),
+        (
+            "groups-prefix",
+            vec!["oidc.groupsPrefix=oidc:"],
+            Arg("--groups-prefix=oidc:"),
+        ),
+        (
+            "username-prefix",
+            vec!["oidc.usernamePrefix=oidc:"],
+            Arg("--username-prefix=oidc:"),
+        ),
+        (
+            "username-attribute",
+            vec!["oidc.usernameAttribute=login"],
+            Arg("--username-attribute=login"),
+        ),
+        (
+            "allowed-group-prefix",
+            vec!["allowedGroupPrefix=team-"],
+            Arg("--allowed-group-prefix=team-"),
+        ),
+        (
+            "okta-authorization-server",
+            vec!["okta.authorizationServer=default"],
+            Arg("--okta-authorization-server=default"),
+        ),
+        (
+            "oidc-groups-claim",
+            vec!["oidc.groupsClaim=roles"],
+            Arg("--oidc-groups-claim=roles"),
+        ),
+        (
+            "oidc-scopes",
+            vec!["oidc.scopes={openid,groups}"],
+            Arg("--oidc-scopes=openid,groups"),
+        ),
+        (
+            "resync-interval",
+            vec!["reconcile.resyncInterval=2h"],
+            Arg("--resync-interval=2h"),
+        ),
+        (
+            "full-resync-interval",
+            vec!["reconcile.fullResyncInterval=3h"],
+            Arg("--full-resync-interval=3h"),
+        ),
+        (
+            "reconcile-concurrency",
+            vec!["reconcile.concurrency=32"],
+            Arg("--reconcile-concurrency=32"),
+        ),
+        (
+            "metrics-address",
+            vec!["metrics.port=9090"],
+            Arg("--metrics-address=0.0.0.0:9090"),
+        ),
+        ("leader-election", vec![], Arg("--leader-election")),
+        (
+            "lease-name",
+            vec!["leaderElection.leaseName=my-lease"],
+            Arg("--lease-name=my-lease"),
+        ),
+        (
+            "lease-namespace",
+            vec![],
+            EnvFromField("POD_NAMESPACE", "metadata.namespace"),
+        ),
+        (
+            "lease-duration",
+            vec!["leaderElection.leaseDuration=30s"],
+            Arg("--lease-duration=30s"),
+        ),
+        (
+            "log-format",
+            vec!["logFormat=plain"],
+            Arg("--log-format=plain"),
+        ),
+        (
+            "log-level",
+            vec!["logLevel=debug"],
+            Arg("--log-level=debug"),
+        ),
+    ];
+
+    // The operator's own list of flags, and the environment variable each reads.
+    let command = okta_rbac_operator::cli::Cli::command();
+    let run = command.find_subcommand("run").expect("run").clone();
+    let flags: BTreeMap<String, Option<String>> = run
+        .get_arguments()
+        .chain(command.get_arguments().filter(|a| a.is_global_set()))
+        .filter_map(|arg| {
+            let long = arg.get_long()?;
+            (!matches!(long, "help" | "version")).then(|| {
+                (
+                    long.to_string(),
+                    arg.get_env().map(|e| e.to_string_lossy().into_owned()),
+                )
+            })
+        })
+        .collect();
+    let covered: Vec<&str> = ways.iter().map(|(flag, _, _)| *flag).collect();
+    let missing: Vec<&String> = flags
+        .keys()
+        .filter(|f| !covered.contains(&f.as_str()))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "flags no chart value reaches: {missing:?}"
+    );
+    let unknown: Vec<&&str> = covered
+        .iter()
+        .filter(|f| !flags.contains_key(**f))
+        .collect();
+    assert!(unknown.is_empty(), "not flags of the operator: {unknown:?}");
+
+    for (flag, values, reaches) in &ways {
+        let mut args = vec!["template", NAMESPACE, CHART];
+        for value in values {
+            args.extend(["--set", value]);
+        }
+        let rendered = helm_ok(&args);
+        let deployment = documents(&rendered)
+            .into_iter()
+            .find(|d| d["kind"] == "Deployment")
+            .expect("a Deployment");
+        let container = &deployment["spec"]["template"]["spec"]["containers"][0];
+        let container_args: Vec<String> = container["args"]
+            .as_array()
+            .expect("args")
+            .iter()
+            .filter_map(|a| a.as_str().map(str::to_string))
+            .collect();
+        let env: Vec<&Value> = container["env"].as_array().expect("env").iter().collect();
+        let env_named = |name: &str| env.iter().find(|e| e["name"] == name).copied();
+        match reaches {
+            Arg(arg) => assert!(
+                container_args.iter().any(|a| a == arg),
+                "--{flag} via {values:?}: {arg} not in {container_args:?}"
+            ),
+            Env(name, value) => {
+                assert_eq!(
+                    env_named(name).map(|e| e["value"].clone()),
+                    Some(Value::from(*value)),
+                    "--{flag} via {values:?}"
+                );
+            }
+            EnvFromSecret(name, key) => assert_eq!(
+                env_named(name).map(|e| e["valueFrom"]["secretKeyRef"]["key"].clone()),
+                Some(Value::from(*key)),
+                "--{flag} via {values:?}"
+            ),
+            EnvFromField(name, field) => assert_eq!(
+                env_named(name).map(|e| e["valueFrom"]["fieldRef"]["fieldPath"].clone()),
+                Some(Value::from(*field)),
+                "--{flag} via {values:?}"
+            ),
+        }
+        if let Env(name, _) | EnvFromSecret(name, _) | EnvFromField(name, _) = reaches {
+            assert_eq!(
+                flags[*flag].as_deref(),
+                Some(*name),
+                "--{flag} reads {name} from the environment"
+            );
+        }
+
+        // The operator's command line accepts what the chart renders: its arguments, with
+        // each environment variable it sets given as the flag that reads it.
+        let mut command_line = vec!["okta-rbac-operator".to_string()];
+        command_line.extend(container_args.iter().cloned());
+        for variable in &env {
+            let name = variable["name"].as_str().unwrap_or_default();
+            let Some((flag, _)) = flags.iter().find(|(_, env)| env.as_deref() == Some(name)) else {
+                continue;
+            };
+            let value = variable["value"]
+                .as_str()
+                .map(str::to_string)
+                .unwrap_or_else(|| match flag.as_str() {
+                    "okta-org-url" => "https://example.okta.com".into(),
+                    _ => "from-the-cluster".into(),
+                });
+            command_line.push(format!("--{flag}={value}"));
+        }
+        if let Err(error) = okta_rbac_operator::cli::Cli::try_parse_from(&command_line) {
+            panic!("--{flag} via {values:?}: the operator refuses {command_line:?}: {error}");
+        }
+    }
 }

@@ -1,5 +1,6 @@
 //! Tools of other ecosystems, built from their Go modules (`make tools`) and driven here:
-//! kstatus (how Flux sees an object), Argo CD's health evaluation, Helm.
+//! kstatus (how Flux sees an object), Argo CD's health evaluation, Helm, promtool and the
+//! PromQL checker built on the Prometheus module.
 
 use crate::LaunchError;
 use crate::error::io_error;
@@ -77,22 +78,87 @@ fn verdicts(
         .collect()
 }
 
-/// Runs Helm with these arguments; `Ok` holds its standard output, `Err` its error output.
+/// Runs Helm with these arguments in the checkout; `Ok` holds its standard output, `Err`
+/// its error output.
 pub fn helm(args: &[&str]) -> Result<Result<String, String>, LaunchError> {
-    let binary = tool("helm");
+    run("helm", args, &crate::paths::checkout(), None)
+}
+
+/// Runs promtool with these arguments in `dir`; `Ok` holds its standard output, `Err` its
+/// standard and error output.
+pub fn promtool(
+    args: &[&str],
+    dir: &std::path::Path,
+) -> Result<Result<String, String>, LaunchError> {
+    run("promtool", args, dir, None)
+}
+
+/// Evaluates each `(name, PromQL expression)` against `scrape`, a scrape of /metrics
+/// served with `content_type`: one answer per expression with its `error`,
+/// `unknownMetrics` (selected metrics the scrape does not expose) and `series`.
+pub fn promql_check(
+    scrape: &str,
+    content_type: &str,
+    queries: &[(String, String)],
+) -> Result<Vec<Value>, LaunchError> {
+    let dir = tempfile::tempdir().map_err(io_error("a directory for promql-check"))?;
+    let metrics = dir.path().join("metrics.txt");
+    std::fs::write(&metrics, scrape).map_err(io_error("writing the scrape"))?;
+    let input: Vec<Value> = queries
+        .iter()
+        .map(|(name, expr)| serde_json::json!({"name": name, "expr": expr}))
+        .collect();
+    let metrics = metrics.display().to_string();
+    let args = ["-metrics", metrics.as_str(), "-content-type", content_type];
+    let stdin = Value::Array(input).to_string();
+    match run("promql-check", &args, dir.path(), Some(&stdin))? {
+        Ok(stdout) => stdout
+            .lines()
+            .map(|line| {
+                serde_json::from_str(line).map_err(|e| {
+                    LaunchError::Client(format!("promql-check answered {line:?}: {e}"))
+                })
+            })
+            .collect(),
+        Err(stderr) => Err(LaunchError::Client(format!(
+            "promql-check failed: {stderr}"
+        ))),
+    }
+}
+
+/// Runs a tool in `dir`, with `stdin` as its input if given; `Ok` holds its standard
+/// output, `Err` its standard and error output.
+fn run(
+    name: &str,
+    args: &[&str],
+    dir: &std::path::Path,
+    stdin: Option<&str>,
+) -> Result<Result<String, String>, LaunchError> {
+    let binary = tool(name);
     if !binary.is_file() {
         return Err(LaunchError::MissingBinary { path: binary });
     }
-    let output = Command::new(&binary)
+    let mut child = Command::new(&binary)
         .args(args)
-        .current_dir(crate::paths::checkout())
-        .output()
-        .map_err(io_error("running helm"))?;
+        .current_dir(dir)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(io_error(format!("running {name}")))?;
+    if let Some(mut input) = child.stdin.take() {
+        input
+            .write_all(stdin.unwrap_or_default().as_bytes())
+            .map_err(io_error(format!("writing to {name}")))?;
+    }
+    let output = child
+        .wait_with_output()
+        .map_err(io_error(format!("running {name}")))?;
     let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
     let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
     Ok(if output.status.success() {
         Ok(stdout)
     } else {
-        Err(stderr)
+        Err(format!("{stdout}{stderr}"))
     })
 }

@@ -39,8 +39,6 @@ pub fn operator_image_archive() -> PathBuf {
         .unwrap_or_else(|| checkout().join("dist/okta-rbac-operator-image.tar"))
 }
 
-/// A Go tool the tests drive (`make tools`): `$OKTA_RBAC_TOOLS_BIN/<name>` (the Makefile
-/// sets it), or where `make tools` links it in the checkout.
 /// A peer operator's file as `make peers` links it: `$OKTA_RBAC_PEERS_BIN/<name>`, or
 /// `.build/peers/bin/<name>` in the checkout.
 pub fn peer(name: &str) -> PathBuf {
@@ -50,6 +48,8 @@ pub fn peer(name: &str) -> PathBuf {
         .join(name)
 }
 
+/// A Go tool the tests drive (`make tools`): `$OKTA_RBAC_TOOLS_BIN/<name>` (the Makefile
+/// sets it), or where `make tools` links it in the checkout.
 pub fn tool(name: &str) -> PathBuf {
     std::env::var_os("OKTA_RBAC_TOOLS_BIN")
         .map(PathBuf::from)
@@ -85,4 +85,33 @@ pub fn operator_binary() -> Result<PathBuf, LaunchError> {
                 .collect::<Vec<_>>()
                 .join(", "),
         })
+}
+
+/// Checks a file the repository commits but a test generates (the docs' reference pages,
+/// written from the code): panics when the committed file differs, naming the command
+/// that writes it; with `OKTA_RBAC_UPDATE_DOCS=1` (what `make docs-reference` sets) it
+/// writes the file instead.
+pub fn check_generated(relative: &str, generated: &str) {
+    let path = checkout().join(relative);
+    if std::env::var_os("OKTA_RBAC_UPDATE_DOCS").is_some() {
+        std::fs::write(&path, generated)
+            .unwrap_or_else(|e| panic!("writing {}: {e}", path.display()));
+        return;
+    }
+    let committed = std::fs::read_to_string(&path).unwrap_or_default();
+    if committed != generated {
+        let line = committed
+            .lines()
+            .zip(generated.lines())
+            .position(|(a, b)| a != b)
+            .map_or(
+                committed.lines().count().min(generated.lines().count()),
+                |i| i,
+            )
+            + 1;
+        panic!(
+            "{relative} is stale (first difference at line {line}): run `make docs-reference` \
+             and commit the result"
+        );
+    }
 }

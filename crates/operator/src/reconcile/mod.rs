@@ -17,6 +17,7 @@ pub mod schedule;
 pub mod subjects;
 pub mod tally;
 
+use crate::metrics::ObjectState;
 use apply::Writer;
 use context::Context;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
@@ -50,6 +51,9 @@ pub async fn reconcile(ogb: Arc<OktaGroupBinding>, ctx: Arc<Context>) -> Result<
     ctx.metrics
         .reconcile_duration
         .observe(started.elapsed().as_secs_f64());
+    if result.is_ok() {
+        ctx.metrics.reconciled();
+    }
     result
 }
 
@@ -67,7 +71,14 @@ async fn reconcile_inner(ogb: &OktaGroupBinding, ctx: &Context) -> Result<Action
     if ogb.spec.paused && !matches!(window, Window::Expired { .. }) {
         let old = ctx.current_status(ogb);
         let status = report::paused(ogb, &ctx.policy, &old, &started);
-        ctx.metrics.object(&uid, Some(("paused", 0)));
+        ctx.metrics.object(
+            &uid,
+            Some(ObjectState {
+                verification: "paused",
+                ready: ready_status(&status),
+                bindings: 0,
+            }),
+        );
         write_status(ctx, ogb, &old, status).await?;
         return Ok(Action::requeue(schedule::until_next_look(
             ctx.resync, &window, started.0,
@@ -112,8 +123,14 @@ async fn reconcile_inner(ogb: &OktaGroupBinding, ctx: &Context) -> Result<Action
     for kind in failed_writes {
         ctx.metrics.binding_write_failed(kind);
     }
-    ctx.metrics
-        .object(&uid, Some((state, i64::from(status.binding_count))));
+    ctx.metrics.object(
+        &uid,
+        Some(ObjectState {
+            verification: state,
+            ready: ready_status(&status),
+            bindings: i64::from(status.binding_count),
+        }),
+    );
     publish(ctx, ogb, events);
     write_status(ctx, ogb, &observation.status, status).await?;
     // The next look: a retry, the resync, or the window's next boundary, the earliest.
@@ -130,6 +147,19 @@ async fn reconcile_inner(ogb: &OktaGroupBinding, ctx: &Context) -> Result<Action
         Some(delay) => Action::requeue(schedule::until_next_look(delay, &window, now)),
         None => Action::await_change(),
     })
+}
+
+/// The status of the Ready condition, as the `objects` gauge counts it.
+fn ready_status(status: &OktaGroupBindingStatus) -> &'static str {
+    let ready = status
+        .conditions
+        .iter()
+        .find(|condition| condition.type_ == okta_rbac_api::conditions::READY);
+    match ready.map(|condition| condition.status.as_str()) {
+        Some("True") => "True",
+        Some("False") => "False",
+        _ => "Unknown",
+    }
 }
 
 fn now() -> Time {

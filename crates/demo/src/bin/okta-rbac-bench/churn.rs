@@ -120,8 +120,7 @@ pub async fn churn(operator_bin: &Path) -> ChurnCase {
 pub fn line(c: &ChurnCase) -> String {
     format!(
         "- **Churn**: {} objects staying while {} were created, renamed and deleted (one in ten \
-         naming a group Okta does not have): memory {:.1} MiB before, {:.1} MiB after ({:+.0}%, \
-         target within 10%); Okta answers kept {} before, {} after (at most {} meanwhile).\n",
+         naming a group Okta does not have): memory {:.1} MiB before, {:.1} MiB after ({:+.0}%); Okta answers kept {} before, {} after (at most {} meanwhile).\n",
         c.steady,
         c.churned,
         c.before_mib,

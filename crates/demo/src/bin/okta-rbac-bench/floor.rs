@@ -54,7 +54,11 @@ async fn one_object(
         note: format!("{} bindings created, 0 repaired", NAMESPACES_PER_OBJECT + 1),
     };
     events
-        .publish(&note, &kube::Resource::object_ref(&object, &()))
+        .publish(
+            &note,
+            &kube::Resource::object_ref(&object, &()),
+            k8s_openapi::jiff::Timestamp::now(),
+        )
         .await
         .expect("publish the event");
 }

@@ -1,5 +1,5 @@
-//! The benchmark behind `make bench`: workload S (every object: one Okta group, one
-//! ClusterRoleBinding and RoleBindings in 10 of 100 namespaces) at several sizes, on a
+//! The benchmark behind `make bench`: a workload where every object is one Okta group, one
+//! ClusterRoleBinding and RoleBindings in 10 of 100 namespaces, at several sizes, on a
 //! fresh control plane per size with the local Okta at its default (tightest) rate limits.
 //!
 //! Side by side on the same control plane:
@@ -14,7 +14,8 @@
 //!
 //! It prints a table and writes `docs/bench/results.md`, `docs/bench/bench.svg` and, for
 //! the large-cluster cases, `docs/bench/large.md`. SIZES=100,1000,5000 by default;
-//! BENCH_NO_PEER, BENCH_PEER_MAX, LARGE_CASES, BENCH_OUT, OPERATOR_ARGS (see the README).
+//! BENCH_NO_PEER, BENCH_PEER_MAX, LARGE_CASES, BENCH_OUT, OPERATOR_ARGS (see
+//! docs/contributing/benchmark.md).
 
 mod apiserver;
 mod churn;
@@ -236,6 +237,10 @@ async fn run_operator(
             .map(|l| l.replace("\"} ", ": "))
             .collect();
         eprintln!("   cached objects: {}", cached.join(", "));
+        eprintln!(
+            "   events dropped (queue full): {}",
+            value("okta_rbac_events_dropped_total")
+        );
         let count = value("okta_rbac_reconcile_duration_seconds_count");
         eprintln!(
             "   reconciles: {count}, mean {:.1} ms",
@@ -378,7 +383,7 @@ async fn main() {
     std::fs::create_dir_all(&docs).expect("docs/bench");
     let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
     let notes = format!(
-        "Workload S on one machine with {cpus} CPUs: every object is one Okta group with one \
+        "# Benchmark results\n\nOn one machine with {cpus} CPUs, every object one Okta group with one \
          ClusterRoleBinding and RoleBindings in {NAMESPACES_PER_OBJECT} of {NAMESPACES} \
          namespaces. A fresh control plane per size: the true limit and then the operator \
          on one, the floor and rbac-manager each on one of their own; the local Okta at its \
@@ -397,7 +402,11 @@ async fn main() {
     if !large_table.is_empty() {
         std::fs::write(
             docs.join("large.md"),
-            format!("# Large clusters\n\nReproduce with `SIZES= make bench`.\n\n{large_table}"),
+            format!(
+                "# Large clusters\n\nOn one machine with {cpus} CPUs; reproduce with \
+                 `SIZES= make bench` (one case: `SIZES= LARGE_CASES=churn make bench`). What \
+                 the numbers mean: [performance](../performance.md).\n\n{large_table}"
+            ),
         )
         .expect("large.md");
     }

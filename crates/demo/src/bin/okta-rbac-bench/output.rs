@@ -39,13 +39,13 @@ pub fn table(results: &[SizeResult]) -> String {
     row("rbac-manager v1.10.0", &|r| {
         peer(r, &|p| seconds(p.seconds))
     });
-    row("operator ÷ true limit (target ≤ 1.3×)", &|r| {
+    row("operator ÷ true limit", &|r| {
         format!("{:.2}×", r.operator.seconds / r.limit.seconds)
     });
     row("operator ÷ floor", &|r| {
         format!("{:.2}×", r.operator.seconds / r.floor.seconds)
     });
-    row("rbac-manager ÷ operator (target ≥ 10×)", &|r| {
+    row("rbac-manager ÷ operator", &|r| {
         peer(r, &|p| format!("{:.1}×", p.seconds / r.operator.seconds))
     });
     row("**memory**", &|_| String::new());
