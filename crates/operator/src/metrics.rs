@@ -103,6 +103,13 @@ impl Default for Metrics {
             "ClusterRoleBinding and RoleBinding writes that failed, by kind",
             binding_write_failures.clone(),
         );
+        // Shown at 0 from the start: rate() and increase() then answer 0, not "no data".
+        for kind in crate::reconcile::Error::KINDS {
+            reconcile_failures.get_or_create(&KindLabel { kind: kind.into() });
+        }
+        for kind in crate::reconcile::apply::WriteFailure::KINDS {
+            binding_write_failures.get_or_create(&KindLabel { kind: kind.into() });
+        }
         let reconcile_duration = Histogram::new(exponential_buckets(0.001, 2.0, 16));
         registry.register(
             "reconcile_duration_seconds",
@@ -386,6 +393,51 @@ mod tests {
             .find(|l| l.starts_with(name))
             .unwrap_or_default()
             .to_string()
+    }
+
+    #[test]
+    fn every_failure_kind_is_served_at_zero_before_the_first_failure() {
+        use crate::reconcile::apply::WriteFailure;
+        let api = |code| WriteFailure::Api {
+            doing: "creating",
+            target: "t".into(),
+            code,
+            reason: String::new(),
+            message: String::new(),
+        };
+        let failures = [
+            WriteFailure::Conflict,
+            WriteFailure::NotAsDeclared {
+                target: "t".into(),
+                found: "f".into(),
+            },
+            WriteFailure::NamespaceMissing("n".into()),
+            api(403),
+            api(409),
+            api(422),
+            api(429),
+            api(503),
+            api(404),
+            WriteFailure::Transport {
+                doing: "creating",
+                target: "t".into(),
+                message: String::new(),
+            },
+        ];
+        let text = Metrics::default().encode();
+        for failure in failures {
+            let kind = failure.kind();
+            assert!(WriteFailure::KINDS.contains(&kind), "{kind} not in KINDS");
+            let sample = format!("okta_rbac_binding_write_failures_total{{kind=\"{kind}\"}}");
+            assert_eq!(line(&text, &sample), format!("{sample} 0"));
+        }
+        assert_eq!(
+            line(
+                &text,
+                "okta_rbac_reconcile_failures_total{kind=\"StatusWrite\"}"
+            ),
+            "okta_rbac_reconcile_failures_total{kind=\"StatusWrite\"} 0"
+        );
     }
 
     #[test]

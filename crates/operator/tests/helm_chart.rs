@@ -117,6 +117,8 @@ async fn the_chart_lints_and_renders_what_config_default_installs() {
         ("reconcile.resyncInterval=soon", "resyncInterval"),
         ("extraArgs={okta-timeout=20s}", "extraArgs"),
         ("okta.rateLimitShare=2", "rateLimitShare"),
+        ("okta.rateLimitShare=0", "rateLimitShare"),
+        ("okta.rateLimitShare=half", "rateLimitShare"),
         ("unknownKey=1", "unknownKey"),
         (
             "grantDurationLimits.cluster-admin=a day",

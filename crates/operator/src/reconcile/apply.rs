@@ -56,7 +56,20 @@ pub enum WriteFailure {
 }
 
 impl WriteFailure {
-    /// A bounded label for metrics.
+    /// Every value `kind` takes, so that the metric shows each at 0 before it first fails.
+    pub const KINDS: [&'static str; 9] = [
+        "Conflict",
+        "Stale",
+        "NamespaceMissing",
+        "Forbidden",
+        "Invalid",
+        "Throttled",
+        "ServerError",
+        "Unreachable",
+        "Other",
+    ];
+
+    /// A bounded label for metrics, one of [`Self::KINDS`].
     pub fn kind(&self) -> &'static str {
         match self {
             WriteFailure::Conflict => "Conflict",

@@ -37,6 +37,9 @@ pub enum Error {
 }
 
 impl Error {
+    /// Every value `kind` takes, so that the metric shows each at 0 before it first fails.
+    pub const KINDS: [&'static str; 1] = ["StatusWrite"];
+
     pub fn kind(&self) -> &'static str {
         match self {
             Error::Status(_) => "StatusWrite",

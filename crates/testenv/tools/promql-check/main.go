@@ -1,7 +1,8 @@
 // Checks PromQL expressions (a dashboard's queries, alerting rules) against a scrape of
 // real /metrics: each expression must parse, every metric it selects must be one the
-// scrape exposes, and it must evaluate without error over the scrape stored twice, five
-// minutes apart (so that rate() and increase() have two samples).
+// scrape exposes, and it must evaluate without error over the scrape stored three times,
+// two minutes apart (a [5m] range is open at its start, so rate() and increase() over
+// it then see two samples).
 //
 //	promql-check -metrics scrape.txt -content-type 'application/openmetrics-text; version=1.0.0' < exprs.json
 //
@@ -16,6 +17,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"sort"
 	"strings"
@@ -34,11 +36,11 @@ type query struct {
 }
 
 type answer struct {
-	Name           string    `json:"name"`
-	Error          string    `json:"error,omitempty"`
-	UnknownMetrics []string  `json:"unknownMetrics,omitempty"`
-	Series         int       `json:"series"`
-	Values         []float64 `json:"values"`
+	Name           string     `json:"name"`
+	Error          string     `json:"error,omitempty"`
+	UnknownMetrics []string   `json:"unknownMetrics,omitempty"`
+	Series         int        `json:"series"`
+	Values         []*float64 `json:"values"` // null for NaN, which JSON cannot carry
 }
 
 type sample struct {
@@ -83,7 +85,7 @@ func run(metricsFile, contentType string) error {
 	end := time.Now().Truncate(time.Second)
 	ctx := context.Background()
 	app := db.Appender(ctx)
-	for _, at := range []time.Time{end.Add(-5 * time.Minute), end} {
+	for _, at := range []time.Time{end.Add(-4 * time.Minute), end.Add(-2 * time.Minute), end} {
 		for _, s := range samples {
 			if _, err := app.Append(0, s.labels, at.UnixMilli(), s.value); err != nil {
 				return fmt.Errorf("storing %s: %w", s.labels, err)
@@ -192,15 +194,23 @@ func check(ctx context.Context, engine *promql.Engine, db *tsdb.DB, names map[st
 	case promql.Vector:
 		result.Series = len(value)
 		for _, s := range value {
-			result.Values = append(result.Values, s.F)
+			result.Values = append(result.Values, number(s.F))
 		}
 	case promql.Matrix:
 		result.Series = len(value)
 	case promql.Scalar:
 		result.Series = 1
-		result.Values = []float64{value.V}
+		result.Values = []*float64{number(value.V)}
 	default:
 		result.Error = strings.TrimSpace(fmt.Sprintf("unexpected result type %T", value))
 	}
 	return result
+}
+
+// number is nil for NaN (a quantile of no observations), which JSON cannot carry.
+func number(f float64) *float64 {
+	if math.IsNaN(f) {
+		return nil
+	}
+	return &f
 }
