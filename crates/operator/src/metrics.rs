@@ -105,10 +105,10 @@ impl Default for Metrics {
         );
         // Shown at 0 from the start: rate() and increase() then answer 0, not "no data".
         for kind in crate::reconcile::Error::KINDS {
-            reconcile_failures.get_or_create(&KindLabel { kind: kind.into() });
+            drop(reconcile_failures.get_or_create(&KindLabel { kind: kind.into() }));
         }
         for kind in crate::reconcile::apply::WriteFailure::KINDS {
-            binding_write_failures.get_or_create(&KindLabel { kind: kind.into() });
+            drop(binding_write_failures.get_or_create(&KindLabel { kind: kind.into() }));
         }
         let reconcile_duration = Histogram::new(exponential_buckets(0.001, 2.0, 16));
         registry.register(
