@@ -77,6 +77,7 @@ NOT_IN_OPERATOR := okta-sim okta-rbac-testenv okta-rbac-pki okta-rbac-demo axum-
 .PHONY: help demo controlplane tools build crd lint operator-deps fmt test rust-test sdk-test bench bench-smoke clean image deploy undeploy packages node peers docs docs-reference
 
 help:
+	@echo "make help          this list"
 	@echo "make demo          the whole thing locally: local Okta, control plane with OIDC, operator, samples"
 	@echo "                   (DEMO_ARGS=--once to exit, DEMO_ARGS=\"--prefix oidc:\" for OIDC prefixes)"
 	@echo "make test          lint and run every test (builds the control plane, tools, node and image if needed)"
