@@ -111,6 +111,32 @@ type Queued = (Note, ObjectReference, Timestamp);
 pub struct EventQueue {
     sender: tokio::sync::mpsc::Sender<Queued>,
     dropped: prometheus_client::metrics::counter::Counter,
+    clock: std::sync::Arc<UniqueClock>,
+}
+
+/// Times that never repeat: an event's name is its object's name and its time, so two
+/// notes of one reconcile (say Granted and Active) stamped with the same instant would
+/// share a name, and the second would be refused as already existing.
+#[derive(Debug, Default)]
+struct UniqueClock {
+    last_nanos: std::sync::atomic::AtomicI64,
+}
+
+impl UniqueClock {
+    /// Now, or a nanosecond after the last time given if that is not earlier.
+    fn now(&self) -> Timestamp {
+        use std::sync::atomic::Ordering;
+        let now = Timestamp::now();
+        let wanted = i64::try_from(now.as_nanosecond()).unwrap_or(i64::MAX);
+        let previous = self
+            .last_nanos
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |last| {
+                Some(wanted.max(last.saturating_add(1)))
+            })
+            .unwrap_or(wanted);
+        Timestamp::from_nanosecond(i128::from(wanted.max(previous.saturating_add(1))))
+            .unwrap_or(now)
+    }
 }
 
 impl EventQueue {
@@ -135,16 +161,23 @@ impl EventQueue {
                 })
                 .await;
         };
-        (Self { sender, dropped }, worker)
+        let clock = std::sync::Arc::new(UniqueClock::default());
+        (
+            Self {
+                sender,
+                dropped,
+                clock,
+            },
+            worker,
+        )
     }
 
     /// Queues the notes about `regarding`, dropping (and counting) what does not fit.
     pub fn publish(&self, notes: Vec<Note>, regarding: &ObjectReference) {
-        let now = Timestamp::now();
         for note in notes {
             if self
                 .sender
-                .try_send((note, regarding.clone(), now))
+                .try_send((note, regarding.clone(), self.clock.now()))
                 .is_err()
                 && self.dropped.inc() == 0
             {
@@ -170,6 +203,28 @@ mod tests {
         let config = kube::Config::new("https://127.0.0.1:1".parse().expect("url"));
         let client = Client::try_from(config).expect("client");
         Publisher::new(client, "okta-rbac-operator", None)
+    }
+
+    #[tokio::test]
+    async fn notes_queued_together_get_times_and_names_of_their_own() {
+        let clock = UniqueClock::default();
+        let publisher = publisher();
+        let regarding = ObjectReference {
+            name: Some("grant".into()),
+            ..Default::default()
+        };
+        let note = Note {
+            type_: EventType::Normal,
+            reason: "Granted",
+            note: String::new(),
+        };
+        let times: Vec<Timestamp> = (0..1000).map(|_| clock.now()).collect();
+        assert!(times.windows(2).all(|w| w[0] < w[1]), "strictly increasing");
+        let names: std::collections::BTreeSet<Option<String>> = times
+            .iter()
+            .map(|at| publisher.event(&note, &regarding, *at).metadata.name)
+            .collect();
+        assert_eq!(names.len(), 1000, "every event its own name");
     }
 
     #[tokio::test]
