@@ -326,13 +326,7 @@ async fn bench(objects: usize, operator_bin: &Path) -> SizeResult {
     eprintln!(
         ">> {objects} objects: the floor (objects, bindings, statuses and events written directly), on a fresh control plane"
     );
-    let plane = ControlPlane::start(ControlPlaneOptions {
-        crds: vec![OktaGroupBinding::crd()],
-        ..Default::default()
-    })
-    .await
-    .expect("control plane");
-    let client = plane.client().await.expect("client");
+    let (plane, client) = large::plane().await;
     create_namespaces(&client).await;
     let floor = run_floor(&client, &cpu::plane_processes(&plane), objects, &template).await;
     eprintln!("   {:.2} s", floor.seconds);
