@@ -492,6 +492,37 @@ async fn namespaces_gain_and_lose_bindings_as_their_labels_match() {
     .await;
 }
 
+/// Namespaces are selected by the label naming them, which the apiserver sets on every
+/// namespace (and which the operator's cache answers from the name).
+#[tokio::test]
+async fn a_selector_on_the_namespace_name_label_binds_exactly_the_named_namespaces() {
+    let client = client().await;
+    let (group, _) = okta_group("by-name");
+    let chosen = namespace(&client, &[]).await;
+    let other = namespace(&client, &[]).await;
+    let name = unique_name("by-name");
+    let mut spec = spec(&group);
+    spec.cluster_role_bindings = vec![];
+    spec.role_bindings = vec![RoleBindingSpec {
+        namespace: None,
+        namespace_selector: Some(okta_rbac_api::NamespaceSelector {
+            match_labels: None,
+            match_expressions: Some(vec![okta_rbac_api::SelectorRequirement {
+                key: "kubernetes.io/metadata.name".into(),
+                operator: okta_rbac_api::SelectorOperator::In,
+                values: Some(vec![chosen.clone(), "no-such-namespace".into()]),
+            }]),
+        }),
+        role: None,
+        cluster_role: Some("view".into()),
+    }];
+    apply_binding(&client, &name, spec).await;
+    let ogb = wait_condition(&client, &name, "Ready", "True", None).await;
+    let (_, rbs) = owned_bindings(&client, &ogb).await;
+    let namespaces: Vec<String> = rbs.iter().filter_map(|b| b.namespace()).collect();
+    assert_eq!(namespaces, vec![chosen], "not {other}");
+}
+
 #[tokio::test]
 async fn a_missing_role_is_bound_anyway_and_reported_until_it_exists() {
     let client = client().await;

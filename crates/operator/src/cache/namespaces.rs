@@ -1,10 +1,13 @@
 //! Namespaces as the operator needs them: a name and its labels, nothing else, the
 //! labels stored once per distinct set. A cluster holds far more namespaces than objects
 //! (tens of thousands, most of them with the same few labels); kept as kube's reflector
-//! keeps them, each cost about 1.8 KiB (an `ObjectMeta`, its key, its `Arc`). Namespaces
-//! being deleted are not kept: nothing is bound into them.
+//! keeps them, each cost about 1.8 KiB (an `ObjectMeta`, its key, its `Arc`). The label
+//! naming the namespace, which every namespace carries and which would make every label
+//! set distinct, is not stored: selectors see it through the name. Namespaces being
+//! deleted are not kept: nothing is bound into them.
 
 use super::interner::Interner;
+use crate::reconcile::desired::NAMESPACE_NAME_LABEL;
 use k8s_openapi::api::core::v1::Namespace;
 use kube::core::PartialObjectMeta;
 use kube::runtime::watcher::Event;
@@ -43,8 +46,12 @@ impl Inner {
         if meta.deletion_timestamp.is_some() {
             return None;
         }
-        let labels = self.labels.value(meta.labels.clone().unwrap_or_default());
-        Some((Arc::from(meta.name.as_deref().unwrap_or_default()), labels))
+        let name = meta.name.as_deref().unwrap_or_default();
+        let mut labels = meta.labels.clone().unwrap_or_default();
+        if labels.get(NAMESPACE_NAME_LABEL).map(String::as_str) == Some(name) {
+            labels.remove(NAMESPACE_NAME_LABEL);
+        }
+        Some((Arc::from(name), self.labels.value(labels)))
     }
 
     fn forget(&mut self, removed: Option<Arc<Labels>>) {
@@ -139,7 +146,13 @@ mod tests {
     fn namespace(name: &str, team: &str, deleting: bool) -> PartialObjectMeta<Namespace> {
         ObjectMeta {
             name: Some(name.into()),
-            labels: Some([("team".to_string(), team.to_string())].into()),
+            labels: Some(
+                [
+                    ("team".to_string(), team.to_string()),
+                    (NAMESPACE_NAME_LABEL.to_string(), name.to_string()),
+                ]
+                .into(),
+            ),
             deletion_timestamp: deleting.then_some(Time(k8s_openapi::jiff::Timestamp::UNIX_EPOCH)),
             ..Default::default()
         }

@@ -38,23 +38,40 @@ impl DesiredBinding {
     }
 }
 
+/// The label the apiserver gives every namespace: its own name. The namespace cache
+/// does not store it (it would make every namespace's label set distinct); a
+/// [`NamespaceView`] answers it from the name.
+pub const NAMESPACE_NAME_LABEL: &str = "kubernetes.io/metadata.name";
+
+/// Labels a selector can be matched against.
+pub trait LabelSource {
+    fn label(&self, key: &str) -> Option<&str>;
+}
+
+impl LabelSource for BTreeMap<String, String> {
+    fn label(&self, key: &str) -> Option<&str> {
+        self.get(key).map(String::as_str)
+    }
+}
+
 /// Whether a namespace's labels match a selector, as Kubernetes' label selectors do.
-pub fn selector_matches(selector: &NamespaceSelector, labels: &BTreeMap<String, String>) -> bool {
+pub fn selector_matches(selector: &NamespaceSelector, labels: &impl LabelSource) -> bool {
     let labels_match = selector
         .match_labels
         .iter()
         .flatten()
-        .all(|(key, value)| labels.get(key) == Some(value));
+        .all(|(key, value)| labels.label(key) == Some(value.as_str()));
     let expressions_match = selector
         .match_expressions
         .iter()
         .flatten()
         .all(|expression| {
-            let value = labels.get(&expression.key);
+            let value = labels.label(&expression.key);
             let values = expression.values.as_deref().unwrap_or_default();
+            let listed = |v: &str| values.iter().any(|listed| listed == v);
             match expression.operator {
-                SelectorOperator::In => value.is_some_and(|v| values.contains(v)),
-                SelectorOperator::NotIn => value.is_none_or(|v| !values.contains(v)),
+                SelectorOperator::In => value.is_some_and(listed),
+                SelectorOperator::NotIn => value.is_none_or(|v| !listed(v)),
                 SelectorOperator::Exists => value.is_some(),
                 SelectorOperator::DoesNotExist => value.is_none(),
             }
@@ -62,10 +79,19 @@ pub fn selector_matches(selector: &NamespaceSelector, labels: &BTreeMap<String, 
     labels_match && expressions_match
 }
 
-/// A namespace as the core sees it.
+/// A namespace as the core sees it: its name, and its labels but for its name label.
 pub struct NamespaceView<'a> {
     pub name: &'a str,
     pub labels: &'a BTreeMap<String, String>,
+}
+
+impl LabelSource for NamespaceView<'_> {
+    fn label(&self, key: &str) -> Option<&str> {
+        match self.labels.label(key) {
+            None if key == NAMESPACE_NAME_LABEL => Some(self.name),
+            found => found,
+        }
+    }
 }
 
 /// Deterministic, bounded binding names: readable parts and a hash of what makes the
@@ -142,7 +168,7 @@ pub fn desired_bindings(
             (Some(namespace), _) => vec![namespace.clone()],
             (None, Some(selector)) => namespaces
                 .iter()
-                .filter(|ns| selector_matches(selector, ns.labels))
+                .filter(|ns| selector_matches(selector, *ns))
                 .map(|ns| ns.name.to_string())
                 .collect(),
             (None, None) => vec![],
@@ -266,6 +292,37 @@ mod tests {
         assert!(
             selector_matches(&NamespaceSelector::default(), &labels(&[])),
             "an empty selector matches all"
+        );
+    }
+
+    #[test]
+    fn a_namespace_matches_its_name_label_though_the_cache_does_not_store_it() {
+        let by_name = NamespaceSelector {
+            match_labels: None,
+            match_expressions: Some(vec![SelectorRequirement {
+                key: NAMESPACE_NAME_LABEL.into(),
+                operator: SelectorOperator::In,
+                values: Some(vec!["payments".into(), "web".into()]),
+            }]),
+        };
+        let none = labels(&[]);
+        let view = |name| NamespaceView {
+            name,
+            labels: &none,
+        };
+        assert!(selector_matches(&by_name, &view("payments")));
+        assert!(!selector_matches(&by_name, &view("billing")));
+        let not_named = NamespaceSelector {
+            match_labels: None,
+            match_expressions: Some(vec![SelectorRequirement {
+                key: NAMESPACE_NAME_LABEL.into(),
+                operator: SelectorOperator::DoesNotExist,
+                values: None,
+            }]),
+        };
+        assert!(
+            !selector_matches(&not_named, &view("payments")),
+            "every namespace has it"
         );
     }
 }
