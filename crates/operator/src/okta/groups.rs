@@ -5,6 +5,7 @@
 //! names the group. Member lists (Users mode)
 //! come from [`MemberLists`]. No lock is held while a request is in flight.
 
+use super::batching::Batching;
 use super::client::NAMES_PER_SEARCH;
 use super::members::MemberLists;
 use super::system_log::{ChangedGroup, LogProgress};
@@ -13,7 +14,7 @@ use futures::StreamExt;
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use tokio::sync::{Notify, watch};
+use tokio::sync::watch;
 
 /// Okta's answer about one group name.
 #[derive(Clone, Debug)]
@@ -32,21 +33,6 @@ enum Entry {
 
 /// The longest a batch is held back for an exhausted rate-limit window.
 const LONGEST_HOLD: Duration = Duration::from_secs(60);
-
-/// The longest a batch waits to fill while names keep arriving. Objects created at a
-/// steady 25 a second or more (a GitOps sync of thousands) then go out 50 names per
-/// request; with half-full requests, 5,000 new objects would need twice the tightest
-/// org's 100 searches a minute, and half of them would wait out a window and say so.
-const LONGEST_GATHER: Duration = Duration::from_secs(2);
-
-/// Pending names from which a gathering counts as a burst; so does a gathering that
-/// starts within [`BURST_MEMORY`] of a batch of that many. Objects applied one at a
-/// time (batches of one) are never held back.
-const BURST: usize = 5;
-const BURST_MEMORY: Duration = Duration::from_millis(500);
-
-/// Coalescing windows without a new name that end a burst's gathering.
-const BURST_QUIET_WINDOWS: u32 = 8;
 
 fn epoch_seconds() -> u64 {
     std::time::SystemTime::now()
@@ -81,17 +67,13 @@ pub struct GroupDirectory {
     freshness: Freshness,
     /// Where following the System Log stands.
     log: LogProgress,
-    /// Lookups arriving within this window share a request.
-    coalesce: Duration,
     concurrency: usize,
     entries: Mutex<HashMap<String, Entry>>,
-    pending: Mutex<HashSet<String>>,
+    /// The names waiting for the next batch.
+    batching: Batching,
     /// While Okta's window is exhausted: its reset, in epoch seconds. Lookups then fail
-    /// at once (their names wait in `pending` for the reset) instead of holding workers.
+    /// at once (their names wait for the reset) instead of holding workers.
     held_until: Mutex<Option<u64>>,
-    wake: Notify,
-    /// When the last batch went out, and how many names it had.
-    last_batch: Mutex<Option<(Instant, usize)>>,
     /// Bumped after every batch: waiters re-check the cache.
     batches: watch::Sender<u64>,
     members: MemberLists,
@@ -112,13 +94,10 @@ impl GroupDirectory {
             client,
             freshness,
             log: LogProgress::default(),
-            coalesce: Duration::from_millis(25),
             concurrency: concurrency.max(1),
             entries: Mutex::new(HashMap::new()),
-            pending: Mutex::new(HashSet::new()),
+            batching: Batching::default(),
             held_until: Mutex::new(None),
-            wake: Notify::new(),
-            last_batch: Mutex::new(None),
             batches,
         })
     }
@@ -176,12 +155,10 @@ impl GroupDirectory {
             }
             let held = *lock(&self.held_until);
             if let Some(reset) = held.filter(|reset| *reset > epoch_seconds()) {
-                lock(&self.pending).insert(name.to_string());
+                self.batching.put_back([name.to_string()]);
                 return Err(OktaError::RateLimited { reset });
             }
-            if lock(&self.pending).insert(name.to_string()) {
-                self.wake.notify_one();
-            }
+            self.batching.ask(name);
             if batches.changed().await.is_err() {
                 return Err(OktaError::Config("the Okta directory stopped".into()));
             }
@@ -197,22 +174,19 @@ impl GroupDirectory {
             lock(&self.entries).get(name),
             Some(Entry::Answer(answer)) if answer.fetched.elapsed() < self.lifetime()
         );
-        if !fresh && lock(&self.pending).insert(name.to_string()) {
-            self.wake.notify_one();
+        if !fresh {
+            self.batching.ask(name);
         }
     }
 
-    /// Runs batches forever: wait for lookups, gather the names that arrive within the
-    /// coalescing window, and verify them [`NAMES_PER_SEARCH`] per request.
+    /// Runs batches forever: the names [`Batching`] gathers, verified
+    /// [`NAMES_PER_SEARCH`] per request.
     pub async fn run(self: Arc<Self>) {
         loop {
-            self.wake.notified().await;
-            let burst_continues = self.gather().await;
-            let mut names: HashSet<String> = self.take_pending(burst_continues);
+            let mut names = self.batching.next_batch().await;
             if names.is_empty() {
                 continue;
             }
-            *lock(&self.last_batch) = Some((Instant::now(), names.len()));
             names.extend(self.due_soon());
             let names: Vec<String> = names.into_iter().collect();
             let chunks: Vec<Vec<String>> = names
@@ -276,7 +250,7 @@ impl GroupDirectory {
             // arrives meanwhile is answered RateLimited at once instead of waiting out the
             // whole hold for the next batch.
             let hold = reset_at.map(|reset| {
-                lock(&self.pending).extend(refused);
+                self.batching.put_back(refused);
                 let wait = reset
                     .saturating_sub(epoch_seconds())
                     .min(LONGEST_HOLD.as_secs());
@@ -284,67 +258,16 @@ impl GroupDirectory {
                 wait
             });
             self.batches.send_modify(|n| *n += 1);
-            if !lock(&self.pending).is_empty() {
-                // What a burst left for the next request, or what arrived meanwhile.
-                self.wake.notify_one();
-            }
+            // What a burst left for the next request, or what arrived meanwhile.
+            self.batching.wake_if_pending();
             if let Some(wait) = hold {
                 // Gather everything asked meanwhile and send it in full requests once the
                 // window resets, instead of spending the new window on stragglers.
                 tokio::time::sleep(Duration::from_secs(wait)).await;
                 *lock(&self.held_until) = None;
-                self.wake.notify_one();
+                self.batching.wake_if_pending();
             }
         }
-    }
-
-    /// Waits while names keep arriving, so that a burst (a GitOps sync, a restart) goes
-    /// out in full requests rather than one per coalescing window: until a full
-    /// request's worth is pending, the names stop coming, or [`LONGEST_GATHER`] has
-    /// passed. A few lookups go after one quiet window; a burst (many names, or names
-    /// soon after a batch of many) only after [`BURST_QUIET_WINDOWS`] of them, because
-    /// its names arrive in clumps (watch events, the apiserver's latency) with gaps
-    /// longer than one window.
-    ///
-    /// Returns whether names were still arriving when it stopped (a full request's worth
-    /// was pending).
-    async fn gather(&self) -> bool {
-        let started = Instant::now();
-        let recent = lock(&self.last_batch)
-            .is_some_and(|(at, names)| names >= BURST && at.elapsed() < BURST_MEMORY);
-        let mut seen = lock(&self.pending).len();
-        let mut quiet = 0;
-        while started.elapsed() < LONGEST_GATHER {
-            tokio::time::sleep(self.coalesce).await;
-            let pending = lock(&self.pending).len();
-            if pending >= NAMES_PER_SEARCH {
-                return true;
-            }
-            if pending > seen {
-                seen = pending;
-                quiet = 0;
-                continue;
-            }
-            quiet += 1;
-            if (pending < BURST && !recent) || quiet >= BURST_QUIET_WINDOWS {
-                return false;
-            }
-        }
-        false
-    }
-
-    /// The pending names for the next batch. While a burst continues, only whole
-    /// requests' worth: the rest waits for the names still coming, instead of going out
-    /// as a small request of its own (at 50 names a request, a sync of 5,000 objects
-    /// needs the whole minute of the tightest org's budget, with no room for remainders).
-    fn take_pending(&self, burst_continues: bool) -> HashSet<String> {
-        let mut pending = lock(&self.pending);
-        let mut names: Vec<String> = pending.drain().collect();
-        if burst_continues {
-            let rest = names.len() % NAMES_PER_SEARCH;
-            pending.extend(names.drain(names.len() - rest..));
-        }
-        names.into_iter().collect()
     }
 
     /// Cached names past three quarters of their lifetime: verified along with a batch
@@ -373,7 +296,7 @@ impl GroupDirectory {
             .flatten()
             .collect();
         drop(entries);
-        lock(&self.pending).retain(|name| names.contains(name));
+        self.batching.retain(|name| names.contains(name));
         self.members.retain(&ids);
     }
 

@@ -3,6 +3,7 @@
 //! the member lists of groups bound in Users mode ([`members`]).
 
 pub mod auth;
+mod batching;
 pub mod claims;
 pub mod client;
 pub mod credentials;

@@ -31,6 +31,13 @@ pub fn table(results: &[SizeResult]) -> String {
     row("true limit (best concurrency)", &|r| {
         format!("{} ({})", seconds(r.limit.seconds), r.limit.concurrency)
     });
+    row("true limit by server-side apply (same concurrency)", &|r| {
+        format!(
+            "{} ({:.2}×)",
+            seconds(r.limit.apply_seconds),
+            r.limit.apply_seconds / r.limit.seconds
+        )
+    });
     row(
         "floor: objects, bindings, statuses, events (best objects at once)",
         &|r| format!("{} ({})", seconds(r.floor.seconds), r.floor.objects_at_once),

@@ -5,6 +5,8 @@ pub struct LimitResult {
     /// The concurrency of the best run.
     pub concurrency: usize,
     pub writes: u64,
+    /// The same bindings by server-side apply, at the same concurrency.
+    pub apply_seconds: f64,
 }
 
 pub struct FloorResult {
