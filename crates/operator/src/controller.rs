@@ -5,7 +5,7 @@ use crate::cache::{BindingCache, Keep, NamespaceCache, Stores, all_synced, bindi
 use crate::labels::{MANAGED_BY_LABEL, MANAGER};
 use crate::reconcile::{self, context::Context};
 use crate::tasks::{Supervisor, TaskEnded};
-use futures::StreamExt;
+use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::api::core::v1::Namespace;
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
 use kube::api::Api;
@@ -259,7 +259,10 @@ pub async fn run(
     let objects_now = objects.clone();
     // A change of spec moves the generation; a status write (most often the operator's
     // own) does not, and changes nothing the reconcile decides from.
-    let spec_changes = object_events.predicate_filter(predicates::generation, Default::default());
+    let status_observer = Arc::clone(&ctx);
+    let spec_changes = object_events
+        .inspect_ok(move |ogb| status_observer.cached_version(ogb))
+        .predicate_filter(predicates::generation, Default::default());
     let controller = Controller::for_stream(spec_changes, objects.clone())
         .with_config(kube::runtime::controller::Config::default().concurrency(parts.concurrency));
     let (for_ns, for_cr, for_role) = (objects.clone(), objects.clone(), objects);

@@ -61,6 +61,20 @@ impl Context {
         lock(&self.written_status).insert(uid, (version, status));
     }
 
+    /// The cache now holds `ogb` as the watch delivered it: a status written over an older
+    /// version is in it (or was overwritten since), so the copy kept of it goes. Without
+    /// this, every object's last status stayed twice in memory until its next reconcile.
+    pub fn cached_version(&self, ogb: &OktaGroupBinding) {
+        let uid = ogb.uid().unwrap_or_default();
+        let mut written = lock(&self.written_status);
+        if written
+            .get(&uid)
+            .is_some_and(|(over, _)| ogb.metadata.resource_version.as_ref() != Some(over))
+        {
+            written.remove(&uid);
+        }
+    }
+
     /// Drops what is kept about a deleted object.
     pub fn forget(&self, uid: &str) {
         lock(&self.written_status).remove(uid);
