@@ -133,10 +133,12 @@ mod tests {
     use super::*;
     use std::sync::Arc;
 
-    /// Batches taken until `feeding` ends and nothing is pending, by size.
+    /// The sizes of the batches taken, as the directory takes them, until `total` names
+    /// have gone out.
     async fn batch_sizes(
         batching: Arc<Batching>,
         feeding: tokio::task::JoinHandle<()>,
+        total: usize,
     ) -> Vec<usize> {
         let taker = tokio::spawn({
             let batching = batching.clone();
@@ -148,7 +150,7 @@ mod tests {
                         sizes.push(names.len());
                     }
                     batching.wake_if_pending();
-                    if sizes.iter().sum::<usize>() == 500 {
+                    if sizes.iter().sum::<usize>() == total {
                         return sizes;
                     }
                 }
@@ -174,7 +176,7 @@ mod tests {
                 }
             }
         });
-        let sizes = batch_sizes(batching, feeding).await;
+        let sizes = batch_sizes(batching, feeding, 500).await;
         let (last, whole) = sizes.split_last().expect("batches");
         assert!(
             whole.iter().all(|n| n % NAMES_PER_SEARCH == 0),

@@ -138,14 +138,21 @@ async fn reconcile_inner(ogb: &OktaGroupBinding, ctx: &Context) -> Result<Action
     write_status(ctx, ogb, &observation.status, status).await?;
     // The next look: a retry, the resync, or the window's next boundary, the earliest.
     // A grant that is over needs none: only a change to the object or its bindings.
+    let now = now().0;
     let next = match retry {
         Retry::Backoff => Some(ctx.backoff_after_failure(&uid)),
+        // A second past the reset, when the directory's hold has ended; the lookups of
+        // every object waiting for it go out together, in full requests.
+        Retry::AtReset(reset) => Some(Duration::from_secs(
+            reset
+                .saturating_sub(u64::try_from(now.as_second()).unwrap_or_default())
+                .saturating_add(1),
+        )),
         Retry::Resync => {
             ctx.clear_failures(&uid);
             (!matches!(window, Window::Expired { .. })).then_some(ctx.resync)
         }
     };
-    let now = now().0;
     Ok(match next {
         Some(delay) => Action::requeue(schedule::until_next_look(delay, &window, now)),
         None => Action::await_change(),

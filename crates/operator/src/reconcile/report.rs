@@ -9,6 +9,7 @@ use super::plan::Plan;
 use super::schedule::Window;
 use super::subjects::subject_summary;
 use super::tally::{Tally, tally};
+use crate::okta::OktaError;
 use crate::policy::Policy;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use okta_rbac_api::conditions::{
@@ -28,6 +29,10 @@ pub enum Retry {
     Resync,
     /// Soon, with growing backoff: Okta did not answer, or a write failed.
     Backoff,
+    /// When Okta's rate-limit window resets (epoch seconds): asking before is refused,
+    /// and a growing backoff would wait well past the reset (seen: the last objects of a
+    /// 5,000-object sync half a minute late).
+    AtReset(u64),
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -125,10 +130,15 @@ pub fn report(inputs: &Inputs<'_>, now: &Time) -> Report {
         status,
         events,
         state: state_name(outcome),
-        retry: if unanswered || !tally.failures.is_empty() {
-            Retry::Backoff
-        } else {
-            Retry::Resync
+        retry: match (outcome, &judgement.members_unknown) {
+            (Outcome::Unknown(OktaError::RateLimited { reset }), _)
+            | (_, Some(OktaError::RateLimited { reset }))
+                if tally.failures.is_empty() =>
+            {
+                Retry::AtReset(*reset)
+            }
+            _ if unanswered || !tally.failures.is_empty() => Retry::Backoff,
+            _ => Retry::Resync,
         },
         failed_writes,
         terminating: tally.terminating.len(),

@@ -295,6 +295,26 @@ fn an_outage_keeps_the_recorded_group_and_the_time_of_verification() {
 }
 
 #[test]
+fn a_rate_limited_lookup_is_retried_at_the_window_reset_not_with_backoff() {
+    let plan = bound(&["a"]);
+    let limited = Judgement {
+        outcome: Outcome::Unknown(crate::okta::OktaError::RateLimited {
+            reset: 1_900_000_000,
+        }),
+        subjects: vec![],
+        members_unknown: None,
+        grant: Grant::KeepExisting,
+        claim: None,
+    };
+    let report = report_at(&Default::default(), &limited, &plan, &[], 100);
+    assert_eq!(report.retry, Retry::AtReset(1_900_000_000));
+    assert_eq!(
+        condition(&report.status, "GroupVerified"),
+        ("Unknown", "OktaRateLimited")
+    );
+}
+
+#[test]
 fn thousands_of_bindings_are_counted_and_only_the_first_hundred_listed() {
     let names: Vec<String> = (0..10_000).map(|i| format!("b{i:05}")).collect();
     let plan = bound(&names.iter().map(String::as_str).collect::<Vec<_>>());
