@@ -74,7 +74,7 @@ export OKTA_RBAC_OPERATOR_BIN := $(TARGET_DIR)/debug/okta-rbac-operator
 # tree (the local Okta, the test world, the demo, and what only they need).
 NOT_IN_OPERATOR := okta-sim okta-rbac-testenv okta-rbac-pki okta-rbac-demo axum-server rcgen tempfile plotters
 
-.PHONY: help demo controlplane tools build crd lint operator-deps fmt test rust-test sdk-test bench bench-smoke clean image deploy undeploy packages node peers docs docs-reference
+.PHONY: help stage-times demo controlplane tools build crd lint operator-deps fmt test rust-test sdk-test fuzz bench bench-smoke clean image deploy undeploy packages node peers docs docs-reference
 
 help:
 	@echo "make help          this list"
@@ -85,6 +85,8 @@ help:
 	@echo "                   README, the release notes, and the docs site built with --strict"
 	@echo "make rust-test     the Rust unit and integration tests of every crate"
 	@echo "make sdk-test      Okta's official Python SDK against the local Okta"
+	@echo "make fuzz          generated OktaGroupBindings through the apiserver, more than make test sends"
+	@echo "                   (FUZZ_CASES=3000, FUZZ_SEED=the date)"
 	@echo "make bench         the operator, the true limit, the floor and rbac-manager at 100, 1000, 5000 objects (SIZES=...)"
 	@echo "                   and the large-cluster cases (LARGE_CASES=...); BENCH_NO_PEER=1 without rbac-manager; writes docs/bench/"
 	@echo "make bench-smoke   the benchmark at 20 objects with the debug build, no peer, no large cases (part of make test)"
@@ -251,13 +253,53 @@ operator-deps:
 	done; \
 	echo ">> the operator's dependency tree holds none of: $(NOT_IN_OPERATOR)"
 
-test: lint rust-test sdk-test bench-smoke
+# make test runs its stages one after another, each timed; the table of their wall times
+# and the slowest test executables ends every run (and a failed one), so that a
+# regression shows in every CI log.
+TEST_STAGES := lint controlplane tools node image rust-test sdk-test bench-smoke
+STAGE_TIMES := $(CURDIR)/.build/stage-times
 
-# Every binary first: the demo's tests run the operator binary from beside them. The node
-# and the image are for the tests that run the operator in Pods (on_node.rs).
+test:
+	@mkdir -p $(dir $(STAGE_TIMES)) && : > $(STAGE_TIMES)
+	@for stage in $(TEST_STAGES); do \
+		start=$$(date +%s); \
+		$(MAKE) --no-print-directory $$stage; status=$$?; \
+		echo "$$stage $$(( $$(date +%s) - start ))" >> $(STAGE_TIMES); \
+		if [ $$status -ne 0 ]; then \
+			$(MAKE) --no-print-directory stage-times; \
+			echo "make test: the $$stage stage failed" >&2; exit $$status; \
+		fi; \
+	done; \
+	$(MAKE) --no-print-directory stage-times
+
+stage-times:
+	@echo; echo "stage            wall"; \
+	awk '{ printf "%-14s %5dm%02ds\n", $$1, $$2 / 60, $$2 % 60; total += $$2 } \
+		END { printf "%-14s %5dm%02ds\n", "total", total / 60, total % 60 }' $(STAGE_TIMES)
+	@if [ -f $(TEST_LOGS)/table ]; then echo; echo "the slowest test executables:"; head -n 9 $(TEST_LOGS)/table; fi
+
+# The test executables run side by side (TEST_JOBS at a time): most of them wait on
+# control planes and timers. Every binary is built first: the demo's tests run the
+# operator binary from beside them. The node and the image are for the tests that run the
+# operator in Pods (on_node.rs).
+TEST_JOBS ?= 3
+TEST_LOGS := $(TARGET_DIR)/test-logs
 rust-test: controlplane tools node image
 	$(CARGO) build --locked --workspace --bins
-	$(CARGO) test --locked --workspace
+	$(CARGO) test --locked --workspace --no-run --message-format=json-render-diagnostics \
+		> $(TARGET_DIR)/test-executables.json
+	$(CARGO) test --locked --workspace --doc
+	@mkdir -p $(TEST_LOGS) && { test -f $(TEST_LOGS)/times || cp .ci/test-times $(TEST_LOGS)/times; }
+	$(TARGET_DIR)/debug/okta-rbac-test-run --jobs $(TEST_JOBS) --logs $(TEST_LOGS) \
+		< $(TARGET_DIR)/test-executables.json
+
+# The fuzz test of make test, with more objects and a seed of the day (the seed is
+# printed; FUZZ_SEED=N reproduces a run).
+FUZZ_CASES ?= 3000
+FUZZ_SEED ?= $(shell date -u +%Y%m%d)
+fuzz: controlplane
+	$(CARGO) build --locked -p okta-rbac-operator -p okta-rbac-kubectl-plugin --bin okta-rbac-operator --bin kubectl-okta_rbac
+	FUZZ_CASES=$(FUZZ_CASES) FUZZ_SEED=$(FUZZ_SEED) $(CARGO) test --locked -p okta-rbac-operator --test fuzz -- --nocapture
 
 $(SDK_VENV_STAMP): $(SDK_REQUIREMENTS)
 	@command -v python3 >/dev/null || { echo "Python 3 is needed for the SDK tests" >&2; exit 1; }

@@ -7,7 +7,11 @@
 //! `kubectl apply` of a bad object fails clearly.
 
 pub mod conditions;
+pub mod decoded;
 pub mod reasons;
+pub mod times;
+
+pub use decoded::{Decoded, Unreadable};
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use kube::{CustomResource, KubeSchema};
@@ -74,7 +78,7 @@ const NAMESPACE_PATTERN: &str = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$";
     )
 )]
 #[x_kube(validation = Rule::new("size(self.clusterRoleBindings) + size(self.roleBindings) > 0").message("declare at least one entry in clusterRoleBindings or roleBindings"))]
-#[x_kube(validation = Rule::new("!has(self.startTime) || !has(self.endTime) || self.endTime > self.startTime").message("endTime must be after startTime"))]
+#[x_kube(validation = Rule::new(times::end_after_start()).message("endTime must be after startTime"))]
 #[serde(rename_all = "camelCase")]
 pub struct OktaGroupBindingSpec {
     /// The Okta group's `profile.name`, exactly. It must start with the operator's allowed
@@ -107,15 +111,18 @@ pub struct OktaGroupBindingSpec {
     #[serde(default)]
     pub paused: bool,
 
-    /// When the grants start (RFC 3339, such as `2026-12-01T09:00:00Z`). Before it, the
-    /// object's bindings do not exist; they are created within a second of it.
+    /// When the grants start (RFC 3339, such as `2026-12-01T09:00:00Z`, from
+    /// 1970-01-01T00:00:00Z to 9999-12-30T00:00:00Z). Before it, the object's bindings do
+    /// not exist; they are created within a second of it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "times::schema")]
     pub start_time: Option<Time>,
 
-    /// When the grants end (RFC 3339). From then on, the object's bindings do not exist:
-    /// they are deleted within a second of it, and a grant already over when applied
-    /// creates nothing.
+    /// When the grants end (RFC 3339, in the same range; leave it out for a grant that
+    /// never ends). From then on, the object's bindings do not exist: they are deleted
+    /// within a second of it, and a grant already over when applied creates nothing.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "times::schema")]
     pub end_time: Option<Time>,
 }
 
@@ -250,9 +257,11 @@ pub struct OktaGroupBindingStatus {
     pub bindings: Vec<ManagedBinding>,
     /// How many bindings the operator keeps for this object, listed or not.
     #[serde(default)]
+    #[schemars(range(min = 0, max = i32::MAX))]
     pub binding_count: i32,
     /// How many of them `bindings` leaves out (absent when it lists them all).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0, max = i32::MAX))]
     pub bindings_not_listed: Option<i32>,
     /// When Okta last answered about the group.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -78,6 +78,9 @@ reasons! {
     RoleMissing,
     /// Ready and Paused: `spec.paused` is true.
     Paused,
+    /// Ready: the operator cannot read the object (a field its version does not
+    /// understand); it leaves the object's bindings as they are until it can.
+    Unreadable,
     /// ClaimCarriesGroup: ID tokens of the authorization server carry the group.
     ClaimCarriesGroup,
     /// ClaimCarriesGroup: no active ID-token GROUPS claim of the apiserver's claim name.

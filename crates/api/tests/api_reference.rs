@@ -95,7 +95,7 @@ fn page() -> String {
             let _ = writeln!(
                 out,
                 "| {} | {} |",
-                code(text(&rule["rule"])),
+                shown_rule(text(&rule["rule"])),
                 cell(text(&rule["message"]))
             );
         }
@@ -201,11 +201,23 @@ fn rules_of(field: &Value) -> Vec<String> {
         .map(|rule| {
             format!(
                 "Refused unless {}: \"{}\".",
-                code(text(&rule["rule"])),
+                shown_rule(text(&rule["rule"])),
                 cell(text(&rule["message"]))
             )
         })
         .collect()
+}
+
+/// Longer rules than this (the generated time rules run to 1,900 characters) say more in
+/// their message than in CEL: the page points at the CRD for them.
+const LONGEST_RULE_SHOWN: usize = 200;
+
+fn shown_rule(rule: &str) -> String {
+    if rule.len() > LONGEST_RULE_SHOWN {
+        format!("a rule of {} characters (in the CRD)", rule.len())
+    } else {
+        code(rule)
+    }
 }
 
 fn text(value: &Value) -> &str {

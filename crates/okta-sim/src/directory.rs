@@ -18,6 +18,9 @@ pub struct Group {
     pub created: String,
     pub last_updated: String,
     pub last_membership_updated: String,
+    /// Fields merged into the group as the API returns it: an answer with a value no
+    /// client expects, as a newer Okta, or a bug, may send.
+    pub oddity: Option<serde_json::Value>,
 }
 
 #[derive(Clone, Debug)]
@@ -32,6 +35,8 @@ pub struct User {
     pub created: String,
     pub status_changed: String,
     pub last_updated: String,
+    /// As for groups.
+    pub oddity: Option<serde_json::Value>,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq)]
@@ -164,6 +169,7 @@ impl Directory {
                 created: at.clone(),
                 last_updated: at.clone(),
                 last_membership_updated: at,
+                oddity: None,
             },
         );
         self.members.insert(id.clone(), BTreeSet::new());

@@ -370,6 +370,24 @@ impl OktaSim {
     pub fn set_user_status(&self, user: &str, status: UserStatus) -> Result<(), DirectoryError> {
         lock(&self.state.directory).set_user_status(user, status)
     }
+
+    /// Merges `fields` into every answer that carries the group or user of this id
+    /// (`None`: answers as usual): a value a client does not expect, in one item of a page.
+    pub fn set_oddity(
+        &self,
+        id: &str,
+        fields: Option<serde_json::Value>,
+    ) -> Result<(), DirectoryError> {
+        let mut directory = lock(&self.state.directory);
+        if let Some(group) = directory.groups.get_mut(id) {
+            group.oddity = fields;
+        } else if let Some(user) = directory.users.get_mut(id) {
+            user.oddity = fields;
+        } else {
+            return Err(DirectoryError::NotFound(id.to_string()));
+        }
+        Ok(())
+    }
 }
 
 impl Drop for OktaSim {

@@ -68,7 +68,22 @@ impl Group {
                 "_links": {"self": {"href": href("/stats")}},
             }});
         }
+        merge(&mut group, self.oddity.as_ref());
         group
+    }
+}
+
+/// Merges `oddity` into `value` as a JSON merge patch does (objects field by field,
+/// anything else replaced).
+fn merge(value: &mut Value, oddity: Option<&Value>) {
+    match (value, oddity) {
+        (Value::Object(fields), Some(Value::Object(odd))) => {
+            for (key, odd) in odd {
+                merge(fields.entry(key.clone()).or_insert(Value::Null), Some(odd));
+            }
+        }
+        (value, Some(odd)) => *value = odd.clone(),
+        (_, None) => {}
     }
 }
 
@@ -83,7 +98,7 @@ impl User {
             UserStatus::Staged | UserStatus::Provisioned => Value::Null,
             _ => json!(self.created),
         };
-        json!({
+        let mut user = json!({
             "id": self.id,
             "status": self.status.as_str(),
             "created": self.created,
@@ -106,6 +121,8 @@ impl User {
                 "provider": {"type": "OKTA", "name": "OKTA"},
             },
             "_links": {"self": {"href": format!("{base_url}/api/v1/users/{}", self.id)}},
-        })
+        });
+        merge(&mut user, self.oddity.as_ref());
+        user
     }
 }

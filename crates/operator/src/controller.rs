@@ -1,7 +1,9 @@
 //! The controller: watches OktaGroupBindings and everything that changes their outcome
 //! (their bindings, namespaces, roles), and runs a reconcile for each object they touch.
 
-use crate::cache::{BindingCache, Keep, NamespaceCache, Stores, all_synced, bindings, cached};
+use crate::cache::{
+    BindingCache, Keep, NamespaceCache, Stores, WatchStates, all_synced, bindings, cached,
+};
 use crate::labels::{MANAGED_BY_LABEL, MANAGER};
 use crate::reconcile::{self, context::Context};
 use crate::tasks::{Supervisor, TaskEnded};
@@ -14,8 +16,25 @@ use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::watcher::{self, Config};
 use kube::runtime::{Controller, WatchStreamExt, predicates};
 use kube::{Client, ResourceExt};
-use okta_rbac_api::OktaGroupBinding;
+use okta_rbac_api::{Decoded, OktaGroupBinding};
 use std::sync::Arc;
+
+/// An OktaGroupBinding as stored: read, or reported as unreadable (see [`Decoded`]).
+pub type Stored = Decoded<OktaGroupBinding>;
+
+/// The readable objects that `wanted` picks. One that cannot be read is left out: the
+/// operator does not act on it until it can.
+fn matching(
+    objects: &Store<Stored>,
+    wanted: impl Fn(&OktaGroupBinding) -> bool,
+) -> Vec<ObjectRef<Stored>> {
+    objects
+        .state()
+        .iter()
+        .filter(|stored| stored.readable().is_some_and(&wanted))
+        .map(|stored| ObjectRef::from_obj(stored.as_ref()))
+        .collect()
+}
 
 /// How often the `cached_objects` gauges are brought up to date.
 const CACHE_SIZES_INTERVAL: std::time::Duration = std::time::Duration::from_secs(5);
@@ -23,64 +42,42 @@ const CACHE_SIZES_INTERVAL: std::time::Duration = std::time::Duration::from_secs
 /// The objects whose outcome depends on a namespace: explicit ones naming it, and every
 /// one with a selector (its labels may have started or stopped matching).
 fn objects_for_namespace(
-    objects: &Store<OktaGroupBinding>,
+    objects: &Store<Stored>,
     namespace: &PartialObjectMeta<Namespace>,
-) -> Vec<ObjectRef<OktaGroupBinding>> {
+) -> Vec<ObjectRef<Stored>> {
     let name = namespace.name_any();
-    objects
-        .state()
-        .iter()
-        .filter(|ogb| {
-            ogb.spec.role_bindings.iter().any(|rb| {
-                rb.namespace_selector.is_some() || rb.namespace.as_deref() == Some(name.as_str())
-            })
+    matching(objects, |ogb| {
+        ogb.spec.role_bindings.iter().any(|rb| {
+            rb.namespace_selector.is_some() || rb.namespace.as_deref() == Some(name.as_str())
         })
-        .map(|ogb| ObjectRef::from_obj(ogb.as_ref()))
-        .collect()
+    })
 }
 
 /// The objects that reference a role of this name (for the RoleMissing condition).
-fn objects_for_role(
-    objects: &Store<OktaGroupBinding>,
-    kind: &str,
-    name: &str,
-) -> Vec<ObjectRef<OktaGroupBinding>> {
-    objects
-        .state()
-        .iter()
-        .filter(|ogb| match kind {
-            "ClusterRole" => {
-                ogb.spec
-                    .cluster_role_bindings
-                    .iter()
-                    .any(|c| c.cluster_role == name)
-                    || ogb
-                        .spec
-                        .role_bindings
-                        .iter()
-                        .any(|r| r.cluster_role.as_deref() == Some(name))
-            }
-            _ => ogb
-                .spec
-                .role_bindings
+fn objects_for_role(objects: &Store<Stored>, kind: &str, name: &str) -> Vec<ObjectRef<Stored>> {
+    matching(objects, |ogb| match kind {
+        "ClusterRole" => {
+            ogb.spec
+                .cluster_role_bindings
                 .iter()
-                .any(|r| r.role.as_deref() == Some(name)),
-        })
-        .map(|ogb| ObjectRef::from_obj(ogb.as_ref()))
-        .collect()
+                .any(|c| c.cluster_role == name)
+                || ogb
+                    .spec
+                    .role_bindings
+                    .iter()
+                    .any(|r| r.cluster_role.as_deref() == Some(name))
+        }
+        _ => ogb
+            .spec
+            .role_bindings
+            .iter()
+            .any(|r| r.role.as_deref() == Some(name)),
+    })
 }
 
 /// The objects bound to any of these Okta groups (names as the objects spell them).
-fn objects_for_groups(
-    objects: &Store<OktaGroupBinding>,
-    groups: &[String],
-) -> Vec<ObjectRef<OktaGroupBinding>> {
-    objects
-        .state()
-        .iter()
-        .filter(|ogb| groups.contains(&ogb.spec.group))
-        .map(|ogb| ObjectRef::from_obj(ogb.as_ref()))
-        .collect()
+fn objects_for_groups(objects: &Store<Stored>, groups: &[String]) -> Vec<ObjectRef<Stored>> {
+    matching(objects, |ogb| groups.contains(&ogb.spec.group))
 }
 
 /// Everything the controller needs besides the Kubernetes client.
@@ -95,6 +92,8 @@ pub struct Parts {
     pub progress: Arc<crate::progress::Progress>,
     /// Reads Okta's System Log while this replica leads; `None` when turned off.
     pub system_log: Option<crate::okta::system_log::Follower>,
+    /// Where each watch stands, for `/readyz` and the metrics.
+    pub watches: Arc<WatchStates>,
 }
 
 /// How long a stopping controller waits for the events still queued to go out.
@@ -118,41 +117,47 @@ struct Watches {
 
 /// Watches the operator's bindings (by label), and the names and labels of namespaces,
 /// ClusterRoles and Roles.
-fn watch_cluster(client: Client) -> Watches {
+fn watch_cluster(client: Client, states: &Arc<WatchStates>) -> Watches {
     let managed = Config::default().labels(&format!("{MANAGED_BY_LABEL}={MANAGER}"));
     let crb_cache = Arc::new(BindingCache::default());
-    let (crbs, crbs_synced) = bindings(
+    let (crbs_report, crbs_synced) = states.register("ClusterRoleBindings");
+    let crbs = bindings(
         Api::<ClusterRoleBinding>::all(client.clone()),
         managed.clone(),
         crb_cache.clone(),
-        "ClusterRoleBindings",
+        crbs_report,
     );
     let rb_cache = Arc::new(BindingCache::default());
-    let (rbs, rbs_synced) = bindings(
+    let (rbs_report, rbs_synced) = states.register("RoleBindings");
+    let rbs = bindings(
         Api::<RoleBinding>::all(client.clone()),
         managed,
         rb_cache.clone(),
-        "RoleBindings",
+        rbs_report,
     );
     // Api<PartialObjectMeta<_>> asks the apiserver for metadata only: no spec, no rules.
     let ns_cache = Arc::new(NamespaceCache::default());
-    let (namespaces, namespaces_synced) = crate::cache::namespaces(
+    let (namespaces_report, namespaces_synced) = states.register("Namespaces");
+    let namespaces = crate::cache::namespaces(
         Api::<PartialObjectMeta<Namespace>>::all(client.clone()),
         ns_cache.clone(),
+        namespaces_report,
     );
-    let (cr_store, cluster_roles, cluster_roles_synced) = cached(
+    let (cluster_roles_report, cluster_roles_synced) = states.register("ClusterRoles");
+    let (cr_store, cluster_roles) = cached(
         Api::<PartialObjectMeta<ClusterRole>>::all(client.clone()),
         Config::default(),
         Keep::Identity,
         |_| {},
-        "ClusterRoles",
+        cluster_roles_report,
     );
-    let (role_store, roles, roles_synced) = cached(
+    let (roles_report, roles_synced) = states.register("Roles");
+    let (role_store, roles) = cached(
         Api::<PartialObjectMeta<Role>>::all(client),
         Config::default(),
         Keep::Identity,
         |_| {},
-        "Roles",
+        roles_report,
     );
     Watches {
         stores: Stores {
@@ -187,6 +192,7 @@ pub async fn run(
     shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
 ) -> Result<(), TaskEnded> {
     let mut tasks = Supervisor::default();
+    let watch_states = Arc::clone(&parts.watches);
     let Watches {
         stores,
         crbs,
@@ -195,7 +201,7 @@ pub async fn run(
         cluster_roles,
         roles,
         synced: mut watches,
-    } = watch_cluster(client.clone());
+    } = watch_cluster(client.clone(), &parts.watches);
     let (events, event_worker) = crate::events::EventQueue::new(
         crate::events::Publisher::new(client.clone(), MANAGER, std::env::var("POD_NAME").ok()),
         crate::events::QUEUE,
@@ -213,25 +219,32 @@ pub async fn run(
         metrics: parts.metrics,
         failures: Default::default(),
         written_status: Default::default(),
+        unreadable: Default::default(),
     });
 
     // The objects' own watch, so that every group is queued for verification as soon as
     // its object arrives (see GroupDirectory::prefetch).
+    // Each object is decoded on its own: one that cannot be read is reported, never
+    // failing the list or the watch (and with it every other object).
     let observer = Arc::clone(&ctx);
-    let (objects, object_events, object_events_synced) = cached(
-        Api::<OktaGroupBinding>::all(client.clone()),
+    let (objects_report, objects_synced) = parts.watches.register("OktaGroupBindings");
+    let (objects, object_events) = cached(
+        Api::<Stored>::all(client.clone()),
         Config::default(),
         Keep::Object,
         move |event| match event {
-            watcher::Event::Apply(ogb) | watcher::Event::InitApply(ogb) if !ogb.spec.paused => {
+            watcher::Event::Apply(Decoded::Read(ogb))
+            | watcher::Event::InitApply(Decoded::Read(ogb))
+                if !ogb.spec.paused =>
+            {
                 observer.okta.prefetch(&ogb.spec.group);
             }
-            watcher::Event::Delete(ogb) => observer.forget(&ogb.uid().unwrap_or_default()),
+            watcher::Event::Delete(stored) => observer.forget(&stored.uid().unwrap_or_default()),
             _ => {}
         },
-        "OktaGroupBindings",
+        objects_report,
     );
-    watches.push(object_events_synced);
+    watches.push(objects_synced);
     // Groups the System Log says changed: their objects are reconciled now, not at the
     // next resync.
     let (changed, changes) = tokio::sync::mpsc::channel::<Vec<String>>(LOG_REPORTS);
@@ -257,11 +270,16 @@ pub async fn run(
         ),
     );
     let objects_now = objects.clone();
+    let counted = Arc::clone(&ctx);
     // A change of spec moves the generation; a status write (most often the operator's
     // own) does not, and changes nothing the reconcile decides from.
     let status_observer = Arc::clone(&ctx);
     let spec_changes = object_events
-        .inspect_ok(move |ogb| status_observer.cached_version(ogb))
+        .inspect_ok(move |stored| {
+            if let Decoded::Read(ogb) = stored {
+                status_observer.cached_version(ogb);
+            }
+        })
         .predicate_filter(predicates::generation, Default::default());
     let controller = Controller::for_stream(spec_changes, objects.clone())
         .with_config(kube::runtime::controller::Config::default().concurrency(parts.concurrency));
@@ -281,7 +299,7 @@ pub async fn run(
         .run(reconcile::reconcile, reconcile::error_policy, ctx)
         .for_each(|result| {
             progress.reconciled();
-            progress.objects(objects_now.len());
+            progress.objects(counted.readable_objects(objects_now.len()));
             async move {
                 if let Err(error) = result {
                     tracing::debug!(%error, "reconcile did not run");
@@ -293,6 +311,7 @@ pub async fn run(
         ended = tasks.ended() => Err(ended),
     };
     drop(tasks);
+    watch_states.clear();
     // Every queue handle went with the controller: the worker publishes what is left.
     if tokio::time::timeout(EVENT_FLUSH, event_worker)
         .await
@@ -307,13 +326,13 @@ pub async fn run(
 /// to date and drops the Okta answers no object needs any more.
 async fn upkeep(
     ctx: Arc<Context>,
-    objects: Store<OktaGroupBinding>,
+    objects: Store<Stored>,
     watches: Vec<crate::cache::Synced>,
     ready: impl FnOnce() + Send + 'static,
     progress: Arc<crate::progress::Progress>,
 ) {
     if all_synced(watches).await {
-        progress.objects(objects.len());
+        progress.objects(ctx.readable_objects(objects.len()));
         ready();
     }
     let mut tick = tokio::time::interval(CACHE_SIZES_INTERVAL);
@@ -322,6 +341,7 @@ async fn upkeep(
         let groups: std::collections::HashSet<String> = objects
             .state()
             .iter()
+            .filter_map(|stored| stored.readable())
             .map(|ogb| ogb.spec.group.clone())
             .collect();
         ctx.okta.retain(&groups);
@@ -335,7 +355,7 @@ async fn upkeep(
 /// The OktaGroupBinding that owns a binding. Not `owns_stream`: it assumes the owner lives
 /// in the child's namespace, so a RoleBinding's owner reference would name a different
 /// object key in every namespace, and one object would be reconciled several times at once.
-fn owner_of<K: kube::Resource>(binding: &K) -> Option<ObjectRef<OktaGroupBinding>> {
+fn owner_of<K: kube::Resource>(binding: &K) -> Option<ObjectRef<Stored>> {
     let owner = binding
         .owner_references()
         .iter()

@@ -17,6 +17,12 @@ pub struct KindLabel {
     pub kind: String,
 }
 
+/// One of the controller's watches (`OktaGroupBindings`, `RoleBindings`, ...).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct WatchLabel {
+    pub watch: String,
+}
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct OktaRequestLabels {
     pub bucket: String,
@@ -71,6 +77,10 @@ pub struct Metrics {
     groups: Family<StateLabel, Gauge>,
     objects_by_readiness: Family<ReadyLabel, Gauge>,
     pub cached_objects: Family<KindLabel, Gauge>,
+    pub watch_synced: Family<WatchLabel, Gauge>,
+    pub watch_failures: Family<WatchLabel, Counter>,
+    unreadable_objects: Gauge,
+    okta_unreadable_items: Family<KindLabel, Counter>,
     /// uid -> where it stands, to keep the gauges exact.
     objects: Mutex<HashMap<String, ObjectState>>,
     leader: Gauge,
@@ -215,9 +225,43 @@ impl Default for Metrics {
              owner, roleRef and subjects its bindings share)",
             cached_objects.clone(),
         );
+        let watch_synced = Family::<WatchLabel, Gauge>::default();
+        registry.register(
+            "watch_synced",
+            "1 once a watch of the running controller has its first full list, 0 until then \
+             (readiness waits for all of them; /readyz says why one has not)",
+            watch_synced.clone(),
+        );
+        let watch_failures = Family::<WatchLabel, Counter>::default();
+        registry.register(
+            "watch_failures",
+            "Failed lists and watches, by watch (each is retried with backoff)",
+            watch_failures.clone(),
+        );
+        let unreadable_objects = Gauge::default();
+        registry.register(
+            "unreadable_objects",
+            "OktaGroupBindings the operator cannot read (a field its version does not \
+             understand): their bindings are left as they are",
+            unreadable_objects.clone(),
+        );
+        let okta_unreadable_items = Family::<KindLabel, Counter>::default();
+        for kind in crate::okta::UNREADABLE_KINDS {
+            drop(okta_unreadable_items.get_or_create(&KindLabel { kind: kind.into() }));
+        }
+        registry.register(
+            "okta_unreadable_items",
+            "Items of Okta's answers that could not be read and were skipped, by kind \
+             (the rest of their page was used)",
+            okta_unreadable_items.clone(),
+        );
         Self {
             registry,
             cached_objects,
+            watch_synced,
+            watch_failures,
+            unreadable_objects,
+            okta_unreadable_items,
             reconciles,
             reconcile_failures,
             binding_write_failures,
@@ -262,6 +306,7 @@ impl Metrics {
                 }
             }
             Observed::Credentials { refused, changes } => self.okta_credentials(refused, changes),
+            Observed::Unreadable { kind, count } => self.okta_unreadable(kind, count),
         }
     }
 
@@ -358,6 +403,18 @@ impl Metrics {
             .map(|elapsed| elapsed.as_secs_f64())
             .unwrap_or_default();
         self.last_successful_reconcile.set(now);
+    }
+
+    /// How many OktaGroupBindings cannot be read.
+    pub fn unreadable_objects(&self, count: usize) {
+        self.unreadable_objects.set(count as i64);
+    }
+
+    /// Counts items of one kind that could not be read in Okta's answers.
+    pub fn okta_unreadable(&self, kind: &'static str, count: usize) {
+        self.okta_unreadable_items
+            .get_or_create(&KindLabel { kind: kind.into() })
+            .inc_by(count as u64);
     }
 
     /// Sets how many objects the caches hold of one kind.

@@ -1,6 +1,7 @@
 //! The running operator: Okta client and directory, metrics and health endpoints, leader
 //! election, and the controller. `okta-rbac-operator run` starts it here.
 
+use crate::cache::WatchStates;
 use crate::controller::{self, Parts};
 use crate::metrics::Metrics;
 use crate::okta::claims::ClaimsCache;
@@ -100,10 +101,15 @@ pub async fn run(
 
     let ready = Arc::new(AtomicBool::new(false));
     let progress = Arc::new(Progress::new(config.resync));
+    let watches = Arc::new(WatchStates::new(
+        metrics.watch_synced.clone(),
+        metrics.watch_failures.clone(),
+    ));
     let health = Health {
         metrics: metrics.clone(),
         ready: ready.clone(),
         progress: progress.clone(),
+        watches: watches.clone(),
     };
     let address = config.metrics_address;
     let (bound, server) = server::serve(address, health)
@@ -123,6 +129,7 @@ pub async fn run(
         concurrency: config.reconcile_concurrency,
         progress,
         system_log: okta.system_log,
+        watches,
     };
     let work = async move {
         match config.leader_election {

@@ -1,7 +1,13 @@
 //! The operator's HTTP endpoints: `/metrics` (Prometheus), `/healthz` (the controller is
-//! making progress, see [`crate::progress`]), `/readyz` (every watch has synced; a standby
-//! replica is ready too, so that a rollout can proceed while another replica leads).
+//! making progress, see [`crate::progress`]), `/readyz` (every watch has its first full
+//! list, or which has not and why; a standby replica is ready too, so that a rollout can
+//! proceed while another replica leads).
+//!
+//! A watch that cannot list keeps `/readyz` failing but never `/healthz`: a restart
+//! cannot mend what stops a list (permissions, a CRD missing, the apiserver away), and
+//! what the apiserver stores can no longer stop one (objects are decoded one by one).
 
+use crate::cache::WatchStates;
 use crate::metrics::Metrics;
 use crate::progress::Progress;
 use axum::Router;
@@ -18,6 +24,7 @@ pub struct Health {
     pub metrics: Arc<Metrics>,
     pub ready: Arc<AtomicBool>,
     pub progress: Arc<Progress>,
+    pub watches: Arc<WatchStates>,
 }
 
 async fn healthz(State(health): State<Health>) -> impl IntoResponse {
@@ -42,10 +49,18 @@ async fn metrics(State(health): State<Health>) -> impl IntoResponse {
 
 async fn readyz(State(health): State<Health>) -> impl IntoResponse {
     if health.ready.load(Ordering::SeqCst) {
-        (StatusCode::OK, "ok")
-    } else {
-        (StatusCode::SERVICE_UNAVAILABLE, "watches not synced")
+        return (StatusCode::OK, "ok".to_string());
     }
+    let unsynced = health.watches.unsynced();
+    let why = if unsynced.is_empty() {
+        "starting".to_string()
+    } else {
+        unsynced.join("\n")
+    };
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        format!("watches not synced:\n{why}"),
+    )
 }
 
 /// Binds `address` (port 0 picks one) and returns the bound address and the server,

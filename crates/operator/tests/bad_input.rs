@@ -51,6 +51,23 @@ fn in_default(entry: Value) -> Value {
     json!({"group": "k8s-any", "roleBindings": [entry]})
 }
 
+/// A grant with these times (`None`: the field left out).
+fn timed(start: Option<&str>, end: Option<&str>) -> Value {
+    let mut spec = json!({"group": "k8s-a", "clusterRoleBindings": view()});
+    if let Some(start) = start {
+        spec["startTime"] = start.into();
+    }
+    if let Some(end) = end {
+        spec["endTime"] = end.into();
+    }
+    spec
+}
+
+fn with_group(mut spec: Value, group: &str) -> Value {
+    spec["group"] = group.into();
+    spec
+}
+
 fn selecting(expression: Value) -> Value {
     in_default(
         json!({"namespaceSelector": {"matchExpressions": [expression]}, "clusterRole": "view"}),
@@ -300,6 +317,91 @@ async fn every_bad_input_is_refused_or_reported_and_nothing_else_is_disturbed() 
             "paused as a string",
             json!({"group": "k8s-a", "paused": "yes", "clusterRoleBindings": view()}),
             Refused("spec.paused in body must be of type boolean"),
+        ),
+        // Times: RFC 3339 in the range every reader holds, each fault with its own message.
+        case(
+            "an end meant never to come, past what the operator can hold",
+            timed(None, Some("9999-12-31T23:59:59Z")),
+            Refused(
+                "spec.endTime: Invalid value: \"9999-12-31T23:59:59Z\": must be from 1970-01-01T00:00:00Z to 9999-12-30T00:00:00Z (a grant that never ends has no endTime)",
+            ),
+        ),
+        case(
+            "a start in year 0",
+            timed(Some("0000-01-01T00:00:00Z"), None),
+            Refused(
+                "spec.startTime: Invalid value: \"0000-01-01T00:00:00Z\": must be from 1970-01-01T00:00:00Z",
+            ),
+        ),
+        case(
+            "a start before 1970",
+            timed(Some("1969-12-31T23:59:59Z"), None),
+            Refused("must be from 1970-01-01T00:00:00Z"),
+        ),
+        case(
+            "an offset that carries the last instant past the range",
+            timed(None, Some("9999-12-30T00:00:00-00:01")),
+            Refused("must be from 1970-01-01T00:00:00Z"),
+        ),
+        case(
+            "a date without a time",
+            timed(None, Some("2026-12-01")),
+            Refused(
+                "spec.endTime: Invalid value: \"2026-12-01\": must be an RFC 3339 time such as 2026-12-01T09:00:00Z",
+            ),
+        ),
+        case(
+            "words",
+            timed(None, Some("tomorrow")),
+            Refused("must be an RFC 3339 time"),
+        ),
+        case(
+            "a leap second",
+            timed(None, Some("2026-12-31T23:59:60Z")),
+            Refused("must be an RFC 3339 time"),
+        ),
+        case(
+            "ten digits of a second",
+            timed(None, Some("2026-12-31T23:59:59.1234567891Z")),
+            Refused("must be an RFC 3339 time"),
+        ),
+        case(
+            "February 30",
+            timed(None, Some("2027-02-30T00:00:00Z")),
+            Refused(
+                "spec.endTime: Invalid value: \"2027-02-30T00:00:00Z\": names a day that does not exist",
+            ),
+        ),
+        case(
+            "February 29 of a year that has none",
+            timed(None, Some("2100-02-29T00:00:00Z")),
+            Refused("names a day that does not exist"),
+        ),
+        case(
+            "an end before the start, in lowercase",
+            timed(Some("2030-01-02t00:00:00z"), Some("2030-01-01t00:00:00z")),
+            Refused("endTime must be after startTime"),
+        ),
+        case(
+            "lowercase t and z, valid RFC 3339",
+            with_group(timed(None, Some("9000-01-01t00:00:00z")), &fine),
+            Reported("Active", "True", "Active"),
+        ),
+        case(
+            "the last instant of the range, through an offset",
+            with_group(timed(None, Some("9999-12-30T05:30:00+05:30")), &fine),
+            Reported("Active", "True", "Active"),
+        ),
+        case(
+            "a start at the first instant and nanoseconds",
+            with_group(
+                timed(
+                    Some("1970-01-01T00:00:00Z"),
+                    Some("9999-12-29T23:59:59.999999999Z"),
+                ),
+                &fine,
+            ),
+            Reported("Active", "True", "Active"),
         ),
         // What only Okta or the cluster can tell: admitted, reported in status.
         case(

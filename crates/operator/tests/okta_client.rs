@@ -64,7 +64,8 @@ async fn a_service_app_authenticates_with_its_private_key_and_reuses_the_token()
         let groups = okta
             .search_groups(&["k8s-oauth".into()])
             .await
-            .expect("search");
+            .expect("search")
+            .read;
         assert_eq!(groups.len(), 1);
         assert_eq!(groups[0].profile.name, "k8s-oauth");
     }
@@ -115,7 +116,7 @@ async fn members_and_searches_follow_next_links_across_pages() {
     let members = okta.group_members(&group).await.expect("members");
     assert_eq!(members.len(), 1_234, "1,000 a page: two pages");
     // The directory asks 50 names at a time; 230 in one search make the answer span pages.
-    let found = okta.search_groups(&names).await.expect("search");
+    let found = okta.search_groups(&names).await.expect("search").read;
     assert_eq!(found.len(), 230, "200 a page: two pages");
     let pages = sim
         .requests()
@@ -286,6 +287,7 @@ async fn the_system_log_gets_a_token_of_its_own_so_a_missing_grant_harms_nothing
             let (events, next) = read.expect("the log");
             assert!(
                 events
+                    .read
                     .iter()
                     .any(|e| e.event_type == "group.lifecycle.create"
                         && e.target
@@ -304,7 +306,8 @@ async fn the_system_log_gets_a_token_of_its_own_so_a_missing_grant_harms_nothing
         let found = groups
             .search_groups(&["k8s-logged".into()])
             .await
-            .expect("the groups' token is unaffected");
+            .expect("the groups' token is unaffected")
+            .read;
         assert_eq!(found.len(), 1, "{client_id}");
     }
 }

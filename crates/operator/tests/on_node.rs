@@ -13,6 +13,7 @@ use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{Namespace, Pod};
 use k8s_openapi::api::rbac::v1::{ClusterRoleBinding, RoleBinding};
+use kube::CustomResourceExt;
 use kube::api::{Api, DeleteParams, ListParams};
 use okta_rbac_api::OktaGroupBinding;
 use okta_rbac_testenv::paths::{checkout, operator_image_archive};
@@ -332,10 +333,6 @@ async fn the_shipped_manifests_run_the_operator_in_pods_that_hand_over_the_lease
     );
     let pods = world.pods().await;
     assert_eq!(pods.len(), 2, "two replicas");
-    let names: Vec<String> = pods
-        .iter()
-        .filter_map(|p| p.metadata.name.clone())
-        .collect();
     for pod in &pods {
         let spec = pod.spec.as_ref().expect("spec");
         assert_eq!(spec.service_account_name.as_deref(), Some(DEPLOYMENT));
@@ -345,6 +342,63 @@ async fn the_shipped_manifests_run_the_operator_in_pods_that_hand_over_the_lease
             "scheduled on the node"
         );
     }
+
+    // An object the operator cannot read, stored through an older, looser CRD with the
+    // current one installed over it; then every Pod restarts. The rollout completes, and
+    // every other object is reconciled within seconds (below).
+    world
+        .plane
+        .install_crds(&[common::looser_crd()])
+        .await
+        .expect("the looser CRD");
+    let hostile = format!(
+        "apiVersion: oktarbac.io/v1alpha1\nkind: OktaGroupBinding\nmetadata:\n  name: never-ends\nspec:\n  group: k8s-admins\n  endTime: \"{}\"\n  clusterRoleBindings:\n    - clusterRole: view\n",
+        common::NEVER
+    );
+    kubectl(&world.plane, &["apply", "-f", "-"], Some(&hostile));
+    world
+        .plane
+        .install_crds(&[OktaGroupBinding::crd()])
+        .await
+        .expect("the current CRD");
+    let restarted = Instant::now();
+    let deployment = format!("deployment/{DEPLOYMENT}");
+    kubectl(
+        &world.plane,
+        &["-n", NAMESPACE, "rollout", "restart", &deployment],
+        None,
+    );
+    kubectl(
+        &world.plane,
+        &[
+            "-n",
+            NAMESPACE,
+            "rollout",
+            "status",
+            &deployment,
+            "--timeout=180s",
+        ],
+        None,
+    );
+    println!(
+        "rollout restart with an unreadable object stored: complete in {:.1}s",
+        restarted.elapsed().as_secs_f64()
+    );
+    let names: Vec<String> = world
+        .eventually(
+            Duration::from_secs(90),
+            "only the new Pods are left",
+            || async {
+                let pods = world.pods().await;
+                let names: Vec<String> = pods
+                    .iter()
+                    .filter(|p| p.metadata.deletion_timestamp.is_none())
+                    .filter_map(|p| p.metadata.name.clone())
+                    .collect();
+                (pods.len() == 2).then_some(names)
+            },
+        )
+        .await;
 
     let leader = eventually(
         Duration::from_secs(60),
@@ -364,6 +418,22 @@ async fn the_shipped_manifests_run_the_operator_in_pods_that_hand_over_the_lease
         applied.elapsed().as_secs_f64()
     );
     assert_sample_bindings(&world.client).await;
+    let hostile = kubectl(
+        &world.plane,
+        &[
+            "get",
+            "oktagroupbinding",
+            "never-ends",
+            "-o",
+            "jsonpath={.status.conditions[?(@.type==\"Ready\")].reason}",
+        ],
+        None,
+    );
+    assert_eq!(
+        hostile.trim(),
+        "Unreadable",
+        "the stored object is reported"
+    );
 
     // The leader's Pod goes away (as in a drain): the other Pod takes the Lease, and a
     // change made afterwards is applied by it.

@@ -478,7 +478,10 @@ async fn admission_refuses_an_end_before_the_start_and_a_time_that_is_not_one() 
         .expect("kubectl");
     assert!(!output.success);
     assert!(
-        output.stderr.contains("spec.endTime") && output.stderr.contains("date-time"),
+        output.stderr.contains("spec.endTime")
+            && output
+                .stderr
+                .contains("must be an RFC 3339 time such as 2026-12-01T09:00:00Z"),
         "{}",
         output.stderr
     );

@@ -11,7 +11,7 @@ use k8s_openapi::api::core::v1::Namespace;
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, PolicyRule, Role, RoleBinding};
 use kube::api::{Api, ListParams, PostParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
-use okta_rbac_api::OktaGroupBinding;
+use okta_rbac_api::{Decoded, OktaGroupBinding};
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -46,12 +46,26 @@ impl Cluster {
         Ok(Self { client })
     }
 
-    pub async fn objects(&self) -> Result<Vec<OktaGroupBinding>, String> {
-        Api::<OktaGroupBinding>::all(self.client.clone())
+    /// Every OktaGroupBinding, each decoded on its own: those read, and a note for each
+    /// one that cannot be (a field this version does not understand), which the answer
+    /// then leaves out and says so.
+    pub async fn objects(&self) -> Result<(Vec<OktaGroupBinding>, Vec<String>), String> {
+        let list = Api::<Decoded<OktaGroupBinding>>::all(self.client.clone())
             .list(&ListParams::default())
             .await
-            .map(|list| list.items)
-            .map_err(|e| format!("listing OktaGroupBindings: {e}"))
+            .map_err(|e| format!("listing OktaGroupBindings: {e}"))?;
+        let (read, unreadable) = Decoded::split(list.items);
+        let notes = unreadable
+            .iter()
+            .map(|object| {
+                format!(
+                    "OktaGroupBinding {} cannot be read ({object}): this answer leaves it out, \
+                     and the operator leaves its bindings as they are",
+                    object.metadata.name.as_deref().unwrap_or_default()
+                )
+            })
+            .collect();
+        Ok((read, notes))
     }
 
     /// May `user` in `groups` do `check`? The apiserver decides, as for a real request.

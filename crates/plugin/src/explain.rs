@@ -228,13 +228,12 @@ pub async fn explain(
     okta: OktaAnswer,
     settings: &Settings,
 ) -> Result<Explanation, String> {
-    let objects = cluster.objects().await?;
+    let (objects, mut unchecked) = cluster.objects().await?;
     let prefix = settings
         .groups_prefix
         .clone()
         .or_else(|| inferred_prefix(&objects))
         .unwrap_or_default();
-    let mut unchecked = Vec::new();
     let (user, groups, claims) = match okta {
         OktaAnswer::Answered {
             user,

@@ -98,8 +98,13 @@ pub async fn active_members(
     names: &[String],
 ) -> Result<Vec<(String, Vec<String>)>, OktaError> {
     let groups = client.search_groups(names).await?;
+    if let Some(odd) = groups.unreadable.first() {
+        return Err(OktaError::Decode(format!(
+            "a group of Okta's answer cannot be read: {odd}"
+        )));
+    }
     let mut members = Vec::new();
-    for group in groups {
+    for group in groups.read {
         let users = client.group_members(&group.id).await?;
         members.push((
             group.profile.name.clone(),

@@ -83,9 +83,8 @@ pub async fn who_can(
     check: &Check,
     members: impl AsyncFnOnce(Vec<String>) -> Result<BTreeMap<String, Vec<String>>, String>,
 ) -> Result<WhoCan, String> {
-    let objects: BTreeMap<String, OktaGroupBinding> = cluster
-        .objects()
-        .await?
+    let (objects, mut unchecked) = cluster.objects().await?;
+    let objects: BTreeMap<String, OktaGroupBinding> = objects
         .into_iter()
         .map(|o| (o.metadata.name.clone().unwrap_or_default(), o))
         .collect();
@@ -138,7 +137,6 @@ pub async fn who_can(
             reason: review.reason,
         });
     }
-    let mut unchecked = Vec::new();
     let groups: Vec<String> = holders
         .iter()
         .filter_map(|h| h.okta_group.clone())

@@ -12,6 +12,10 @@ pub enum LaunchError {
         "the operator binary is missing ({looked_in}): build it with `cargo build -p okta-rbac-operator`, or set OKTA_RBAC_OPERATOR_BIN"
     )]
     MissingOperator { looked_in: String },
+    #[error(
+        "{name} is not built ({looked_in}): build it with `cargo build --workspace --bins` (make rust-test does)"
+    )]
+    NotBuilt { name: String, looked_in: String },
     #[error("the operator did not become ready within {seconds}s (last /readyz answer: {answer})\n--- from {log} ---\n{tail}", log = log.display())]
     OperatorNotReady {
         seconds: u64,

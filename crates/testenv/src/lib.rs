@@ -13,6 +13,8 @@ pub mod paths;
 pub mod peer;
 mod process;
 pub mod procstat;
+pub mod schema_fuzz;
+pub mod testrun;
 pub mod tool;
 pub mod wait;
 

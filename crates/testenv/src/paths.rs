@@ -57,13 +57,19 @@ pub fn tool(name: &str) -> PathBuf {
         .join(name)
 }
 
-/// The operator binary: `$OKTA_RBAC_OPERATOR_BIN`, or `okta-rbac-operator` beside the
-/// running executable (Cargo puts every binary of a build in one directory; test
-/// executables sit one level below it, in `deps/`).
+/// The operator binary: `$OKTA_RBAC_OPERATOR_BIN`, or the one built beside the running
+/// executable (see [`built_binary`]).
 pub fn operator_binary() -> Result<PathBuf, LaunchError> {
-    if let Some(path) = std::env::var_os("OKTA_RBAC_OPERATOR_BIN") {
-        return Ok(PathBuf::from(path));
+    match std::env::var_os("OKTA_RBAC_OPERATOR_BIN") {
+        Some(path) => Ok(PathBuf::from(path)),
+        None => built_binary(OPERATOR),
     }
+}
+
+/// A binary of the workspace, from beside the running executable: Cargo puts every binary
+/// of a build in one directory, and test executables one level below it, in `deps/`.
+/// `make rust-test` builds them all before the tests.
+pub fn built_binary(name: &str) -> Result<PathBuf, LaunchError> {
     let exe = std::env::current_exe().map_err(|source| LaunchError::Io {
         context: "finding the running executable".into(),
         source,
@@ -72,13 +78,14 @@ pub fn operator_binary() -> Result<PathBuf, LaunchError> {
         .ancestors()
         .skip(1)
         .take(2)
-        .map(|dir| dir.join(OPERATOR))
+        .map(|dir| dir.join(name))
         .collect();
     candidates
         .iter()
         .find(|path| path.is_file())
         .cloned()
-        .ok_or_else(|| LaunchError::MissingOperator {
+        .ok_or_else(|| LaunchError::NotBuilt {
+            name: name.to_string(),
             looked_in: candidates
                 .iter()
                 .map(|p| p.display().to_string())

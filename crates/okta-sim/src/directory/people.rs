@@ -57,6 +57,7 @@ impl Directory {
                 created: at.clone(),
                 status_changed: at.clone(),
                 last_updated: at,
+                oddity: None,
             },
         );
         if let Some(everyone) = self.everyone_id() {

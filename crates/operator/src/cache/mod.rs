@@ -5,6 +5,7 @@
 mod bindings;
 mod interner;
 mod namespaces;
+pub mod sync;
 
 use crate::binding::BindingRef;
 use crate::labels::{OWNER_ANNOTATION, OWNER_UID_LABEL};
@@ -21,6 +22,7 @@ use kube::runtime::watcher::{self, Config};
 pub use namespaces::{NamespaceCache, NamespaceInfo};
 use std::collections::BTreeSet;
 use std::sync::Arc;
+pub use sync::{Synced, WatchReport, WatchStates, all_synced};
 
 /// The cluster as the operator's watches see it.
 #[derive(Clone)]
@@ -125,43 +127,18 @@ impl Stores {
     }
 }
 
-/// Whether a watch has delivered its first full list, for any number of waiters.
-///
-/// Not kube's `Store::wait_until_ready`: its readiness is a oneshot channel that keeps
-/// one waker, so of two tasks waiting at once only the last to poll is woken. The
-/// controller itself waits on the objects' store, and a readiness check waiting there too
-/// could stay unready forever (seen: `/readyz` answering 503 for minutes after every list
-/// had arrived).
-#[derive(Clone, Debug)]
-pub struct Synced(tokio::sync::watch::Receiver<bool>);
-
-impl Synced {
-    /// Resolves once the first full list has arrived; `false` if the watch is gone first.
-    pub async fn wait(mut self) -> bool {
-        self.0.wait_for(|synced| *synced).await.is_ok()
-    }
-}
-
-/// Waits until every one of `watches` has its first full list.
-pub async fn all_synced(watches: Vec<Synced>) -> bool {
-    futures::future::join_all(watches.into_iter().map(Synced::wait))
-        .await
-        .into_iter()
-        .all(|synced| synced)
-}
-
 /// A watch's objects without its errors, which are logged. Each watch already backs off
 /// on its own; an error reaching the controller would also pause every other watch with
 /// the controller's trigger backoff, for up to minutes (seen after an apiserver restart).
 fn without_errors<K: Send>(
     stream: impl futures::Stream<Item = Result<K, watcher::Error>> + Send,
-    what: &'static str,
+    report: Arc<WatchReport>,
 ) -> impl futures::Stream<Item = Result<K, watcher::Error>> + Send {
     stream.filter_map(move |item| {
         std::future::ready(match item {
             Ok(object) => Some(Ok(object)),
             Err(error) => {
-                tracing::warn!(%error, "watching {what} failed; retrying with backoff");
+                report.failed(&error);
                 None
             }
         })
@@ -201,10 +178,8 @@ fn events<K>(
     config: Config,
     keep: Keep,
     mut observe: impl FnMut(&watcher::Event<K>) + Send + 'static,
-) -> (
-    impl futures::Stream<Item = Result<watcher::Event<K>, watcher::Error>> + Send,
-    Synced,
-)
+    report: Arc<WatchReport>,
+) -> impl futures::Stream<Item = Result<watcher::Event<K>, watcher::Error>> + Send
 where
     K: kube::Resource<DynamicType = ()>
         + Clone
@@ -213,17 +188,15 @@ where
         + Send
         + 'static,
 {
-    let (synced_tx, synced_rx) = tokio::sync::watch::channel(false);
-    let stream = watcher::watcher(api, config)
+    watcher::watcher(api, config)
         .default_backoff()
         .modify(move |object| keep.trim(object))
         .inspect_ok(move |event| {
             observe(event);
             if matches!(event, watcher::Event::InitDone) {
-                synced_tx.send_replace(true);
+                report.synced();
             }
-        });
-    (stream, Synced(synced_rx))
+        })
 }
 
 /// Namespaces into `cache`: the stream of those that changed, for the controller's
@@ -231,17 +204,17 @@ where
 pub fn namespaces(
     api: Api<PartialObjectMeta<Namespace>>,
     cache: Arc<NamespaceCache>,
-) -> (
-    impl futures::Stream<Item = Result<PartialObjectMeta<Namespace>, watcher::Error>> + Send,
-    Synced,
-) {
-    let (events, synced) = events(api, Config::default(), Keep::Identity, move |event| {
-        cache.observe(event)
-    });
-    (
-        without_errors(events.touched_objects(), "Namespaces"),
-        synced,
-    )
+    report: WatchReport,
+) -> impl futures::Stream<Item = Result<PartialObjectMeta<Namespace>, watcher::Error>> + Send {
+    let report = Arc::new(report);
+    let events = events(
+        api,
+        Config::default(),
+        Keep::Identity,
+        move |event| cache.observe(event),
+        report.clone(),
+    );
+    without_errors(events.touched_objects(), report)
 }
 
 /// The operator's bindings of one kind, in `cache`: the stream of the bindings it saw
@@ -252,15 +225,13 @@ pub fn bindings<K>(
     api: Api<K>,
     config: Config,
     cache: Arc<BindingCache<K>>,
-    what: &'static str,
-) -> (
-    impl futures::Stream<Item = Result<K, watcher::Error>> + Send,
-    Synced,
-)
+    report: WatchReport,
+) -> impl futures::Stream<Item = Result<K, watcher::Error>> + Send
 where
     K: Binding + serde::de::DeserializeOwned + std::fmt::Debug + Send + Sync + 'static,
 {
-    let (synced_tx, synced_rx) = tokio::sync::watch::channel(false);
+    let report = Arc::new(report);
+    let synced = report.clone();
     let stream = watcher::watcher(api, config)
         .default_backoff()
         .modify(|object| Keep::Object.trim(object))
@@ -275,7 +246,7 @@ where
                             Some(Ok(binding))
                         }
                         watcher::Event::InitDone => {
-                            synced_tx.send_replace(true);
+                            synced.synced();
                             None
                         }
                         _ => None,
@@ -283,7 +254,7 @@ where
                 }
             })
         });
-    (without_errors(stream, what), Synced(synced_rx))
+    without_errors(stream, report)
 }
 
 /// A cache of one kind, the stream of the objects it saw change (applied or deleted) for
@@ -294,11 +265,10 @@ pub fn cached<K>(
     config: Config,
     keep: Keep,
     observe: impl FnMut(&watcher::Event<K>) + Send + 'static,
-    what: &'static str,
+    report: WatchReport,
 ) -> (
     Store<K>,
     impl futures::Stream<Item = Result<K, watcher::Error>> + Send,
-    Synced,
 )
 where
     K: kube::Resource<DynamicType = ()>
@@ -310,31 +280,8 @@ where
         + 'static,
 {
     let (store, writer) = reflector::store();
-    let (events, synced) = events(api, config, keep, observe);
+    let report = Arc::new(report);
+    let events = events(api, config, keep, observe, report.clone());
     let stream = events.reflect(writer).touched_objects();
-    (store, without_errors(stream, what), synced)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[tokio::test]
-    async fn every_waiter_learns_that_the_watch_synced() {
-        let (tx, rx) = tokio::sync::watch::channel(false);
-        let waiters: Vec<_> = (0..3)
-            .map(|_| tokio::spawn(Synced(rx.clone()).wait()))
-            .collect();
-        tokio::task::yield_now().await;
-        tx.send_replace(true);
-        for waiter in waiters {
-            let synced = tokio::time::timeout(std::time::Duration::from_secs(5), waiter)
-                .await
-                .expect("woken")
-                .expect("task");
-            assert!(synced);
-        }
-        drop(tx);
-        assert!(Synced(rx).wait().await, "a late waiter sees it too");
-    }
+    (store, without_errors(stream, report))
 }

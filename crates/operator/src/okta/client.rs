@@ -7,11 +7,11 @@ use super::auth::Authenticator;
 use super::credentials::Credentials;
 use super::dpop::DpopMode;
 use super::error::cause_chain;
+use super::items::{Item, Items};
 use super::ratelimit::{RateLimits, Window, epoch_seconds};
 use super::{LogEvent, OktaClaim, OktaError, OktaGroup, OktaUser};
 use rand::Rng;
 use reqwest::{Response, StatusCode};
-use serde::de::DeserializeOwned;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Semaphore;
@@ -56,6 +56,8 @@ pub enum Observed {
     /// Okta judged the credentials in use: refused or accepted; `changes`: how many times
     /// they changed on disk since the start.
     Credentials { refused: bool, changes: u64 },
+    /// Items of a page that could not be read, set aside (see [`super::items`]).
+    Unreadable { kind: &'static str, count: usize },
 }
 
 type Observer = Arc<dyn Fn(Observed) + Send + Sync>;
@@ -231,7 +233,7 @@ impl OktaClient {
 
     /// Groups whose name equals one of `names` in Okta's search (which ignores case),
     /// with member counts: one request per [`NAMES_PER_SEARCH`] names, plus its pages.
-    pub async fn search_groups(&self, names: &[String]) -> Result<Vec<OktaGroup>, OktaError> {
+    pub async fn search_groups(&self, names: &[String]) -> Result<Items<OktaGroup>, OktaError> {
         let expression = names
             .iter()
             .map(|name| {
@@ -250,12 +252,13 @@ impl OktaClient {
         self.get_all(url).await
     }
 
-    /// Every member of a group, all pages.
+    /// Every member of a group that can be read, all pages (one that cannot is set aside,
+    /// so not bound: only a member known to be ACTIVE is).
     pub async fn group_members(&self, group_id: &str) -> Result<Vec<OktaUser>, OktaError> {
         let mut url = self.url(&format!("/api/v1/groups/{group_id}/users"))?;
         url.query_pairs_mut()
             .append_pair("limit", &MEMBERS_PAGE.to_string());
-        self.get_all(url).await
+        Ok(self.get_all(url).await?.read)
     }
 
     /// A user by login (or id); None when Okta has no such user.
@@ -283,7 +286,7 @@ impl OktaClient {
             .map_err(|()| OktaError::Config("the org URL cannot take a path".into()))?
             .pop_if_empty()
             .extend([user_id, "groups"]);
-        self.get_all(url).await
+        Ok(self.get_all(url).await?.read)
     }
 
     /// The claims of a custom authorization server, all pages.
@@ -292,7 +295,14 @@ impl OktaClient {
         server_id: &str,
     ) -> Result<Vec<OktaClaim>, OktaError> {
         let url = self.url(&format!("/api/v1/authorizationServers/{server_id}/claims"))?;
-        self.get_all(url).await
+        let claims = self.get_all(url).await?;
+        // The claim that cannot be read may be the one that decides: no guess.
+        match claims.unreadable.first() {
+            None => Ok(claims.read),
+            Some(claim) => Err(OktaError::Decode(format!(
+                "a claim of the authorization server cannot be read: {claim}"
+            ))),
+        }
     }
 
     /// The first page of a polling query of the System Log: the given events logged from
@@ -319,13 +329,10 @@ impl OktaClient {
     pub async fn system_log_page(
         &self,
         url: &Url,
-    ) -> Result<(Vec<LogEvent>, Option<Url>), OktaError> {
+    ) -> Result<(Items<LogEvent>, Option<Url>), OktaError> {
         let response = self.get(url).await?;
         let next = self.next_in_org(&response)?;
-        let events = response
-            .json()
-            .await
-            .map_err(|e| OktaError::Decode(cause_chain(&e)))?;
+        let events = self.items(response).await?;
         Ok((events, next))
     }
 
@@ -350,17 +357,30 @@ impl OktaClient {
             .map_err(|e| OktaError::Config(e.to_string()))
     }
 
-    async fn get_all<T: DeserializeOwned>(&self, first: Url) -> Result<Vec<T>, OktaError> {
-        let mut items = Vec::new();
+    async fn get_all<T: Item>(&self, first: Url) -> Result<Items<T>, OktaError> {
+        let mut items = Items::default();
         let mut next = Some(first);
         while let Some(url) = next.take() {
             let response = self.get(&url).await?;
             next = self.next_in_org(&response)?;
-            let page: Vec<T> = response
-                .json()
-                .await
-                .map_err(|e| OktaError::Decode(cause_chain(&e)))?;
-            items.extend(page);
+            items.extend(self.items(response).await?);
+        }
+        Ok(items)
+    }
+
+    /// A page's items, each read on its own. Only an answer that is not a JSON list at
+    /// all fails.
+    async fn items<T: Item>(&self, response: Response) -> Result<Items<T>, OktaError> {
+        let values: Vec<serde_json::Value> = response
+            .json()
+            .await
+            .map_err(|e| OktaError::Decode(cause_chain(&e)))?;
+        let items = Items::decode(values);
+        if let (Some(observer), false) = (&self.observer, items.unreadable.is_empty()) {
+            observer(Observed::Unreadable {
+                kind: T::KIND,
+                count: items.unreadable.len(),
+            });
         }
         Ok(items)
     }

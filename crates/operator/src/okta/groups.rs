@@ -7,6 +7,7 @@
 
 use super::batching::Batching;
 use super::client::NAMES_PER_SEARCH;
+use super::items::UnreadableItem;
 use super::members::MemberLists;
 use super::system_log::{ChangedGroup, LogProgress};
 use super::{OktaClient, OktaError, OktaGroup, OktaUser};
@@ -29,6 +30,16 @@ pub struct GroupAnswer {
 enum Entry {
     Answer(Arc<GroupAnswer>),
     Failed { error: OktaError, at: Instant },
+}
+
+/// Okta's answer about `name` is unknown when a group it set aside may be the one of
+/// that name: its name is the name, or could not be read. Never "missing" (which would
+/// revoke) nor "found" on a guess.
+fn unreadable_for(name: &str, unreadable: &[UnreadableItem]) -> Option<OktaError> {
+    unreadable
+        .iter()
+        .find(|item| item.label.as_deref().is_none_or(|label| label == name))
+        .map(|item| OktaError::Decode(format!("a group of Okta's answer cannot be read: {item}")))
 }
 
 /// The longest a batch is held back for an exhausted rate-limit window.
@@ -140,6 +151,12 @@ impl GroupDirectory {
         stale
     }
 
+    /// Drops every answer and returns the names: an event of the System Log could not be
+    /// read, and the group it names may be any of them.
+    pub fn forget_all(&self) -> Vec<String> {
+        lock(&self.entries).drain().map(|(name, _)| name).collect()
+    }
+
     /// Okta's answer about `name`: from the cache while it is fresh (see [`Freshness`]),
     /// otherwise from the next batch.
     pub async fn lookup(&self, name: &str) -> Result<Arc<GroupAnswer>, OktaError> {
@@ -212,18 +229,19 @@ impl GroupDirectory {
                     match result {
                         Ok(groups) => {
                             for name in chunk {
-                                let exact = groups
-                                    .iter()
-                                    .filter(|g| g.profile.name == name)
-                                    .cloned()
-                                    .collect();
-                                entries.insert(
-                                    name,
-                                    Entry::Answer(Arc::new(GroupAnswer {
-                                        groups: exact,
+                                let entry = match unreadable_for(&name, &groups.unreadable) {
+                                    Some(error) => Entry::Failed { error, at: now },
+                                    None => Entry::Answer(Arc::new(GroupAnswer {
+                                        groups: groups
+                                            .read
+                                            .iter()
+                                            .filter(|g| g.profile.name == name)
+                                            .cloned()
+                                            .collect(),
                                         fetched: now,
                                     })),
-                                );
+                                };
+                                entries.insert(name, entry);
                             }
                         }
                         Err(error) => {
@@ -312,5 +330,28 @@ impl GroupDirectory {
     /// `lastMembershipUpdated` moved.
     pub async fn members(&self, group: &OktaGroup) -> Result<Arc<Vec<OktaUser>>, OktaError> {
         self.members.of(group).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn item(label: Option<&str>) -> UnreadableItem {
+        UnreadableItem {
+            id: Some("00g9".into()),
+            label: label.map(str::to_string),
+            field: "type".into(),
+            reason: "invalid type: null".into(),
+        }
+    }
+
+    #[test]
+    fn a_group_set_aside_makes_the_answer_unknown_only_for_a_name_it_may_have() {
+        assert!(unreadable_for("k8s-a", &[]).is_none());
+        assert!(unreadable_for("k8s-a", &[item(Some("k8s-b"))]).is_none());
+        let same = unreadable_for("k8s-a", &[item(Some("k8s-b")), item(Some("k8s-a"))]);
+        assert!(matches!(&same, Some(OktaError::Decode(text)) if text.contains("00g9 (k8s-a)")));
+        assert!(unreadable_for("k8s-a", &[item(None)]).is_some(), "nameless");
     }
 }

@@ -10,6 +10,7 @@ pub mod credentials;
 pub mod dpop;
 mod error;
 pub mod groups;
+pub mod items;
 pub mod members;
 mod ratelimit;
 pub mod system_log;
@@ -17,8 +18,15 @@ pub mod system_log;
 pub use client::{OktaClient, OktaConfig};
 pub use error::OktaError;
 pub use groups::{GroupAnswer, GroupDirectory};
+pub use items::UNREADABLE_KINDS;
 
+use items::{Item, or_none};
 use serde::Deserialize;
+use serde_json::Value;
+
+fn text_at(value: &Value, pointer: &str) -> Option<String> {
+    value.pointer(pointer)?.as_str().map(str::to_string)
+}
 
 /// A group as the operator needs it.
 #[derive(Clone, Debug, Deserialize, PartialEq)]
@@ -28,10 +36,18 @@ pub struct OktaGroup {
     #[serde(rename = "type")]
     pub group_type: String,
     pub profile: GroupProfile,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "or_none")]
     pub last_membership_updated: Option<String>,
-    #[serde(default, rename = "_embedded")]
+    #[serde(default, rename = "_embedded", deserialize_with = "or_none")]
     pub embedded: Option<GroupEmbedded>,
+}
+
+impl Item for OktaGroup {
+    const KIND: &'static str = "group";
+
+    fn label(value: &Value) -> Option<String> {
+        text_at(value, "/profile/name")
+    }
 }
 
 #[derive(Clone, Debug, Deserialize, PartialEq)]
@@ -41,12 +57,14 @@ pub struct GroupProfile {
 
 #[derive(Clone, Debug, Deserialize, PartialEq)]
 pub struct GroupEmbedded {
+    #[serde(default, deserialize_with = "or_none")]
     pub stats: Option<GroupStats>,
 }
 
 #[derive(Clone, Debug, Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct GroupStats {
+    #[serde(default, deserialize_with = "or_none")]
     pub users_count: Option<u32>,
 }
 
@@ -64,10 +82,18 @@ pub struct OktaUser {
     pub profile: UserProfile,
 }
 
+impl Item for OktaUser {
+    const KIND: &'static str = "user";
+
+    fn label(value: &Value) -> Option<String> {
+        text_at(value, "/profile/login")
+    }
+}
+
 #[derive(Clone, Debug, Deserialize, PartialEq)]
 pub struct UserProfile {
     pub login: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "or_none")]
     pub email: Option<String>,
 }
 
@@ -81,6 +107,14 @@ pub struct LogEvent {
     pub target: Vec<LogTarget>,
 }
 
+impl Item for LogEvent {
+    const KIND: &'static str = "event";
+
+    fn label(value: &Value) -> Option<String> {
+        text_at(value, "/eventType")
+    }
+}
+
 /// A System Log event's target.
 #[derive(Clone, Debug, Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
@@ -88,7 +122,7 @@ pub struct LogTarget {
     pub id: String,
     #[serde(rename = "type")]
     pub kind: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "or_none")]
     pub display_name: Option<String>,
 }
 
@@ -113,6 +147,14 @@ pub struct OktaClaim {
     pub always_include_in_token: Option<bool>,
     #[serde(default)]
     pub conditions: Option<ClaimConditions>,
+}
+
+impl Item for OktaClaim {
+    const KIND: &'static str = "claim";
+
+    fn label(value: &Value) -> Option<String> {
+        text_at(value, "/name")
+    }
 }
 
 #[derive(Clone, Debug, Default, Deserialize, PartialEq)]

@@ -88,8 +88,15 @@ impl Follower {
             let wait = match self.client.system_log_page(&next).await {
                 Ok((events, link)) => {
                     refused_before = false;
-                    (self.on_events)(events.len());
-                    let names = self.directory.forget_changed(&changed_groups(&events));
+                    let count = events.read.len() + events.unreadable.len();
+                    (self.on_events)(count);
+                    // An event that cannot be read may name any group: all are verified
+                    // again, rather than one change being missed.
+                    let names = if events.unreadable.is_empty() {
+                        self.directory.forget_changed(&changed_groups(&events.read))
+                    } else {
+                        self.directory.forget_all()
+                    };
                     if !names.is_empty() {
                         tracing::info!(
                             groups = names.len(),
@@ -101,7 +108,7 @@ impl Follower {
                             return;
                         }
                     }
-                    let full_page = events.len() >= LOG_PAGE;
+                    let full_page = count >= LOG_PAGE;
                     match link {
                         Some(link) => next = link,
                         None => tracing::warn!(

@@ -33,6 +33,8 @@ pub struct Context {
     /// over. A reconcile that runs before the watch delivers that write sees the older
     /// object; it must compare with what was written, or it would write again.
     pub written_status: Mutex<HashMap<String, (String, OktaGroupBindingStatus)>>,
+    /// The objects that cannot be read, and what was last reported of each.
+    pub unreadable: super::unreadable::Reported,
 }
 
 impl Context {
@@ -80,6 +82,13 @@ impl Context {
         lock(&self.written_status).remove(uid);
         self.clear_failures(uid);
         self.metrics.object(uid, None);
+        self.unreadable.readable_again(uid, &self.metrics);
+    }
+
+    /// Of `total` objects in the cache, how many can be read: those the controller keeps
+    /// reconciling (one that cannot be read waits for a change).
+    pub fn readable_objects(&self, total: usize) -> usize {
+        total.saturating_sub(self.unreadable.count())
     }
 
     /// The delay before the next try after another Okta failure: 2 s doubling up to the

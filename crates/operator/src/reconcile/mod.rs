@@ -16,6 +16,7 @@ pub mod report;
 pub mod schedule;
 pub mod subjects;
 pub mod tally;
+pub mod unreadable;
 
 use crate::metrics::ObjectState;
 use apply::Writer;
@@ -24,7 +25,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::controller::Action;
 use kube::{Resource, ResourceExt};
-use okta_rbac_api::{OktaGroupBinding, OktaGroupBindingStatus};
+use okta_rbac_api::{Decoded, OktaGroupBinding, OktaGroupBindingStatus};
 use report::{Inputs, Note, Report, Retry};
 use schedule::Window;
 use std::sync::Arc;
@@ -47,10 +48,23 @@ impl Error {
     }
 }
 
-pub async fn reconcile(ogb: Arc<OktaGroupBinding>, ctx: Arc<Context>) -> Result<Action, Error> {
+pub async fn reconcile(
+    stored: Arc<Decoded<OktaGroupBinding>>,
+    ctx: Arc<Context>,
+) -> Result<Action, Error> {
+    let ogb = match stored.as_ref() {
+        Decoded::Read(ogb) => ogb,
+        Decoded::Unreadable(object) => return Ok(unreadable::report(&ctx, &stored, object).await),
+    };
     let started = Instant::now();
     ctx.metrics.reconciles.inc();
-    let result = reconcile_inner(&ogb, &ctx).await;
+    if ctx
+        .unreadable
+        .readable_again(&ogb.uid().unwrap_or_default(), &ctx.metrics)
+    {
+        tracing::info!(name = %ogb.name_any(), "this OktaGroupBinding can be read again");
+    }
+    let result = reconcile_inner(ogb, &ctx).await;
     ctx.metrics
         .reconcile_duration
         .observe(started.elapsed().as_secs_f64());
@@ -136,27 +150,28 @@ async fn reconcile_inner(ogb: &OktaGroupBinding, ctx: &Context) -> Result<Action
     );
     publish(ctx, ogb, events);
     write_status(ctx, ogb, &observation.status, status).await?;
-    // The next look: a retry, the resync, or the window's next boundary, the earliest.
-    // A grant that is over needs none: only a change to the object or its bindings.
+    // The next look: a retry, the resync, or the window's next boundary, the earliest. A
+    // grant that is over is looked at each resync too: it asks Okta nothing, and a status
+    // written over by someone else (a change of status alone triggers nothing) is
+    // replaced rather than kept for as long as the object lives.
     let now = now().0;
     let next = match retry {
-        Retry::Backoff => Some(ctx.backoff_after_failure(&uid)),
+        Retry::Backoff => ctx.backoff_after_failure(&uid),
         // A second past the reset, when the directory's hold has ended; the lookups of
         // every object waiting for it go out together, in full requests.
-        Retry::AtReset(reset) => Some(Duration::from_secs(
+        Retry::AtReset(reset) => Duration::from_secs(
             reset
                 .saturating_sub(u64::try_from(now.as_second()).unwrap_or_default())
                 .saturating_add(1),
-        )),
+        ),
         Retry::Resync => {
             ctx.clear_failures(&uid);
-            (!matches!(window, Window::Expired { .. })).then_some(ctx.resync)
+            ctx.resync
         }
     };
-    Ok(match next {
-        Some(delay) => Action::requeue(schedule::until_next_look(delay, &window, now)),
-        None => Action::await_change(),
-    })
+    Ok(Action::requeue(schedule::until_next_look(
+        next, &window, now,
+    )))
 }
 
 /// The status of the Ready condition, as the `objects` gauge counts it.
@@ -172,12 +187,13 @@ fn ready_status(status: &OktaGroupBindingStatus) -> &'static str {
     }
 }
 
-fn now() -> Time {
+pub(crate) fn now() -> Time {
     Time(k8s_openapi::jiff::Timestamp::now())
 }
 
 /// Writes the status, unless it is the one last known: a reconcile that changes nothing
-/// writes nothing.
+/// writes nothing. The whole status is replaced, not merged: a field the operator no
+/// longer writes (or one it could not read, see [`Decoded`]) does not outlive it.
 async fn write_status(
     ctx: &Context,
     ogb: &OktaGroupBinding,
@@ -187,14 +203,20 @@ async fn write_status(
     if &status == old {
         return Ok(());
     }
-    let api: Api<OktaGroupBinding> = Api::all(ctx.client.clone());
-    api.patch_status(
-        &ogb.name_any(),
-        &PatchParams::default(),
-        &Patch::Merge(serde_json::json!({ "status": status })),
-    )
-    .await
-    .map_err(Error::Status)?;
+    let patch = json_patch::Patch(vec![json_patch::PatchOperation::Add(
+        json_patch::AddOperation {
+            path: json_patch::jsonptr::PointerBuf::from_tokens(["status"]),
+            value: serde_json::json!(status),
+        },
+    )]);
+    Api::<Decoded<OktaGroupBinding>>::all(ctx.client.clone())
+        .patch_status(
+            &ogb.name_any(),
+            &PatchParams::default(),
+            &Patch::Json::<()>(patch),
+        )
+        .await
+        .map_err(Error::Status)?;
     ctx.record_status(ogb, status);
     Ok(())
 }
@@ -207,8 +229,12 @@ fn publish(ctx: &Context, ogb: &OktaGroupBinding, notes: Vec<Note>) {
     }
 }
 
-pub fn error_policy(ogb: Arc<OktaGroupBinding>, error: &Error, ctx: Arc<Context>) -> Action {
-    tracing::warn!(name = %ogb.name_any(), %error, "reconcile failed");
+pub fn error_policy(
+    stored: Arc<Decoded<OktaGroupBinding>>,
+    error: &Error,
+    ctx: Arc<Context>,
+) -> Action {
+    tracing::warn!(name = %stored.name_any(), %error, "reconcile failed");
     ctx.metrics
         .reconcile_failures
         .get_or_create(&crate::metrics::KindLabel {

@@ -105,6 +105,30 @@ pub fn harness() -> &'static Harness {
     })
 }
 
+/// The CRD as an older version had it: the times only `date-time` (so an end the
+/// operator cannot hold passes), and a subject kind of a newer version allowed. Objects
+/// stored through it stay when the current CRD is installed over it, as an upgrade or a
+/// rollback leaves them.
+pub fn looser_crd()
+-> k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition {
+    use serde_json::json;
+    let mut crd = serde_json::to_value(OktaGroupBinding::crd()).expect("CRD");
+    let spec = &mut crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"];
+    for time in ["startTime", "endTime"] {
+        spec["properties"][time] = json!({"type": "string", "format": "date-time"});
+    }
+    spec["x-kubernetes-validations"] =
+        json!([{"rule": "size(self.clusterRoleBindings) + size(self.roleBindings) > 0"}]);
+    spec["properties"]["subject"]["properties"]["kind"]["enum"]
+        .as_array_mut()
+        .expect("enum")
+        .push(json!("ServiceAccounts"));
+    serde_json::from_value(crd).expect("a CRD")
+}
+
+/// An end no Rust time type of Kubernetes holds: what a person writes for "never".
+pub const NEVER: &str = "9999-12-31T23:59:59Z";
+
 /// The simplest declaration: the group gets the `view` ClusterRole.
 pub fn view_spec(group: &str) -> OktaGroupBindingSpec {
     OktaGroupBindingSpec {

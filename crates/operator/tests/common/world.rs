@@ -44,15 +44,21 @@ impl World {
 
     /// The operator's launch, with these flags after the Okta ones.
     pub fn launch(&self, identity: &str, args: &[&str]) -> OperatorLaunch {
-        OperatorLaunch::new(
-            super::operator_binary(),
-            self.plane.kubeconfig_path(),
-            self.sim.base_url(),
-        )
-        .okta_ca_file(&self.ca)
-        .okta_token(TOKEN)
-        .identity(identity)
-        .args(args.iter().copied())
+        self.launch_as(identity, self.plane.kubeconfig_path(), args)
+    }
+
+    /// The same, as whoever `kubeconfig` authenticates.
+    pub fn launch_as(
+        &self,
+        identity: &str,
+        kubeconfig: &std::path::Path,
+        args: &[&str],
+    ) -> OperatorLaunch {
+        OperatorLaunch::new(super::operator_binary(), kubeconfig, self.sim.base_url())
+            .okta_ca_file(&self.ca)
+            .okta_token(TOKEN)
+            .identity(identity)
+            .args(args.iter().copied())
     }
 
     /// The operator with these flags, ready.

@@ -8,7 +8,7 @@ use kube::Client;
 use kube::api::Api;
 use kube::runtime::reflector::Store;
 use kube::runtime::watcher;
-use okta_rbac_operator::cache::{Keep, cached};
+use okta_rbac_operator::cache::{Keep, WatchStates, cached};
 
 /// A cache of one kind, kept up to date until the bench ends; returned once it has its
 /// first full list.
@@ -22,7 +22,9 @@ where
         + Sync
         + 'static,
 {
-    let (store, changes, synced) = cached(api, config, Keep::Object, |_| {}, "the bench's watch");
+    let states = std::sync::Arc::new(WatchStates::new(Default::default(), Default::default()));
+    let (report, synced) = states.register("the bench's watch");
+    let (store, changes) = cached(api, config, Keep::Object, |_| {}, report);
     tokio::spawn(changes.for_each(|_| async {}));
     assert!(synced.wait().await, "the bench's watch started");
     store
