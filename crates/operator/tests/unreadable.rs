@@ -387,3 +387,58 @@ async fn an_odd_item_in_okta_s_answer_is_set_aside_and_the_rest_used() {
     world.sim.set_oddity(&id(&odd), None).expect("mended");
     wait_condition(&world.client, "odd", "Ready", "True", None).await;
 }
+
+/// Found by the fuzzer: a status written over by hand on a grant that had ended stayed, so
+/// `kubectl get ogb` showed bindings that did not exist, for as long as the object lived.
+/// Every object is looked at again each resync now, and a status the operator cannot read
+/// (a time past what it holds) is replaced like any other.
+#[tokio::test]
+async fn a_status_written_over_by_hand_is_replaced_even_after_the_grant_ended() {
+    let world = World::start().await;
+    let _operator = world.operator(RESYNC).await;
+    let group = world.group("k8s-hand-written");
+    let mut ended = common::view_spec(&group);
+    ended.end_time = Some(serde_json::from_value(json!("2020-01-01T00:00:00Z")).expect("time"));
+    world.create("ended", ended).await;
+    world.create("granted", common::view_spec(&group)).await;
+    wait_condition(&world.client, "ended", "Active", "False", Some("Expired")).await;
+    wait_condition(&world.client, "granted", "Ready", "True", None).await;
+
+    let forged = json!({"status": {
+        "bindingCount": 6,
+        "subject": "forged",
+        "lastVerified": "9999-12-31T23:59:59Z",
+        "conditions": [{"type": "Ready", "status": "True", "reason": "Ready", "message": "forged",
+                        "lastTransitionTime": "2026-01-01T00:00:00Z"}],
+    }});
+    // Read back as stored: the forged time is one the typed client could not decode.
+    let stored = Api::<okta_rbac_api::Decoded<OktaGroupBinding>>::all(world.client.clone());
+    for name in ["ended", "granted"] {
+        stored
+            .patch_status(name, &PatchParams::default(), &Patch::Merge(forged.clone()))
+            .await
+            .expect("the apiserver takes a hand-written status");
+    }
+    for name in ["ended", "granted"] {
+        let object = common::eventually(
+            Duration::from_secs(15),
+            &format!("{name}'s status is the operator's again"),
+            || async {
+                let object = world.objects().get(name).await.ok()?;
+                let status = object.status.clone()?;
+                (status.subject.as_deref() != Some("forged")).then_some(object)
+            },
+        )
+        .await;
+        let status = object.status.expect("status");
+        let bindings = world.bindings_of(name).await;
+        assert_eq!(
+            status.binding_count as usize, bindings,
+            "{name}: what exists"
+        );
+        assert_ne!(
+            status.last_verified.map(|t| t.0.to_string()).as_deref(),
+            Some("9999-12-31T23:59:59Z")
+        );
+    }
+}
