@@ -74,7 +74,7 @@ export OKTA_RBAC_OPERATOR_BIN := $(TARGET_DIR)/debug/okta-rbac-operator
 # tree (the local Okta, the test world, the demo, and what only they need).
 NOT_IN_OPERATOR := okta-sim okta-rbac-testenv okta-rbac-pki okta-rbac-demo axum-server rcgen tempfile plotters
 
-.PHONY: help stage-times demo controlplane tools build crd lint operator-deps fmt test rust-test sdk-test fuzz bench bench-smoke clean image deploy undeploy packages node peers docs docs-reference
+.PHONY: help stage-times demo controlplane tools build crd lint lint-static test-build operator-deps fmt test rust-test sdk-test fuzz bench bench-smoke clean image deploy undeploy packages node peers docs docs-reference
 
 help:
 	@echo "make help          this list"
@@ -193,9 +193,13 @@ crd:
 fmt:
 	$(CARGO) fmt
 
-lint: operator-deps tool-actionlint tool-validate-krew-manifest tool-helm-docs $(DOCS_VENV_STAMP)
-	$(CARGO) fmt --check
+lint: lint-static
 	$(CARGO) clippy --locked --workspace --all-targets -- -D warnings
+
+# What lint checks besides clippy. make test runs clippy inside its build instead (see
+# LINTED_BUILD), rather than compiling every crate once more just to check it.
+lint-static: operator-deps tool-actionlint tool-validate-krew-manifest tool-helm-docs $(DOCS_VENV_STAMP)
+	$(CARGO) fmt --check
 	$(TOOLS_BIN)/actionlint .github/workflows/*.yml
 	@# The plugin's krew manifest, rendered as the release workflow renders it, checked by krew.
 	@dir=$$(mktemp -d) && for arch in amd64 arm64; do echo lint > $$dir/kubectl-okta_rbac-linux-$$arch.tar.gz; done && \
@@ -256,7 +260,7 @@ operator-deps:
 # make test runs its stages one after another, each timed; the table of their wall times
 # and the slowest test executables ends every run (and a failed one), so that a
 # regression shows in every CI log.
-TEST_STAGES := lint controlplane tools node image rust-test sdk-test bench-smoke
+TEST_STAGES := lint-static controlplane tools node image test-build rust-test sdk-test bench-smoke
 STAGE_TIMES := $(CURDIR)/.build/stage-times
 
 test:
@@ -278,17 +282,27 @@ stage-times:
 		END { printf "%-14s %5dm%02ds\n", "total", total / 60, total % 60 }' $(STAGE_TIMES)
 	@if [ -f $(TEST_LOGS)/table ]; then echo; echo "the slowest test executables:"; head -n 9 $(TEST_LOGS)/table; fi
 
+# make test's build is its clippy run too: clippy's driver compiles the workspace's own
+# crates (every lint denied, as `cargo clippy --all-targets -- -D warnings` does) in the
+# build the tests run, and dependencies are compiled by rustc once, as always. Every cargo
+# command of the test stages runs with it, so that none rebuilds what another built.
+CLIPPY_DRIVER := $(shell rustc --print sysroot 2>/dev/null)/bin/clippy-driver
+LINTED_BUILD := RUSTC_WORKSPACE_WRAPPER=$(CLIPPY_DRIVER) CLIPPY_ARGS=-D__CLIPPY_HACKERY__warnings__CLIPPY_HACKERY__
+
+# Every binary and every test executable: the demo's tests run the operator binary from
+# beside them.
+test-build:
+	$(LINTED_BUILD) $(CARGO) build --locked --workspace --bins
+	$(LINTED_BUILD) $(CARGO) test --locked --workspace --no-run --message-format=json-render-diagnostics \
+		> $(TARGET_DIR)/test-executables.json
+
 # The test executables run side by side (TEST_JOBS at a time): most of them wait on
-# control planes and timers. Every binary is built first: the demo's tests run the
-# operator binary from beside them. The node and the image are for the tests that run the
+# control planes and timers. The node and the image are for the tests that run the
 # operator in Pods (on_node.rs).
 TEST_JOBS ?= 3
 TEST_LOGS := $(TARGET_DIR)/test-logs
-rust-test: controlplane tools node image
-	$(CARGO) build --locked --workspace --bins
-	$(CARGO) test --locked --workspace --no-run --message-format=json-render-diagnostics \
-		> $(TARGET_DIR)/test-executables.json
-	$(CARGO) test --locked --workspace --doc
+rust-test: controlplane tools node image test-build
+	$(LINTED_BUILD) $(CARGO) test --locked --workspace --doc
 	@mkdir -p $(TEST_LOGS) && { test -f $(TEST_LOGS)/times || cp .ci/test-times $(TEST_LOGS)/times; }
 	$(TARGET_DIR)/debug/okta-rbac-test-run --jobs $(TEST_JOBS) --logs $(TEST_LOGS) \
 		< $(TARGET_DIR)/test-executables.json
@@ -298,8 +312,8 @@ rust-test: controlplane tools node image
 FUZZ_CASES ?= 3000
 FUZZ_SEED ?= $(shell date -u +%Y%m%d)
 fuzz: controlplane
-	$(CARGO) build --locked -p okta-rbac-operator -p okta-rbac-kubectl-plugin --bin okta-rbac-operator --bin kubectl-okta_rbac
-	FUZZ_CASES=$(FUZZ_CASES) FUZZ_SEED=$(FUZZ_SEED) $(CARGO) test --locked -p okta-rbac-operator --test fuzz -- --nocapture
+	$(LINTED_BUILD) $(CARGO) build --locked -p okta-rbac-operator -p okta-rbac-kubectl-plugin --bin okta-rbac-operator --bin kubectl-okta_rbac
+	FUZZ_CASES=$(FUZZ_CASES) FUZZ_SEED=$(FUZZ_SEED) $(LINTED_BUILD) $(CARGO) test --locked -p okta-rbac-operator --test fuzz -- --nocapture
 
 $(SDK_VENV_STAMP): $(SDK_REQUIREMENTS)
 	@command -v python3 >/dev/null || { echo "Python 3 is needed for the SDK tests" >&2; exit 1; }
@@ -309,7 +323,7 @@ $(SDK_VENV_STAMP): $(SDK_REQUIREMENTS)
 	@touch $@
 
 sdk-test: $(SDK_VENV_STAMP)
-	$(CARGO) build --locked -p okta-sim --bin okta-sim
+	$(LINTED_BUILD) $(CARGO) build --locked -p okta-sim --bin okta-sim
 	cd $(SDK_TESTS) && OKTA_SIM_BIN=$(TARGET_DIR)/debug/okta-sim \
 		$(SDK_VENV)/bin/python -m pytest -q -p no:cacheprovider
 
@@ -358,21 +372,30 @@ IMAGE_ARCHIVE := $(CURDIR)/dist/okta-rbac-operator-image.tar
 HOST_TARGET := $(shell rustc -vV | awk '/^host:/ {print $$2}')
 ARCH := $(if $(filter aarch64%,$(HOST_TARGET)),arm64,amd64)
 
+# Cargo decides whether the binary is new; it is copied (and the image built again) only
+# when it is, or when the CA bundle, the Dockerfile or IMG changed.
 dist/okta-rbac-operator-linux-$(ARCH): FORCE
 	RUSTFLAGS='-C target-feature=+crt-static' $(CARGO) build --locked --release -p okta-rbac-operator --target $(HOST_TARGET)
 	@mkdir -p dist
-	cp $(TARGET_DIR)/$(HOST_TARGET)/release/okta-rbac-operator $@
+	@cmp -s $(TARGET_DIR)/$(HOST_TARGET)/release/okta-rbac-operator $@ \
+		|| cp $(TARGET_DIR)/$(HOST_TARGET)/release/okta-rbac-operator $@
 
 dist/ca-certificates.crt:
 	@mkdir -p dist
 	cp /etc/ssl/certs/ca-certificates.crt $@
 
-image: packages dist/okta-rbac-operator-linux-$(ARCH) dist/ca-certificates.crt
+dist/image-name: FORCE
+	@mkdir -p dist
+	@echo '$(IMG)' | cmp -s - $@ || echo '$(IMG)' > $@
+
+$(IMAGE_ARCHIVE): dist/okta-rbac-operator-linux-$(ARCH) dist/ca-certificates.crt Dockerfile dist/image-name | packages
 	@command -v buildah >/dev/null || { echo "buildah is needed (apt-get install buildah)" >&2; exit 1; }
 	buildah --storage-driver vfs bud --isolation chroot --build-arg TARGETARCH=$(ARCH) -t $(IMG) -f Dockerfile .
-	rm -f $(IMAGE_ARCHIVE)
-	buildah --storage-driver vfs push $(IMG) docker-archive:$(IMAGE_ARCHIVE):$(IMG)
-	@echo ">> $(IMG): $$(du -h dist/okta-rbac-operator-linux-$(ARCH) | cut -f1) binary; archive $(IMAGE_ARCHIVE)"
+	rm -f $@
+	buildah --storage-driver vfs push $(IMG) docker-archive:$@:$(IMG)
+	@echo ">> $(IMG): $$(du -h dist/okta-rbac-operator-linux-$(ARCH) | cut -f1) binary; archive $@"
+
+image: $(IMAGE_ARCHIVE)
 
 KUBECTL ?= kubectl
 

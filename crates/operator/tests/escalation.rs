@@ -249,6 +249,8 @@ async fn a_capped_cluster_role_is_admitted_only_with_an_end_within_its_cap() {
 #[tokio::test]
 async fn a_user_may_grant_through_an_okta_group_binding_only_what_it_may_bind() {
     let _one = SERIAL.lock().await;
+    // Either test may take the lock first: each installs what it checks.
+    install_policies();
     let admin = plane().client().await.expect("admin");
     let user = unique_name("jane");
     grant(

@@ -15,7 +15,7 @@ use k8s_openapi::api::core::v1::{Namespace, Pod};
 use k8s_openapi::api::rbac::v1::{ClusterRoleBinding, RoleBinding};
 use kube::CustomResourceExt;
 use kube::api::{Api, DeleteParams, ListParams};
-use okta_rbac_api::OktaGroupBinding;
+use okta_rbac_api::{Decoded, OktaGroupBinding};
 use okta_rbac_testenv::paths::{checkout, operator_image_archive};
 use okta_rbac_testenv::wait::{condition, eventually};
 use okta_rbac_testenv::{ControlPlane, ControlPlaneOptions};
@@ -256,7 +256,9 @@ impl Installed {
     }
 
     async fn wait_ready(&self, names: &[String], timeout: Duration) {
-        let api: Api<OktaGroupBinding> = Api::all(self.client.clone());
+        // Decoded one by one: an object stored through a looser CRD is one the typed list
+        // would fail on.
+        let api: Api<Decoded<OktaGroupBinding>> = Api::all(self.client.clone());
         let what = format!("{} OktaGroupBindings Ready=True", names.len());
         eventually(timeout, &what, || {
             let api = api.clone();
@@ -264,6 +266,7 @@ impl Installed {
                 let all = api.list(&ListParams::default()).await.ok()?.items;
                 let ready = all
                     .iter()
+                    .filter_map(Decoded::readable)
                     .filter(|o| names.contains(&o.metadata.name.clone().unwrap_or_default()))
                     .filter(|o| condition(o, "Ready").is_some_and(|c| c.status == "True"))
                     .count();

@@ -53,8 +53,15 @@ pub fn executables(messages: impl BufRead) -> Vec<Executable> {
             .unwrap_or_default();
         let package = package_name(&message).unwrap_or(package);
         let target = message["target"]["name"].as_str().unwrap_or_default();
+        // A package's library and an integration test may share a name: the unit tests of
+        // its library and binaries say what they are.
+        let kind = message["target"]["kind"][0].as_str().unwrap_or("test");
+        let name = match kind {
+            "test" => format!("{package}/{target}"),
+            other => format!("{package}/{target} ({other})"),
+        };
         found.push(Executable {
-            name: format!("{package}/{target}"),
+            name,
             path: PathBuf::from(path),
             dir,
             package,
@@ -137,13 +144,27 @@ pub fn run(executables: Vec<Executable>, jobs: usize, logs: &Path) -> Vec<Outcom
 }
 
 fn run_one(executable: &Executable, logs: &Path) -> Outcome {
-    let log = logs.join(format!("{}.log", executable.name.replace('/', "__")));
+    let file_name: String = executable
+        .name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let log = logs.join(format!("{file_name}.log"));
     let started = Instant::now();
     let file = std::fs::File::create(&log);
     let status = file.and_then(|file| {
         let errors = file.try_clone()?;
         Command::new(&executable.path)
             .current_dir(&executable.dir)
+            // kubectl's discovery cache, keyed by host and port, is not to be shared by
+            // control planes that run side by side and reuse each other's ports.
+            .env("KUBECACHEDIR", logs.join(format!("{file_name}.kube-cache")))
             .env("CARGO_MANIFEST_DIR", &executable.dir)
             .env("CARGO_PKG_NAME", &executable.package)
             .stdin(Stdio::null())
@@ -231,11 +252,16 @@ mod tests {
     use super::*;
 
     fn artifact(name: &str, package: &str, test: bool) -> String {
+        let kind = if name == "okta_rbac_operator" {
+            "lib"
+        } else {
+            "test"
+        };
         serde_json::json!({
             "reason": "compiler-artifact",
             "package_id": format!("path+file:///w/crates/{package}#okta-rbac-{package}@0.1.0"),
             "manifest_path": format!("/w/crates/{package}/Cargo.toml"),
-            "target": {"name": name, "kind": ["test"]},
+            "target": {"name": name, "kind": [kind]},
             "profile": {"test": test},
             "executable": format!("/w/target/debug/deps/{name}-abc"),
         })
@@ -247,6 +273,7 @@ mod tests {
         let messages = [
             artifact("on_node", "operator", true),
             artifact("okta_rbac_operator", "operator", false),
+            artifact("okta_rbac_operator", "operator", true),
             r#"{"reason":"build-finished","success":true}"#.to_string(),
             artifact("tutorial", "demo", true),
         ]
@@ -255,7 +282,11 @@ mod tests {
         let names: Vec<&str> = found.iter().map(|e| e.name.as_str()).collect();
         assert_eq!(
             names,
-            ["okta-rbac-operator/on_node", "okta-rbac-demo/tutorial"]
+            [
+                "okta-rbac-operator/on_node",
+                "okta-rbac-operator/okta_rbac_operator (lib)",
+                "okta-rbac-demo/tutorial"
+            ]
         );
         assert_eq!(found[0].dir, PathBuf::from("/w/crates/operator"));
     }

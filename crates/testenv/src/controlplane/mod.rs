@@ -238,6 +238,11 @@ impl ControlPlane {
             .current_dir(checkout())
             .arg("--kubeconfig")
             .arg(&self.kubeconfig_path)
+            // A discovery cache of this control plane's own: kubectl keys its cache by
+            // host and port, and a port another control plane used before (without the
+            // CRD) would answer "no matches for kind" from it.
+            .arg("--cache-dir")
+            .arg(self.dir().join("kubectl-cache"))
             .args(args)
             .stdin(std::process::Stdio::piped())
             .stdout(std::process::Stdio::piped())
