@@ -146,6 +146,7 @@ pub fn run(executables: Vec<Executable>, jobs: usize, logs: &Path) -> Vec<Outcom
 fn run_one(executable: &Executable, logs: &Path) -> Outcome {
     let file_name: String = executable
         .name
+        .replace('/', "__")
         .chars()
         .map(|c| {
             if c.is_ascii_alphanumeric() || c == '-' || c == '_' {

@@ -1,8 +1,9 @@
 // Argo CD's own health evaluation of a custom resource (github.com/argoproj/argo-cd/v3
 // util/lua, the code the application controller runs), as a command the Rust tests drive.
-// Argo CD 3.6 needs Go 1.27 (the Makefile builds this module with GOTOOLCHAIN set to the
-// toolchain line below) and, like every module that imports k8s.io/kubernetes, a replace
-// line for each of its staging modules.
+// Argo CD 3.6 needs Go 1.27 (the Makefile builds this module in the Go workspace of
+// ../../gowork, with its toolchain) and, like every module that imports k8s.io/kubernetes,
+// a replace line for each of its staging modules (the workspace's own replace lines, those
+// of the control plane's release, take precedence).
 module okta-rbac-operator/tools/argocd-health
 
 go 1.27.0
