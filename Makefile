@@ -17,13 +17,14 @@ OKTA_RBAC_CACHE ?= $(CURDIR)/.build
 # in common is compiled once, by one Go (the workspace's toolchain line; the go command
 # fetches it from the module proxy once). Their builds are stored by a hash that includes
 # every member's go.mod, since each can move the versions of all. The other modules are
-# built alone, with the machine's Go.
+# built alone, with the same Go (the standard library is then compiled once).
 GO_WORKSPACE := crates/testenv/gowork/go.work
 GO_WORKSPACE_MEMBERS := $(shell awk '/^use \(/ {u=1; next} u && /^\)/ {u=0} u {print $$1}' $(GO_WORKSPACE) | sed 's|^\.\./||')
 GO_WORKSPACE_HASH := $(shell cat $(GO_WORKSPACE) $(GO_WORKSPACE).sum $(foreach m,$(GO_WORKSPACE_MEMBERS),crates/testenv/$(m)/go.mod crates/testenv/$(m)/go.sum) | sha256sum | cut -c1-16)
-IN_GO_WORKSPACE := GOWORK=$(CURDIR)/$(GO_WORKSPACE) GOTOOLCHAIN=$(shell awk '$$1 == "toolchain" {print $$2}' $(GO_WORKSPACE))
-ALONE := GOWORK=off GOTOOLCHAIN=local
-go_env = $(if $(filter $(1),$(GO_WORKSPACE_MEMBERS)),$(IN_GO_WORKSPACE),$(ALONE))
+GO_TOOLCHAIN := $(shell awk '$$1 == "toolchain" {print $$2}' $(GO_WORKSPACE))
+IN_GO_WORKSPACE := GOWORK=$(CURDIR)/$(GO_WORKSPACE) GOTOOLCHAIN=$(GO_TOOLCHAIN)
+GO_ALONE := GOWORK=off GOTOOLCHAIN=$(GO_TOOLCHAIN)
+go_env = $(if $(filter $(1),$(GO_WORKSPACE_MEMBERS)),$(IN_GO_WORKSPACE),$(GO_ALONE))
 go_env_hash = $(if $(filter $(1),$(GO_WORKSPACE_MEMBERS)),$(GO_WORKSPACE_HASH))
 CONTROLPLANE_MODULE := crates/testenv/controlplane
 CONTROLPLANE_SOURCES := $(CONTROLPLANE_MODULE)/go.mod $(CONTROLPLANE_MODULE)/go.sum $(sort $(wildcard $(CONTROLPLANE_MODULE)/cmd/*/main.go))
@@ -50,7 +51,7 @@ NODE_DIR := crates/testenv/node
 NODE_MODULES := kubernetes containerd cni
 NODE_BIN := $(CURDIR)/.build/node/bin
 export OKTA_RBAC_NODE_BIN := $(NODE_BIN)
-node_hash = $(shell (cat $(NODE_DIR)/$(1)/go.mod $(NODE_DIR)/$(1)/go.sum $(sort $(shell find $(NODE_DIR)/$(1) -name '*.go')); echo '$(call go_env_hash,node/$(1))') | sha256sum | cut -c1-16)
+node_hash = $(shell (cat $(NODE_DIR)/$(1)/go.mod $(NODE_DIR)/$(1)/go.sum $(sort $(shell find $(NODE_DIR)/$(1) -name '*.go')); echo '$(GO_TOOLCHAIN) $(call go_env_hash,node/$(1))') | sha256sum | cut -c1-16)
 PAUSE_IMAGE := registry.k8s.io/pause:3.10.1
 
 # Tools of other ecosystems the tests drive (kstatus, Argo CD's health evaluation, Helm),
@@ -59,7 +60,7 @@ TOOLS_DIR := crates/testenv/tools
 TOOLS := $(notdir $(wildcard $(TOOLS_DIR)/*))
 TOOLS_BIN := $(CURDIR)/.build/tools/bin
 export OKTA_RBAC_TOOLS_BIN := $(TOOLS_BIN)
-tool_hash = $(shell (cat $(TOOLS_DIR)/$(1)/go.mod $(TOOLS_DIR)/$(1)/go.sum $(sort $(wildcard $(TOOLS_DIR)/$(1)/*.go)); echo '$(call go_env_hash,tools/$(1)) $($(1)_TAGS)') | sha256sum | cut -c1-16)
+tool_hash = $(shell (cat $(TOOLS_DIR)/$(1)/go.mod $(TOOLS_DIR)/$(1)/go.sum $(sort $(wildcard $(TOOLS_DIR)/$(1)/*.go)); echo '$(GO_TOOLCHAIN) $(call go_env_hash,tools/$(1)) $($(1)_TAGS)') | sha256sum | cut -c1-16)
 # promtool without Prometheus' service discovery plugins for clouds (AWS, Azure, GCE, ...):
 # rules are checked and tested by the same code, and a third of its packages go.
 promtool_TAGS := remove_all_sd
@@ -92,7 +93,7 @@ export OKTA_RBAC_OPERATOR_BIN := $(TARGET_DIR)/debug/okta-rbac-operator
 # tree (the local Okta, the test world, the demo, and what only they need).
 NOT_IN_OPERATOR := okta-sim okta-rbac-testenv okta-rbac-pki okta-rbac-demo axum-server rcgen tempfile plotters
 
-.PHONY: help stage-times demo controlplane tools build crd lint lint-static test-build operator-deps fmt test rust-test sdk-test fuzz bench bench-smoke clean image deploy undeploy packages node peers docs docs-reference
+.PHONY: help stage-times builds sdk-venv demo controlplane tools build crd lint lint-static test-build operator-deps fmt test rust-test sdk-test fuzz bench bench-smoke clean image deploy undeploy packages node peers docs docs-reference
 
 help:
 	@echo "make help          this list"
@@ -191,10 +192,12 @@ node: packages $(addprefix node-,$(NODE_MODULES)) $(PAUSE_BUILD)/pause.tar
 	@echo ">> node ready: $$(ls $(NODE_BIN) | tr '\n' ' ')"
 
 demo:
-	@test -e $(CONTROLPLANE_BUILD)/.built || echo ">> first run: the control plane is compiled from the Kubernetes source, then the operator (about 12 minutes on 2 cores; cached afterwards)"
-	@$(MAKE) --no-print-directory controlplane
-	@echo ">> building the operator and the demo (cargo shows its progress)"
-	$(CARGO) build --locked -p okta-rbac-operator -p okta-rbac-demo -p okta-rbac-kubectl-plugin --bin okta-rbac-operator --bin okta-rbac-demo --bin kubectl-okta_rbac
+	@test -e $(CONTROLPLANE_BUILD)/.built || echo ">> first run: the control plane is compiled from the Kubernetes source while cargo builds the operator (about 15 minutes on 2 cores; cached afterwards)"
+	@# Side by side: each build alone leaves a core idle for minutes (downloads, links).
+	@$(MAKE) --no-print-directory controlplane & controlplane=$$!; \
+	echo ">> building the operator and the demo (cargo shows its progress)"; \
+	$(CARGO) build --locked -p okta-rbac-operator -p okta-rbac-demo -p okta-rbac-kubectl-plugin --bin okta-rbac-operator --bin okta-rbac-demo --bin kubectl-okta_rbac; \
+	cargo=$$?; wait $$controlplane && [ $$cargo -eq 0 ]
 	$(TARGET_DIR)/debug/okta-rbac-demo $(DEMO_ARGS)
 
 build:
@@ -275,16 +278,23 @@ operator-deps:
 
 # make test runs its stages one after another, each timed; the table of their wall times
 # and the slowest test executables ends every run (and a failed one), so that a
-# regression shows in every CI log.
-TEST_STAGES := lint-static controlplane tools node image test-build rust-test sdk-test bench-smoke
+# regression shows in every CI log. The first stage, builds, runs two lanes side by side:
+# the Go lane (lint-static's tools, the control plane, the tools, the node) and the Rust
+# lane (the image, the test build). Each alone leaves a core idle for minutes (module and
+# crate downloads, linking one binary after another), and neither needs the other.
+GO_LANE := lint-static sdk-venv controlplane tools node
+RUST_LANE := image test-build
+TEST_STAGES := builds rust-test sdk-test bench-smoke
 STAGE_TIMES := $(CURDIR)/.build/stage-times
+
+# $(call timed,STAGE,LANE): runs `make STAGE`, appends its wall time to STAGE_TIMES.
+timed = start=$$(date +%s); $(MAKE) --no-print-directory $(1); status=$$?; \
+	echo "$(1) $$(( $$(date +%s) - start )) $(2)" >> $(STAGE_TIMES); (exit $$status)
 
 test:
 	@mkdir -p $(dir $(STAGE_TIMES)) && : > $(STAGE_TIMES)
 	@for stage in $(TEST_STAGES); do \
-		start=$$(date +%s); \
-		$(MAKE) --no-print-directory $$stage; status=$$?; \
-		echo "$$stage $$(( $$(date +%s) - start ))" >> $(STAGE_TIMES); \
+		$(call timed,$$stage,); status=$$?; \
 		if [ $$status -ne 0 ]; then \
 			$(MAKE) --no-print-directory stage-times; \
 			echo "make test: the $$stage stage failed" >&2; exit $$status; \
@@ -292,10 +302,23 @@ test:
 	done; \
 	$(MAKE) --no-print-directory stage-times
 
+# The two lanes of make test's builds; the Debian packages first, as both need them and
+# apt takes one client at a time. Each lane's lines are prefixed with its name.
+builds: packages
+	@( set -o pipefail; \
+	  { for stage in $(GO_LANE); do $(call timed,$$stage,go) || exit $$?; done; } 2>&1 | sed -u 's/^/[go] /' ) & go=$$!; \
+	( set -o pipefail; \
+	  { for stage in $(RUST_LANE); do $(call timed,$$stage,rust) || exit $$?; done; } 2>&1 | sed -u 's/^/[rust] /' ); rust=$$?; \
+	wait $$go; go=$$?; \
+	if [ $$go -ne 0 ]; then echo "make test: the Go lane failed" >&2; fi; \
+	if [ $$rust -ne 0 ]; then echo "make test: the Rust lane failed" >&2; fi; \
+	[ $$go -eq 0 ] && [ $$rust -eq 0 ]
+
 stage-times:
-	@echo; echo "stage            wall"; \
-	awk '{ printf "%-14s %5dm%02ds\n", $$1, $$2 / 60, $$2 % 60; total += $$2 } \
-		END { printf "%-14s %5dm%02ds\n", "total", total / 60, total % 60 }' $(STAGE_TIMES)
+	@echo; echo "stage              wall"; \
+	awk '$$3 == "" { printf "%-16s %5dm%02ds\n", $$1, $$2 / 60, $$2 % 60; total += $$2 } \
+		$$3 != "" { printf "  %-14s %5dm%02ds  (%s lane)\n", $$1, $$2 / 60, $$2 % 60, $$3 } \
+		END { printf "%-16s %5dm%02ds\n", "total", total / 60, total % 60 }' $(STAGE_TIMES)
 	@if [ -f $(TEST_LOGS)/table ]; then echo; echo "the slowest test executables:"; head -n 9 $(TEST_LOGS)/table; fi
 
 # make test's build is its clippy run too: clippy's driver compiles the workspace's own
@@ -305,10 +328,14 @@ stage-times:
 CLIPPY_DRIVER := $(shell rustc --print sysroot 2>/dev/null)/bin/clippy-driver
 LINTED_BUILD := RUSTC_WORKSPACE_WRAPPER=$(CLIPPY_DRIVER) CLIPPY_ARGS=-D__CLIPPY_HACKERY__warnings__CLIPPY_HACKERY__
 
-# Every binary and every test executable: the demo's tests run the operator binary from
-# beside them.
+# Every binary and every test executable, in one build: the demo's tests run the operator
+# binary from beside them. The binaries are built with the tests (--tests), so that they
+# get the same features of every dependency: built alone, they would leave out what the
+# tests' dev-dependencies turn on (tokio's test-util), and tokio and everything above it
+# would be compiled twice. The second command builds nothing; it lists the executables.
+WORKSPACE_BUILD := $(LINTED_BUILD) $(CARGO) build --locked --workspace --bins --tests
 test-build:
-	$(LINTED_BUILD) $(CARGO) build --locked --workspace --bins
+	$(WORKSPACE_BUILD)
 	$(LINTED_BUILD) $(CARGO) test --locked --workspace --no-run --message-format=json-render-diagnostics \
 		> $(TARGET_DIR)/test-executables.json
 
@@ -328,7 +355,7 @@ rust-test: controlplane tools node image test-build
 FUZZ_CASES ?= 3000
 FUZZ_SEED ?= $(shell date -u +%Y%m%d)
 fuzz: controlplane
-	$(LINTED_BUILD) $(CARGO) build --locked --workspace --bins
+	$(WORKSPACE_BUILD)
 	FUZZ_CASES=$(FUZZ_CASES) FUZZ_SEED=$(FUZZ_SEED) $(LINTED_BUILD) $(CARGO) test --locked -p okta-rbac-operator --test fuzz -- --nocapture
 
 $(SDK_VENV_STAMP): $(SDK_REQUIREMENTS)
@@ -338,10 +365,12 @@ $(SDK_VENV_STAMP): $(SDK_REQUIREMENTS)
 	$(SDK_VENV)/bin/pip install --quiet --disable-pip-version-check -r $(SDK_REQUIREMENTS)
 	@touch $@
 
+sdk-venv: $(SDK_VENV_STAMP)
+
 sdk-test: $(SDK_VENV_STAMP)
-	@# The whole workspace's binaries, as test-build builds them: a build of one package
-	@# would select other features of shared crates, and compile them once more.
-	$(LINTED_BUILD) $(CARGO) build --locked --workspace --bins
+	@# The workspace's binaries as test-build builds them: a build of one package would
+	@# select other features of shared crates, and compile them once more.
+	$(WORKSPACE_BUILD)
 	cd $(SDK_TESTS) && OKTA_SIM_BIN=$(TARGET_DIR)/debug/okta-sim \
 		$(SDK_VENV)/bin/python -m pytest -q -p no:cacheprovider
 
