@@ -133,7 +133,7 @@ controlplane: $(CONTROLPLANE_BUILD)/.built
 $(CONTROLPLANE_BUILD)/.built:
 	@command -v $(GO) >/dev/null || { echo "Go 1.26 or later is needed to build the control plane" >&2; exit 1; }
 	@echo ">> building the control plane from k8s.io/kubernetes into $(CONTROLPLANE_BUILD)"
-	@echo ">> a cold build takes about 12 minutes on 2 cores; cached builds take seconds"
+	@echo ">> a cold build takes about 14 minutes on 2 cores; cached builds take seconds"
 	@mkdir -p $(CONTROLPLANE_BUILD)
 	@cd $(CONTROLPLANE_MODULE) && $(call go_env,controlplane) CGO_ENABLED=0 $(GO) build -v -trimpath -ldflags='$(CONTROLPLANE_LDFLAGS)' \
 		-o $(CONTROLPLANE_BUILD)/ ./cmd/... 2>&1 | tee $(CONTROLPLANE_BUILD)/build.log \
@@ -192,7 +192,7 @@ node: packages $(addprefix node-,$(NODE_MODULES)) $(PAUSE_BUILD)/pause.tar
 	@echo ">> node ready: $$(ls $(NODE_BIN) | tr '\n' ' ')"
 
 demo:
-	@test -e $(CONTROLPLANE_BUILD)/.built || echo ">> first run: the control plane is compiled from the Kubernetes source while cargo builds the operator (about 15 minutes on 2 cores; cached afterwards)"
+	@test -e $(CONTROLPLANE_BUILD)/.built || echo ">> first run: the control plane is compiled from the Kubernetes source while cargo builds the operator (the control plane alone takes about 14 minutes on 2 cores; cached afterwards)"
 	@# Side by side: each build alone leaves a core idle for minutes (downloads, links).
 	@$(MAKE) --no-print-directory controlplane & controlplane=$$!; \
 	echo ">> building the operator and the demo (cargo shows its progress)"; \
