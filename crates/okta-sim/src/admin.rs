@@ -4,7 +4,7 @@
 
 use super::api::json_body;
 use super::auth::AppKey;
-use super::directory::DirectoryError;
+use super::directory::{DirectoryError, Lifecycle};
 use super::errors::OktaError;
 use super::faults::FaultSettings;
 use super::limits::{Bucket, lock};
@@ -14,7 +14,7 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::routing::{get, post, put};
+use axum::routing::{delete, get, post, put};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -31,7 +31,8 @@ pub fn routes() -> axum::Router<Arc<SimState>> {
             put(add_member).delete(remove_member),
         )
         .route("/_sim/users", post(create_user))
-        .route("/_sim/users/{user}/status", put(set_status))
+        .route("/_sim/users/{user}", delete(delete_user))
+        .route("/_sim/users/{user}/lifecycle/{operation}", post(lifecycle))
         .route(
             "/_sim/faults",
             get(get_faults).put(set_faults).delete(clear_faults),
@@ -174,24 +175,29 @@ async fn create_user(State(state): State<Arc<SimState>>, body: Bytes) -> Answer 
     ))
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct StatusChange {
-    status: UserStatus,
-}
-
-async fn set_status(
+/// A lifecycle operation without credentials, as an Okta admin does it in the console:
+/// the user as it is after it.
+async fn lifecycle(
     State(state): State<Arc<SimState>>,
-    Path(user): Path<String>,
-    body: Bytes,
+    Path((user, operation)): Path<(String, String)>,
 ) -> Answer {
-    let change: StatusChange = json_body(&body)?;
+    let operation = Lifecycle::parse(&operation).ok_or_else(|| {
+        OktaError::not_found(format!(
+            "lifecycle operation {operation} (suspend, unsuspend, deactivate, activate, reactivate)"
+        ))
+    })?;
     let mut directory = lock(&state.directory);
-    directory.set_user_status(&user, change.status)?;
+    directory.user_lifecycle(&user, operation)?;
     let user = directory
         .find_user(&user)
         .ok_or_else(|| OktaError::from(DirectoryError::NotFound(user.clone())))?;
     ok(user.to_json(&state.base_url))
+}
+
+/// Deactivates the user, or deletes one already deactivated.
+async fn delete_user(State(state): State<Arc<SimState>>, Path(user): Path<String>) -> Answer {
+    lock(&state.directory).user_lifecycle(&user, Lifecycle::Delete)?;
+    done()
 }
 
 async fn get_faults(State(state): State<Arc<SimState>>) -> Answer {

@@ -7,7 +7,10 @@ use rand::Rng;
 
 use std::collections::{BTreeMap, BTreeSet};
 
+mod lifecycle;
 mod people;
+
+pub use lifecycle::{Lifecycle, Outcome};
 
 #[derive(Clone, Debug)]
 pub struct Group {

@@ -27,6 +27,7 @@ mod tls;
 mod users;
 mod wire;
 
+pub use directory::{Lifecycle, Outcome as LifecycleOutcome};
 pub use faults::FaultSettings;
 pub use seed::{GroupType, OAuthSettings, RateLimitSettings, Seed, UserStatus};
 
@@ -367,8 +368,14 @@ impl OktaSim {
             .map_err(|_| DirectoryError::NotFound(format!("authorization server {server_id}")))
     }
 
-    pub fn set_user_status(&self, user: &str, status: UserStatus) -> Result<(), DirectoryError> {
-        lock(&self.state.directory).set_user_status(user, status)
+    /// Suspends, unsuspends, deactivates, activates, reactivates or deletes a user (by id
+    /// or login) as Okta's User Lifecycle API does, with its System Log events.
+    pub fn user_lifecycle(
+        &self,
+        user: &str,
+        operation: Lifecycle,
+    ) -> Result<LifecycleOutcome, DirectoryError> {
+        lock(&self.state.directory).user_lifecycle(user, operation)
     }
 
     /// Merges `fields` into every answer that carries the group or user of this id

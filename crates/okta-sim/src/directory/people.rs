@@ -1,5 +1,5 @@
-//! The directory's users and their memberships: creating and finding users, their
-//! status, adding and removing members (with the System Log's events).
+//! The directory's users and their memberships: creating and finding users,
+//! adding and removing members (with the System Log's events).
 
 use super::{Directory, DirectoryError, Group, User, now};
 use crate::seed::UserStatus;
@@ -7,7 +7,7 @@ use crate::system_log::Target;
 use std::collections::BTreeSet;
 
 impl Directory {
-    fn user_target(&self, id: &str) -> Vec<Target> {
+    pub(super) fn user_target(&self, id: &str) -> Vec<Target> {
         self.users
             .get(id)
             .map(|u| Target {
@@ -75,22 +75,7 @@ impl Directory {
         })
     }
 
-    pub fn set_user_status(
-        &mut self,
-        id_or_login: &str,
-        status: UserStatus,
-    ) -> Result<(), DirectoryError> {
-        let id = self.user_id(id_or_login)?;
-        let at = now();
-        if let Some(user) = self.users.get_mut(&id) {
-            user.status = status;
-            user.status_changed = at.clone();
-            user.last_updated = at;
-        }
-        Ok(())
-    }
-
-    fn user_id(&self, id_or_login: &str) -> Result<String, DirectoryError> {
+    pub(super) fn user_id(&self, id_or_login: &str) -> Result<String, DirectoryError> {
         self.find_user(id_or_login)
             .map(|u| u.id.clone())
             .ok_or_else(|| DirectoryError::NotFound(format!("{id_or_login} (User)")))

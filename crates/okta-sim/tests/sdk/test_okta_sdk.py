@@ -238,3 +238,55 @@ def test_a_user_and_their_groups_are_read_with_the_sdk(sim):
     assert sorted(name_of(g) for g in groups) == ["Everyone", "engineering", "k8s-admins"]
     assert missing is None and error is not None
     assert getattr(error, "error_code", None) == "E0000007", vars(error)
+
+
+def test_the_sdk_drives_a_user_s_lifecycle_and_the_log_records_it(sim):
+    """Suspend, unsuspend, deactivate, activate and delete with the SDK's User Lifecycle and
+    User APIs; the group's member list shows each status, and the System Log (read with
+    the SDK) has one event per change with the user as target."""
+    created = admin(sim, "POST", "/_sim/users", {"login": "dana@example.com", "password": "dana-password"})
+    group = admin(sim, "POST", "/_sim/groups", {"name": "k8s-lifecycle"})
+    admin(sim, "PUT", f"/_sim/groups/{group['id']}/members/dana@example.com")
+    user_id = created["id"]
+
+    async def scenario():
+        client = sdk_client(sim)
+        statuses = []
+
+        async def status_in_group():
+            members, _, error = await client.list_group_users(group["id"])
+            assert error is None, error
+            [member] = [m for m in members if m.id == user_id]
+            statuses.append(str(member.status.value if hasattr(member.status, "value") else member.status))
+
+        for step in (
+            lambda: client.suspend_user(user_id),
+            lambda: client.unsuspend_user(user_id),
+            lambda: client.deactivate_user(user_id),
+            lambda: client.activate_user(user_id, send_email=False),
+        ):
+            result = await step()
+            error = result[-1]
+            assert error is None, error
+            await status_in_group()
+        refused = (await client.unsuspend_user(user_id))[-1]
+        assert getattr(refused, "error_code", None) == "E0000001", "only a SUSPENDED user is unsuspended"
+        for _ in range(2):
+            result = await client.delete_user(user_id)
+            assert result[-1] is None, result[-1]
+        events, _, error = await client.list_log_events(filter='eventType sw "user.lifecycle."')
+        assert error is None, error
+        return statuses, events
+
+    statuses, events = run(scenario())
+    assert statuses == ["SUSPENDED", "ACTIVE", "DEPROVISIONED", "ACTIVE"]
+    assert [e.event_type for e in events] == [
+        "user.lifecycle.suspend",
+        "user.lifecycle.unsuspend",
+        "user.lifecycle.deactivate",
+        "user.lifecycle.activate",
+        "user.lifecycle.deactivate",
+        "user.lifecycle.delete.initiated",
+        "user.lifecycle.delete.completed",
+    ]
+    assert all(e.target[0].id == user_id for e in events)
