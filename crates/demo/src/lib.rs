@@ -49,6 +49,15 @@ pub struct Demo {
 
 impl Demo {
     pub async fn start(prefix: &str, operator_binary: &Path) -> Result<Self, String> {
+        Self::start_with(prefix, operator_binary, &[]).await
+    }
+
+    /// The same, with these operator flags after the demo's own.
+    pub async fn start_with(
+        prefix: &str,
+        operator_binary: &Path,
+        operator_flags: &[&str],
+    ) -> Result<Self, String> {
         let seed = Seed::from_yaml(EXAMPLE_ORG).map_err(|e| e.to_string())?;
         let sim = OktaSim::start(SimOptions::new(seed))
             .await
@@ -71,7 +80,15 @@ impl Demo {
         sim.write_ca(&plane.dir().join("okta-ca.pem"))
             .map_err(|e| e.to_string())?;
         let client = plane.client().await.map_err(|e| e.to_string())?;
-        let operator = start_operator(&plane, &client, &sim, prefix, operator_binary).await?;
+        let operator = start_operator(
+            &plane,
+            &client,
+            &sim,
+            prefix,
+            operator_binary,
+            operator_flags,
+        )
+        .await?;
         let demo = Self {
             operator,
             plane,
@@ -113,6 +130,7 @@ async fn start_operator(
     sim: &OktaSim,
     prefix: &str,
     binary: &Path,
+    flags: &[&str],
 ) -> Result<OperatorProcess, String> {
     let applied = plane
         .kubectl(&["apply", "-k", "config/default"], None)
@@ -146,6 +164,7 @@ async fn start_operator(
         .args(["--resync-interval", "10s", "--leader-election"])
         .args(["--okta-authorization-server", "default"])
         .args(["--oidc-scopes", "openid,email,profile,groups"])
+        .args(flags.iter().copied())
         .start(&plane.dir().join("operator.log"))
         .map_err(|e| e.to_string())
 }

@@ -77,7 +77,10 @@ async fn lifecycle(
     let id = {
         let mut directory = lock(&state.directory);
         directory.user_lifecycle(&user, operation)?;
-        directory.find_user(&user).map(|u| u.id.clone()).unwrap_or(user)
+        directory
+            .find_user(&user)
+            .map(|u| u.id.clone())
+            .unwrap_or(user)
     };
     let send_email = super::api::params(&uri)
         .get("sendEmail")

@@ -1009,7 +1009,9 @@ async fn the_admin_api_changes_the_directory_and_reads_the_log() {
         .expect("add");
     assert_eq!(put.status(), StatusCode::OK);
     let status = http
-        .post(format!("{base}/_sim/users/bob@example.com/lifecycle/deactivate"))
+        .post(format!(
+            "{base}/_sim/users/bob@example.com/lifecycle/deactivate"
+        ))
         .send()
         .await
         .expect("status");

@@ -209,7 +209,10 @@ async fn suspension_refuses_new_tokens_and_refresh_tokens_until_unsuspended_and_
         "{error}"
     );
 
-    let group = org.sim.group_id("k8s-ops", GroupType::OktaGroup).expect("group");
+    let group = org
+        .sim
+        .group_id("k8s-ops", GroupType::OktaGroup)
+        .expect("group");
     let members = org.get(&format!("/api/v1/groups/{group}/users")).await;
     let statuses: Vec<(&str, &str)> = members
         .as_array()
@@ -251,7 +254,10 @@ async fn deactivation_activation_and_deletion_follow_okta_s_rules_and_are_logged
         .expect("id")
         .to_string();
     let refresh_token = org.sign_in("ben@example.com").await.expect("signed in");
-    let group = org.sim.group_id("k8s-ops", GroupType::OktaGroup).expect("group");
+    let group = org
+        .sim
+        .group_id("k8s-ops", GroupType::OktaGroup)
+        .expect("group");
 
     assert_eq!(
         org.lifecycle(ADMIN, &ben, "deactivate").await.status(),

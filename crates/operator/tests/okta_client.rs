@@ -280,7 +280,7 @@ async fn the_system_log_gets_a_token_of_its_own_so_a_missing_grant_harms_nothing
             .with_scopes(vec!["okta.logs.read".into()])
             .expect("the log's client");
         let query = log
-            .system_log_query(since, okta_rbac_operator::okta::system_log::GROUP_EVENTS)
+            .system_log_query(since, okta_rbac_operator::okta::system_log::WATCHED_EVENTS)
             .expect("query");
         let read = log.system_log_page(&query).await;
         if log_granted {

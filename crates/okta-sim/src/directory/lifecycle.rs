@@ -190,7 +190,11 @@ mod tests {
     #[test]
     fn operations_from_a_status_okta_does_not_allow_are_refused_and_not_logged() {
         let (mut directory, _) = directory_with(UserStatus::Suspended, None);
-        for refused in [Lifecycle::Suspend, Lifecycle::Activate, Lifecycle::Reactivate] {
+        for refused in [
+            Lifecycle::Suspend,
+            Lifecycle::Activate,
+            Lifecycle::Reactivate,
+        ] {
             let error = directory
                 .user_lifecycle("ann@example.com", refused)
                 .expect_err("refused");
@@ -216,8 +220,16 @@ mod tests {
             directory.user_lifecycle(&id, Lifecycle::Delete),
             Ok(Outcome::Now(UserStatus::Deprovisioned))
         );
-        assert_eq!(directory.member_count(&group), 1, "a deactivated user stays");
-        assert!(directory.user_lifecycle(&id, Lifecycle::Deactivate).is_err());
+        assert_eq!(
+            directory.member_count(&group),
+            1,
+            "a deactivated user stays"
+        );
+        assert!(
+            directory
+                .user_lifecycle(&id, Lifecycle::Deactivate)
+                .is_err()
+        );
         assert_eq!(
             directory.user_lifecycle(&id, Lifecycle::Delete),
             Ok(Outcome::Deleted)

@@ -151,10 +151,31 @@ impl GroupDirectory {
         stale
     }
 
-    /// Drops every answer and returns the names: an event of the System Log could not be
-    /// read, and the group it names may be any of them.
+    /// Drops every answer and member list and returns the names: an event of the System
+    /// Log could not be read, and the group or user it names may be any of them.
     pub fn forget_all(&self) -> Vec<String> {
+        self.members.retain(&HashSet::new());
         lock(&self.entries).drain().map(|(name, _)| name).collect()
+    }
+
+    /// Drops the member lists that hold any of these users (by id), whose status changed,
+    /// and returns the names whose answers carry those groups, to be reconciled again: the
+    /// group's answer stands, its members are listed afresh.
+    pub fn forget_member_lists_of(&self, users: &[String]) -> Vec<String> {
+        if users.is_empty() {
+            return Vec::new();
+        }
+        let groups = self.members.forget_holding(users);
+        if groups.is_empty() {
+            return Vec::new();
+        }
+        lock(&self.entries)
+            .iter()
+            .filter(|(_, entry)| {
+                matches!(entry, Entry::Answer(a) if a.groups.iter().any(|g| groups.contains(&g.id)))
+            })
+            .map(|(name, _)| name.clone())
+            .collect()
     }
 
     /// Okta's answer about `name`: from the cache while it is fresh (see [`Freshness`]),

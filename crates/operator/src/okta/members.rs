@@ -48,6 +48,24 @@ impl MemberLists {
         lock(&self.known).retain(|id, _| ids.contains(id));
     }
 
+    /// Drops the lists that hold any of these users (by id), and those being fetched (they
+    /// may have been read before the change), and returns the ids of their groups.
+    pub fn forget_holding(&self, users: &[String]) -> std::collections::HashSet<String> {
+        let mut known = lock(&self.known);
+        let stale: std::collections::HashSet<String> = known
+            .iter()
+            .filter(|(_, list)| match list {
+                Known::Listed { users: listed, .. } => {
+                    listed.iter().any(|user| users.contains(&user.id))
+                }
+                Known::Fetching { .. } => true,
+            })
+            .map(|(id, _)| id.clone())
+            .collect();
+        known.retain(|id, _| !stale.contains(id));
+        stale
+    }
+
     pub fn count(&self) -> usize {
         lock(&self.known).len()
     }

@@ -1,6 +1,9 @@
 //! Following Okta's System Log, so that a quiet org costs almost nothing: instead of
 //! verifying every group again on every resync, the operator reads the group events Okta
-//! logs (lifecycle, profile, membership) and verifies again only the groups they name.
+//! logs (lifecycle, profile, membership) and verifies again only the groups they name, and
+//! the user lifecycle events (suspended, deactivated, deleted, back), which re-list the
+//! member lists that hold the user: a status change does not move a group's
+//! `lastMembershipUpdated`.
 //! Answers are trusted for the long full-resync interval while the log is being read, and
 //! for the ordinary resync interval whenever it is not (no permission, Okta down).
 
@@ -12,8 +15,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 use tokio::sync::mpsc;
 
-/// The events that can change Okta's answer about a group or its members.
-pub const GROUP_EVENTS: &str = r#"eventType sw "group.lifecycle." or eventType eq "group.profile.update" or eventType sw "group.user_membership.""#;
+/// The events that can change Okta's answer about a group, its members or their status.
+pub const WATCHED_EVENTS: &str = r#"eventType sw "group.lifecycle." or eventType eq "group.profile.update" or eventType sw "group.user_membership." or eventType sw "user.lifecycle.""#;
 
 /// Reading from a little before the operator started covers events Okta logs late.
 const START_OVERLAP: Duration = Duration::from_secs(60);
@@ -38,6 +41,19 @@ pub fn changed_groups(events: &[LogEvent]) -> Vec<ChangedGroup> {
             id: t.id.clone(),
             name: t.display_name.clone(),
         })
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect()
+}
+
+/// The users whose status the events say changed (by id), each once.
+pub fn users_with_new_status(events: &[LogEvent]) -> Vec<String> {
+    events
+        .iter()
+        .filter(|e| e.event_type.starts_with("user.lifecycle."))
+        .flat_map(|e| &e.target)
+        .filter(|t| t.kind == "User")
+        .map(|t| t.id.clone())
         .collect::<BTreeSet<_>>()
         .into_iter()
         .collect()
@@ -76,7 +92,7 @@ pub struct Follower {
 impl Follower {
     pub async fn run(self, changed: mpsc::Sender<Vec<String>>) {
         let since = SystemTime::now() - START_OVERLAP;
-        let mut next = match self.client.system_log_query(since, GROUP_EVENTS) {
+        let mut next = match self.client.system_log_query(since, WATCHED_EVENTS) {
             Ok(url) => url,
             Err(error) => {
                 tracing::error!(%error, "cannot follow the System Log");
@@ -93,7 +109,15 @@ impl Follower {
                     // An event that cannot be read may name any group: all are verified
                     // again, rather than one change being missed.
                     let names = if events.unreadable.is_empty() {
-                        self.directory.forget_changed(&changed_groups(&events.read))
+                        let mut names =
+                            self.directory.forget_changed(&changed_groups(&events.read));
+                        names.extend(
+                            self.directory
+                                .forget_member_lists_of(&users_with_new_status(&events.read)),
+                        );
+                        names.sort();
+                        names.dedup();
+                        names
                     } else {
                         self.directory.forget_all()
                     };
@@ -203,6 +227,28 @@ mod tests {
                 },
             ]
         );
+    }
+
+    #[test]
+    fn user_lifecycle_targets_are_the_users_whose_status_changed_each_once() {
+        let events = [
+            event("user.lifecycle.suspend", &[("User", "00u1", "Gina")]),
+            event(
+                "group.user_membership.remove",
+                &[("User", "00u2", "Bob"), ("UserGroup", "00g1", "k8s-admins")],
+            ),
+            event(
+                "user.lifecycle.delete.initiated",
+                &[("User", "00u3", "Hal")],
+            ),
+            event("user.lifecycle.unsuspend", &[("User", "00u1", "Gina")]),
+        ];
+        assert_eq!(
+            users_with_new_status(&events),
+            ["00u1", "00u3"],
+            "a membership change moves the group itself, not a user's status"
+        );
+        assert!(changed_groups(&events[..1]).is_empty());
     }
 
     #[test]
