@@ -94,6 +94,8 @@ pub struct Parts {
     pub system_log: Option<crate::okta::system_log::Follower>,
     /// Where each watch stands, for `/readyz` and the metrics.
     pub watches: Arc<WatchStates>,
+    /// The revocation authorizer's memory, when it serves.
+    pub roster: Option<Arc<crate::authorizer::roster::Roster>>,
 }
 
 /// How long a stopping controller waits for the events still queued to go out.
@@ -220,6 +222,7 @@ pub async fn run(
         failures: Default::default(),
         written_status: Default::default(),
         unreadable: Default::default(),
+        roster: parts.roster,
     });
 
     // The objects' own watch, so that every group is queued for verification as soon as

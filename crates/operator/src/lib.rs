@@ -6,6 +6,7 @@
 //! A reconcile is a pipeline ([`reconcile`]): observe -> judge -> plan -> apply -> report,
 //! where only observe and apply do I/O.
 
+pub mod authorizer;
 pub mod binding;
 pub mod cache;
 pub mod cli;

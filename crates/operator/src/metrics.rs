@@ -35,6 +35,11 @@ pub struct BucketLabel {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct DecisionLabel {
+    pub decision: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct StateLabel {
     pub state: String,
 }
@@ -81,6 +86,9 @@ pub struct Metrics {
     pub watch_failures: Family<WatchLabel, Counter>,
     unreadable_objects: Gauge,
     okta_unreadable_items: Family<KindLabel, Counter>,
+    /// The revocation authorizer's answers, by decision (`Deny`, `NoOpinion`).
+    pub authorizer_decisions: Family<DecisionLabel, Counter>,
+    pub authorizer_duration: Histogram,
     /// uid -> where it stands, to keep the gauges exact.
     objects: Mutex<HashMap<String, ObjectState>>,
     leader: Gauge,
@@ -255,8 +263,27 @@ impl Default for Metrics {
              (the rest of their page was used)",
             okta_unreadable_items.clone(),
         );
+        let authorizer_decisions = Family::<DecisionLabel, Counter>::default();
+        for decision in ["Deny", "NoOpinion"] {
+            drop(authorizer_decisions.get_or_create(&DecisionLabel {
+                decision: decision.into(),
+            }));
+        }
+        registry.register(
+            "authorizer_decisions",
+            "The revocation authorizer's answers to the apiserver, by decision (it never allows)",
+            authorizer_decisions.clone(),
+        );
+        let authorizer_duration = Histogram::new(exponential_buckets(0.00005, 2.0, 16));
+        registry.register(
+            "authorizer_duration_seconds",
+            "Time the revocation authorizer took to answer, from the request read to the answer",
+            authorizer_duration.clone(),
+        );
         Self {
             registry,
+            authorizer_decisions,
+            authorizer_duration,
             cached_objects,
             watch_synced,
             watch_failures,

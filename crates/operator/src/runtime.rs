@@ -1,6 +1,8 @@
 //! The running operator: Okta client and directory, metrics and health endpoints, leader
 //! election, and the controller. `okta-rbac-operator run` starts it here.
 
+use crate::authorizer::roster::Roster;
+use crate::authorizer::server::{Authorizer, TlsFiles};
 use crate::cache::WatchStates;
 use crate::controller::{self, Parts};
 use crate::metrics::Metrics;
@@ -56,6 +58,14 @@ pub struct OperatorConfig {
     pub metrics_address: SocketAddr,
     pub leader_election: Option<LeaderElection>,
     pub reconcile_concurrency: u16,
+    /// `None`: no revocation authorizer.
+    pub authorizer: Option<AuthorizerConfig>,
+}
+
+#[derive(Debug)]
+pub struct AuthorizerConfig {
+    pub address: SocketAddr,
+    pub files: TlsFiles,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -73,6 +83,8 @@ pub enum OperatorError {
         address: SocketAddr,
         source: std::io::Error,
     },
+    #[error("starting the revocation authorizer: {0}")]
+    Authorizer(String),
     #[error("leader election: {0}")]
     Lease(String),
     #[error("lost the leader lease; stopping so that only the new leader writes")]
@@ -84,6 +96,8 @@ pub enum OperatorError {
 /// A started operator's endpoints.
 pub struct Running {
     pub metrics_address: SocketAddr,
+    /// The revocation authorizer's, when it serves.
+    pub authorizer_address: Option<SocketAddr>,
 }
 
 /// Runs until `shutdown` resolves, leadership is lost, or a task the operator needs ends.
@@ -96,8 +110,32 @@ pub async fn run(
 ) -> Result<(), OperatorError> {
     let metrics = Arc::new(Metrics::default());
     let mut tasks = Supervisor::default();
-    let okta = okta_side(&config, &metrics)?;
+    let roster = config
+        .authorizer
+        .as_ref()
+        .map(|_| Arc::new(Roster::new(config.policy.user_name)));
+    let okta = okta_side(&config, &metrics, roster.clone())?;
     tasks.spawn("the Okta directory", okta.directory.clone().run());
+    let authorizer_address = match (&config.authorizer, &roster) {
+        (Some(settings), Some(roster)) => {
+            okta.directory.tell_member_lists(roster.clone());
+            let authorizer = Arc::new(Authorizer {
+                roster: roster.clone(),
+                username_prefix: config.policy.username_prefix.clone(),
+                client: client.clone(),
+                metrics: metrics.clone(),
+            });
+            let (bound, serving) = crate::authorizer::server::serve(
+                settings.address,
+                settings.files.clone(),
+                authorizer,
+            )
+            .map_err(OperatorError::Authorizer)?;
+            tasks.spawn_fallible("the revocation authorizer", serving);
+            Some(bound)
+        }
+        _ => None,
+    };
 
     let ready = Arc::new(AtomicBool::new(false));
     let progress = Arc::new(Progress::new(config.resync));
@@ -118,6 +156,7 @@ pub async fn run(
     tasks.spawn_fallible("the metrics and health server", server);
     started(Running {
         metrics_address: bound,
+        authorizer_address,
     });
 
     let parts = Parts {
@@ -130,6 +169,7 @@ pub async fn run(
         progress,
         system_log: okta.system_log,
         watches,
+        roster,
     };
     let work = async move {
         match config.leader_election {
@@ -155,7 +195,11 @@ struct OktaSide {
     system_log: Option<Follower>,
 }
 
-fn okta_side(config: &OperatorConfig, metrics: &Arc<Metrics>) -> Result<OktaSide, OperatorError> {
+fn okta_side(
+    config: &OperatorConfig,
+    metrics: &Arc<Metrics>,
+    roster: Option<Arc<Roster>>,
+) -> Result<OktaSide, OperatorError> {
     let observed = metrics.clone();
     let scopes = std::iter::once(GROUPS_READ)
         .chain(
@@ -210,8 +254,11 @@ fn okta_side(config: &OperatorConfig, metrics: &Arc<Metrics>) -> Result<OktaSide
             client,
             directory: directory.clone(),
             interval: log.interval,
-            on_events: Box::new(move |n| {
-                counted.system_log_events.inc_by(n as u64);
+            on_events: Box::new(move |events, read_at| {
+                counted.system_log_events.inc_by(events.len() as u64);
+                if let Some(roster) = &roster {
+                    roster.apply(events, read_at);
+                }
             }),
         }
     });

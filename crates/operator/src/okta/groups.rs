@@ -113,6 +113,16 @@ impl GroupDirectory {
         })
     }
 
+    /// The next read of the group's (by id) members lists them again.
+    pub fn relist_members(&self, id: &str) {
+        self.members.forget_group(id);
+    }
+
+    /// Every member list read from now on is also handed to `sink`.
+    pub fn tell_member_lists(&self, sink: Arc<dyn super::members::ListSink>) {
+        self.members.tell(sink);
+    }
+
     /// The System Log was read through to its end: answers may be trusted longer.
     pub fn log_caught_up(&self) {
         self.log.caught_up();

@@ -8,7 +8,13 @@ use super::{OktaClient, OktaError, OktaGroup, OktaUser};
 use futures::FutureExt;
 use futures::future::{BoxFuture, Shared};
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Instant;
+
+/// Told of every member list read, with when its read began.
+pub trait ListSink: Send + Sync {
+    fn listed(&self, group_id: &str, users: &[OktaUser], started: Instant);
+}
 
 type Members = Result<Arc<Vec<OktaUser>>, OktaError>;
 
@@ -20,6 +26,7 @@ enum Known {
     Fetching {
         last_membership_updated: Option<String>,
         fetch: Shared<BoxFuture<'static, Members>>,
+        started: Instant,
     },
 }
 
@@ -27,6 +34,7 @@ pub struct MemberLists {
     client: Arc<OktaClient>,
     /// By group id.
     known: Mutex<HashMap<String, Known>>,
+    sink: OnceLock<Arc<dyn ListSink>>,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -40,7 +48,13 @@ impl MemberLists {
         Self {
             client,
             known: Mutex::new(HashMap::new()),
+            sink: OnceLock::new(),
         }
+    }
+
+    /// Every list read from now on is also handed to `sink`.
+    pub fn tell(&self, sink: Arc<dyn ListSink>) {
+        let _ = self.sink.set(sink);
     }
 
     /// Keeps the lists of these groups (by id) only.
@@ -66,6 +80,11 @@ impl MemberLists {
         stale
     }
 
+    /// Drops the group's list (by id): the next caller lists it again.
+    pub fn forget_group(&self, id: &str) {
+        lock(&self.known).remove(id);
+    }
+
     pub fn count(&self) -> usize {
         lock(&self.known).len()
     }
@@ -86,6 +105,7 @@ impl MemberLists {
                 Some(Known::Fetching {
                     last_membership_updated,
                     fetch,
+                    ..
                 }) if last_membership_updated == moment => fetch.clone(),
                 _ => {
                     let client = self.client.clone();
@@ -98,6 +118,7 @@ impl MemberLists {
                         Known::Fetching {
                             last_membership_updated: moment.clone(),
                             fetch: fetch.clone(),
+                            started: Instant::now(),
                         },
                     );
                     fetch
@@ -106,13 +127,20 @@ impl MemberLists {
         };
         let result = fetch.await;
         let mut known = lock(&self.known);
-        let still_this_fetch = matches!(
-            known.get(&group.id),
-            Some(Known::Fetching { last_membership_updated, .. }) if last_membership_updated == moment
-        );
-        if still_this_fetch {
+        let this_fetch_began = match known.get(&group.id) {
+            Some(Known::Fetching {
+                last_membership_updated,
+                started,
+                ..
+            }) if last_membership_updated == moment => Some(*started),
+            _ => None,
+        };
+        if let Some(started) = this_fetch_began {
             match &result {
                 Ok(users) => {
+                    if let Some(sink) = self.sink.get() {
+                        sink.listed(&group.id, users, started);
+                    }
                     known.insert(
                         group.id.clone(),
                         Known::Listed {

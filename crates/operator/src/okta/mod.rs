@@ -103,6 +103,9 @@ pub struct UserProfile {
 pub struct LogEvent {
     pub uuid: String,
     pub event_type: String,
+    /// When Okta logged it, as Okta writes it (RFC 3339, UTC).
+    #[serde(default, deserialize_with = "or_none")]
+    pub published: Option<String>,
     #[serde(default)]
     pub target: Vec<LogTarget>,
 }

@@ -85,8 +85,9 @@ pub struct Follower {
     pub client: Arc<OktaClient>,
     pub directory: Arc<GroupDirectory>,
     pub interval: Duration,
-    /// Told of every event read.
-    pub on_events: Box<dyn Fn(usize) + Send + Sync>,
+    /// Told of every event read (not those that could not be read), and when, before
+    /// the answers they make stale are dropped.
+    pub on_events: Box<dyn Fn(&[LogEvent], Instant) + Send + Sync>,
 }
 
 impl Follower {
@@ -105,7 +106,7 @@ impl Follower {
                 Ok((events, link)) => {
                     refused_before = false;
                     let count = events.read.len() + events.unreadable.len();
-                    (self.on_events)(count);
+                    (self.on_events)(&events.read, Instant::now());
                     // An event that cannot be read may name any group: all are verified
                     // again, rather than one change being missed.
                     let names = if events.unreadable.is_empty() {
@@ -187,6 +188,7 @@ mod tests {
         LogEvent {
             uuid: format!("{event_type}-{}", targets.len()),
             event_type: event_type.into(),
+            published: Some("2026-12-03T14:02:11.000Z".into()),
             target: targets
                 .iter()
                 .map(|(kind, id, name)| LogTarget {

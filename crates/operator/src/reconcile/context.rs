@@ -35,6 +35,9 @@ pub struct Context {
     pub written_status: Mutex<HashMap<String, (String, OktaGroupBindingStatus)>>,
     /// The objects that cannot be read, and what was last reported of each.
     pub unreadable: super::unreadable::Reported,
+    /// The revocation authorizer's memory: told which group each object grants through
+    /// a Group subject, and (through the directory) those groups' members.
+    pub roster: Option<Arc<crate::authorizer::roster::Roster>>,
 }
 
 impl Context {
@@ -79,6 +82,9 @@ impl Context {
 
     /// Drops what is kept about a deleted object.
     pub fn forget(&self, uid: &str) {
+        if let Some(roster) = &self.roster {
+            roster.track(uid, None);
+        }
         lock(&self.written_status).remove(uid);
         self.clear_failures(uid);
         self.metrics.object(uid, None);

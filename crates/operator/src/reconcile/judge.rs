@@ -112,10 +112,13 @@ pub fn grant(outcome: &Outcome, on_missing: OnGroupMissing) -> Grant {
 
 /// Users mode: the group whose members must be read before judging, once Okta verified it
 /// and while the grant is in effect.
+/// The group whose members to read: in Users mode to bind them, and in Group mode too
+/// while the revocation authorizer serves (`for_authorizer`), which keeps them in memory.
 pub fn members_to_read(
     ogb: &OktaGroupBinding,
     observation: &Observation,
     window: &Window,
+    for_authorizer: bool,
 ) -> Option<OktaGroup> {
     if !window.grants() {
         return None;
@@ -126,7 +129,36 @@ pub fn members_to_read(
         ogb.spec.subject.kind,
     ) {
         (Outcome::Verified(group), SubjectKind::Users) => Some(group),
+        (Outcome::Verified(group), SubjectKind::Group) if for_authorizer => Some(group),
         _ => None,
+    }
+}
+
+/// What the revocation authorizer is to know of this object: `Some(Some(grant))` when it
+/// grants a verified group through a Group subject, `Some(None)` when it grants none, and
+/// `None` when that is not known (Okta did not answer; what was known stands).
+pub fn authorizer_grant(
+    ogb: &OktaGroupBinding,
+    judgement: &Judgement,
+) -> Option<Option<crate::authorizer::roster::Grant>> {
+    match (&judgement.outcome, &judgement.grant) {
+        (Outcome::Unknown(_), _) => None,
+        (Outcome::Verified(group), Grant::Declared | Grant::KeepExisting)
+            if ogb.spec.subject.kind == SubjectKind::Group =>
+        {
+            Some(
+                judgement
+                    .subjects
+                    .first()
+                    .map(|subject| crate::authorizer::roster::Grant {
+                        token_group: subject.name.clone(),
+                        group_id: group.id.clone(),
+                        group_name: group.profile.name.clone(),
+                        kept_if_deleted: ogb.spec.on_group_missing == OnGroupMissing::Retain,
+                    }),
+            )
+        }
+        _ => Some(None),
     }
 }
 
@@ -336,9 +368,37 @@ mod tests {
         let mut users = spec();
         users.subject.kind = SubjectKind::Users;
         assert!(
-            members_to_read(&ogb(users), &observation(lookup, None), &before).is_none(),
+            members_to_read(&ogb(users), &observation(lookup, None), &before, true).is_none(),
             "no member list is read for a grant not in effect"
         );
+    }
+
+    #[test]
+    fn group_mode_reads_members_only_for_the_authorizer_which_learns_what_is_granted() {
+        let lookup = answered(vec![group("k8s-restricted-users", "OKTA_GROUP")]);
+        let observed = observation(lookup, None);
+        let granted = Window::Unbounded;
+        assert!(members_to_read(&ogb(spec()), &observed, &granted, false).is_none());
+        assert!(members_to_read(&ogb(spec()), &observed, &granted, true).is_some());
+        let judged = judge(&ogb(spec()), &policy(), &observed, &granted);
+        let grant = authorizer_grant(&ogb(spec()), &judged)
+            .expect("known")
+            .expect("a Group subject");
+        assert_eq!(grant.token_group, judged.subjects[0].name);
+        assert_eq!(grant.group_name, "k8s-restricted-users");
+        let outage = observation(GroupLookup::Failed(OktaError::Config("down".into())), None);
+        let judged = judge(&ogb(spec()), &policy(), &outage, &granted);
+        assert!(
+            authorizer_grant(&ogb(spec()), &judged).is_none(),
+            "an outage leaves what the authorizer knew"
+        );
+        let missing = judge(
+            &ogb(spec()),
+            &policy(),
+            &observation(answered(vec![]), None),
+            &granted,
+        );
+        assert_eq!(authorizer_grant(&ogb(spec()), &missing), Some(None));
     }
 
     #[test]

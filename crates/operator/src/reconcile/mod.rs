@@ -103,7 +103,23 @@ async fn reconcile_inner(ogb: &OktaGroupBinding, ctx: &Context) -> Result<Action
     }
 
     let mut observation = observe::observe(ctx, ogb, &window).await;
-    if let Some(group) = judge::members_to_read(ogb, &observation, &window) {
+    if let Some(roster) = &ctx.roster {
+        // Told before the members are read, so that the list read next is kept: what a
+        // Group subject grants does not depend on the members.
+        let grant =
+            judge::authorizer_grant(ogb, &judge::judge(ogb, &ctx.policy, &observation, &window));
+        if let Some(grant) = grant {
+            let unlisted = grant
+                .as_ref()
+                .filter(|g| !roster.has_list(&g.group_id))
+                .map(|g| g.group_id.clone());
+            roster.track(&uid, grant);
+            if let Some(id) = unlisted {
+                ctx.okta.relist_members(&id);
+            }
+        }
+    }
+    if let Some(group) = judge::members_to_read(ogb, &observation, &window, ctx.roster.is_some()) {
         observe::members(ctx, &group, &mut observation.okta).await;
     }
     let judgement = judge::judge(ogb, &ctx.policy, &observation, &window);

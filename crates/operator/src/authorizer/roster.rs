@@ -1,0 +1,574 @@
+//! What the revocation authorizer knows, in memory: for each group a Group-mode
+//! OktaGroupBinding grants, the name tokens carry it under, and where each member stands
+//! as the operator last saw Okta: a member list, then the System Log's events read since
+//! (which win over a list that began before they were read).
+
+use crate::okta::{LogEvent, OktaUser};
+use okta_rbac_api::UserNameAttribute;
+use std::collections::{HashMap, HashSet};
+use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::time::{Duration, Instant};
+
+/// Where a token's user stands in a group the token carries.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Standing {
+    /// No object grants the group (as tokens name it): not the authorizer's business.
+    NotBound,
+    /// Not known yet (the members were not listed yet, or a change is being re-read).
+    Unknown,
+    /// An ACTIVE member.
+    Active,
+    /// Not an ACTIVE member any more, and why, in words.
+    Gone(String),
+}
+
+/// What an event did, for the reason a denial gives.
+#[derive(Clone, Debug)]
+struct Change {
+    what: String,
+    published: Option<String>,
+    seen: Instant,
+}
+
+impl Change {
+    fn describe(&self) -> String {
+        match &self.published {
+            Some(at) => format!("{} at {}", self.what, short_time(at)),
+            None => self.what.clone(),
+        }
+    }
+}
+
+/// `2026-12-03T14:02:11.000Z` as `14:02:11Z on 2026-12-03`.
+fn short_time(at: &str) -> String {
+    match at.split_once('T') {
+        Some((day, time)) => {
+            let time = time.split('.').next().unwrap_or(time).trim_end_matches('Z');
+            format!("{time}Z on {day}")
+        }
+        None => at.to_string(),
+    }
+}
+
+#[derive(Clone, Debug)]
+struct Member {
+    /// Okta's status; `None` while an event left it unknown until the next list.
+    status: Option<String>,
+    member: bool,
+    changed: Option<Change>,
+}
+
+#[derive(Debug, Default)]
+struct GroupState {
+    name: String,
+    /// When the last member list read began; `None` until one was read.
+    listed: Option<Instant>,
+    /// By user id.
+    members: HashMap<String, Member>,
+    /// The user name tokens carry (lowercase) to the user id.
+    by_name: HashMap<String, String>,
+    /// Someone was added since the last list: a user not found may be them.
+    added_since_listed: bool,
+    deleted: Option<Change>,
+    /// An object keeps its bindings when the group is deleted: so does the authorizer.
+    kept_if_deleted: bool,
+}
+
+/// What one object grants through a Group subject.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Grant {
+    /// The group as tokens carry it (with the prefix).
+    pub token_group: String,
+    pub group_id: String,
+    pub group_name: String,
+    /// `onGroupMissing: Retain`: the group's deletion in Okta must not lock anyone out.
+    pub kept_if_deleted: bool,
+}
+
+#[derive(Default)]
+struct Inner {
+    /// Per object uid: what it grants.
+    by_object: HashMap<String, Grant>,
+    /// Per token group: the Okta group ids bound under that name.
+    bound: HashMap<String, HashSet<String>>,
+    /// Per Okta group id.
+    groups: HashMap<String, GroupState>,
+}
+
+pub struct Roster {
+    user_name: UserNameAttribute,
+    inner: RwLock<Inner>,
+}
+
+/// How long a departed member is remembered after the event that said so, for the reason
+/// a denial gives: longer than any token lives.
+const REMEMBER_DEPARTED: Duration = Duration::from_secs(24 * 3600);
+
+impl Roster {
+    pub fn new(user_name: UserNameAttribute) -> Self {
+        Self {
+            user_name,
+            inner: RwLock::default(),
+        }
+    }
+
+    fn read(&self) -> RwLockReadGuard<'_, Inner> {
+        self.inner.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn write(&self) -> RwLockWriteGuard<'_, Inner> {
+        self.inner.write().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// What the object `uid` grants through a Group subject; `None`: nothing now.
+    pub fn track(&self, uid: &str, grant: Option<Grant>) {
+        let mut inner = self.write();
+        if inner.by_object.get(uid) == grant.as_ref() {
+            return;
+        }
+        if let Some(old) = inner.by_object.remove(uid) {
+            let still = inner
+                .by_object
+                .values()
+                .any(|g| g.token_group == old.token_group && g.group_id == old.group_id);
+            if !still && let Some(ids) = inner.bound.get_mut(&old.token_group) {
+                ids.remove(&old.group_id);
+                if ids.is_empty() {
+                    inner.bound.remove(&old.token_group);
+                }
+            }
+            if !inner.by_object.values().any(|g| g.group_id == old.group_id) {
+                inner.groups.remove(&old.group_id);
+            }
+        }
+        if let Some(grant) = grant {
+            inner
+                .bound
+                .entry(grant.token_group.clone())
+                .or_default()
+                .insert(grant.group_id.clone());
+            inner.by_object.insert(uid.to_string(), grant.clone());
+            let kept_if_deleted = inner
+                .by_object
+                .values()
+                .any(|g| g.group_id == grant.group_id && g.kept_if_deleted);
+            let group = inner.groups.entry(grant.group_id).or_default();
+            group.name = grant.group_name;
+            group.kept_if_deleted = kept_if_deleted;
+        }
+    }
+
+    /// Whether the group's (by id) members were listed since it was first tracked.
+    pub fn has_list(&self, id: &str) -> bool {
+        self.read()
+            .groups
+            .get(id)
+            .is_some_and(|group| group.listed.is_some())
+    }
+
+    /// The group's members as a list read that began at `started` gives them. What an
+    /// event read after that says stays.
+    pub fn listed(&self, group_id: &str, users: &[OktaUser], started: Instant) {
+        let user_name = self.user_name;
+        let mut inner = self.write();
+        let Some(group) = inner.groups.get_mut(group_id) else {
+            return;
+        };
+        let newer = |m: &Member| m.changed.as_ref().is_some_and(|c| c.seen > started);
+        let mut members: HashMap<String, Member> = group
+            .members
+            .drain()
+            .filter(|(_, m)| {
+                newer(m)
+                    || (!m.member
+                        && m.changed
+                            .as_ref()
+                            .is_some_and(|c| c.seen.elapsed() < REMEMBER_DEPARTED))
+            })
+            .collect();
+        group.by_name.retain(|_, id| members.contains_key(id));
+        for user in users {
+            if let Some(name) = token_name(user, user_name) {
+                group.by_name.insert(name, user.id.clone());
+            }
+            members
+                .entry(user.id.clone())
+                .and_modify(|kept| {
+                    if !newer(kept) {
+                        *kept = Member {
+                            status: Some(user.status.clone()),
+                            member: true,
+                            changed: None,
+                        };
+                    }
+                })
+                .or_insert_with(|| Member {
+                    status: Some(user.status.clone()),
+                    member: true,
+                    changed: None,
+                });
+        }
+        // A departed member the list no longer has is found by name while remembered, so
+        // that a denial says when they left.
+        group.members = members;
+        group.listed = Some(started);
+        if group.deleted.as_ref().is_some_and(|d| d.seen <= started) {
+            group.deleted = None;
+        }
+        group.added_since_listed = false;
+    }
+
+    /// Applies what the System Log's events say, read at `seen`.
+    pub fn apply(&self, events: &[LogEvent], seen: Instant) {
+        let mut inner = self.write();
+        for event in events {
+            let user = event
+                .target
+                .iter()
+                .find(|t| t.kind == "User")
+                .map(|t| t.id.as_str());
+            let group = event
+                .target
+                .iter()
+                .find(|t| t.kind == "UserGroup")
+                .map(|t| t.id.as_str());
+            let change = |what: String| Change {
+                what,
+                published: event.published.clone(),
+                seen,
+            };
+            match (event.event_type.as_str(), user, group) {
+                ("group.user_membership.remove", Some(user), Some(group_id)) => {
+                    if let Some(group) = inner.groups.get_mut(group_id) {
+                        let what = format!("left {} in Okta", group.name);
+                        let member = group.members.entry(user.to_string()).or_insert(Member {
+                            status: None,
+                            member: false,
+                            changed: None,
+                        });
+                        member.member = false;
+                        member.changed = Some(change(what));
+                    }
+                }
+                ("group.user_membership.add", Some(user), Some(group_id)) => {
+                    if let Some(group) = inner.groups.get_mut(group_id) {
+                        match group.members.get_mut(user) {
+                            Some(member) => {
+                                member.member = true;
+                                member.changed = Some(change("was added".into()));
+                            }
+                            None => group.added_since_listed = true,
+                        }
+                    }
+                }
+                ("group.lifecycle.delete", _, Some(group_id)) => {
+                    if let Some(group) = inner.groups.get_mut(group_id) {
+                        let what = format!("{} was deleted in Okta", group.name);
+                        group.deleted = Some(change(what));
+                    }
+                }
+                (lifecycle, Some(user), _) if lifecycle.starts_with("user.lifecycle.") => {
+                    let (status, what) = match lifecycle {
+                        "user.lifecycle.suspend" => (Some("SUSPENDED"), "was suspended in Okta"),
+                        "user.lifecycle.deactivate" => {
+                            (Some("DEPROVISIONED"), "was deactivated in Okta")
+                        }
+                        l if l.starts_with("user.lifecycle.delete") => {
+                            (Some("DELETED"), "was deleted in Okta")
+                        }
+                        "user.lifecycle.unsuspend" => (Some("ACTIVE"), "was unsuspended"),
+                        // Activation may end ACTIVE or PROVISIONED: the next list says.
+                        _ => (None, "changed status"),
+                    };
+                    for group in inner.groups.values_mut() {
+                        if let Some(member) = group.members.get_mut(user) {
+                            member.status = status.map(str::to_string);
+                            member.changed = Some(change(what.to_string()));
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// Where the user that tokens call `user_name` stands in the group tokens call
+    /// `token_group`. Bound under one name to several Okta groups (a replaced group
+    /// during the hand-over), the user stands where the best of them puts them.
+    pub fn standing(&self, token_group: &str, user_name: &str) -> Standing {
+        let inner = self.read();
+        let Some(ids) = inner.bound.get(token_group) else {
+            return Standing::NotBound;
+        };
+        let name = user_name.to_lowercase();
+        let mut best: Option<Standing> = None;
+        for id in ids {
+            let standing = inner
+                .groups
+                .get(id)
+                .map_or(Standing::Unknown, |group| group.standing(&name));
+            best = Some(match (best, standing) {
+                (Some(Standing::Active), _) | (_, Standing::Active) => Standing::Active,
+                (Some(Standing::Unknown), _) | (_, Standing::Unknown) => Standing::Unknown,
+                (Some(gone), _) => gone,
+                (None, other) => other,
+            });
+        }
+        best.unwrap_or(Standing::NotBound)
+    }
+
+    /// Whether any token group is bound: until then every answer is NoOpinion.
+    pub fn is_empty(&self) -> bool {
+        self.read().bound.is_empty()
+    }
+}
+
+impl crate::okta::members::ListSink for Roster {
+    fn listed(&self, group_id: &str, users: &[OktaUser], started: Instant) {
+        Roster::listed(self, group_id, users, started);
+    }
+}
+
+impl GroupState {
+    fn standing(&self, name: &str) -> Standing {
+        if let Some(deleted) = self.deleted.as_ref().filter(|_| !self.kept_if_deleted) {
+            return Standing::Gone(deleted.describe());
+        }
+        let Some(listed) = self.listed else {
+            return Standing::Unknown;
+        };
+        let Some(member) = self.by_name.get(name).and_then(|id| self.members.get(id)) else {
+            if self.added_since_listed {
+                return Standing::Unknown;
+            }
+            return Standing::Gone(format!(
+                "is not a member of {} in Okta (its members as read {}s ago)",
+                self.name,
+                listed.elapsed().as_secs()
+            ));
+        };
+        match (&member.status, member.member) {
+            (Some(status), true) if status == "ACTIVE" => Standing::Active,
+            (None, true) => Standing::Unknown,
+            (_, false) => Standing::Gone(member.changed.as_ref().map_or_else(
+                || format!("is not a member of {} in Okta", self.name),
+                Change::describe,
+            )),
+            (Some(status), true) => Standing::Gone(
+                member
+                    .changed
+                    .as_ref()
+                    .map_or_else(|| format!("is {status} in Okta"), Change::describe),
+            ),
+        }
+    }
+}
+
+/// The name a token carries for this user (lowercase), by the apiserver's username claim.
+fn token_name(user: &OktaUser, attribute: UserNameAttribute) -> Option<String> {
+    match attribute {
+        UserNameAttribute::Email => user.profile.email.as_deref(),
+        UserNameAttribute::Login => Some(user.profile.login.as_str()),
+    }
+    .map(str::to_lowercase)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::okta::{LogTarget, UserProfile};
+
+    fn user(id: &str, email: &str, status: &str) -> OktaUser {
+        OktaUser {
+            id: id.into(),
+            status: status.into(),
+            profile: UserProfile {
+                login: email.into(),
+                email: Some(email.into()),
+            },
+        }
+    }
+
+    fn event(event_type: &str, user: Option<&str>, group: Option<&str>) -> LogEvent {
+        LogEvent {
+            uuid: "e1".into(),
+            event_type: event_type.into(),
+            published: Some("2026-12-03T14:02:11.000Z".into()),
+            target: user
+                .map(|id| ("User", id))
+                .into_iter()
+                .chain(group.map(|id| ("UserGroup", id)))
+                .map(|(kind, id)| LogTarget {
+                    id: id.into(),
+                    kind: kind.into(),
+                    display_name: None,
+                })
+                .collect(),
+        }
+    }
+
+    fn grant(token_group: &str, id: &str) -> Grant {
+        Grant {
+            token_group: token_group.into(),
+            group_id: id.into(),
+            group_name: token_group.trim_start_matches("oidc:").into(),
+            kept_if_deleted: false,
+        }
+    }
+
+    fn roster_with_admins() -> Roster {
+        let roster = Roster::new(UserNameAttribute::Email);
+        roster.track("uid-1", Some(grant("oidc:k8s-admins", "00g1")));
+        roster
+    }
+
+    #[test]
+    fn nothing_is_known_until_the_members_are_listed_and_unbound_groups_are_not_its_business() {
+        let roster = roster_with_admins();
+        assert_eq!(
+            roster.standing("oidc:k8s-other", "bob@example.com"),
+            Standing::NotBound
+        );
+        assert_eq!(
+            roster.standing("oidc:k8s-admins", "bob@example.com"),
+            Standing::Unknown
+        );
+        roster.listed(
+            "00g1",
+            &[user("00u1", "Alice@example.com", "ACTIVE")],
+            Instant::now(),
+        );
+        assert_eq!(
+            roster.standing("oidc:k8s-admins", "alice@EXAMPLE.com"),
+            Standing::Active
+        );
+        assert!(matches!(
+            roster.standing("oidc:k8s-admins", "bob@example.com"),
+            Standing::Gone(why) if why.contains("is not a member of k8s-admins")
+        ));
+    }
+
+    #[test]
+    fn events_read_after_a_list_began_win_over_it_and_say_when() {
+        let roster = roster_with_admins();
+        let before_event = Instant::now();
+        roster.listed(
+            "00g1",
+            &[user("00u1", "alice@example.com", "ACTIVE")],
+            before_event,
+        );
+        roster.apply(
+            &[event("user.lifecycle.suspend", Some("00u1"), None)],
+            Instant::now(),
+        );
+        let suspended = Standing::Gone("was suspended in Okta at 14:02:11Z on 2026-12-03".into());
+        assert_eq!(
+            roster.standing("oidc:k8s-admins", "alice@example.com"),
+            suspended
+        );
+        // A list that began before the event still shows her ACTIVE: the event stands.
+        roster.listed(
+            "00g1",
+            &[user("00u1", "alice@example.com", "ACTIVE")],
+            before_event,
+        );
+        assert_eq!(
+            roster.standing("oidc:k8s-admins", "alice@example.com"),
+            suspended
+        );
+        roster.listed(
+            "00g1",
+            &[user("00u1", "alice@example.com", "ACTIVE")],
+            Instant::now(),
+        );
+        assert_eq!(
+            roster.standing("oidc:k8s-admins", "alice@example.com"),
+            Standing::Active,
+            "a newer list says she is back"
+        );
+    }
+
+    #[test]
+    fn removal_addition_and_group_deletion() {
+        let roster = roster_with_admins();
+        roster.listed(
+            "00g1",
+            &[user("00u1", "alice@example.com", "ACTIVE")],
+            Instant::now(),
+        );
+        roster.apply(
+            &[event(
+                "group.user_membership.remove",
+                Some("00u1"),
+                Some("00g1"),
+            )],
+            Instant::now(),
+        );
+        assert_eq!(
+            roster.standing("oidc:k8s-admins", "alice@example.com"),
+            Standing::Gone("left k8s-admins in Okta at 14:02:11Z on 2026-12-03".into())
+        );
+        roster.apply(
+            &[event(
+                "group.user_membership.add",
+                Some("00u1"),
+                Some("00g1"),
+            )],
+            Instant::now(),
+        );
+        assert_eq!(
+            roster.standing("oidc:k8s-admins", "alice@example.com"),
+            Standing::Active
+        );
+        roster.apply(
+            &[event(
+                "group.user_membership.add",
+                Some("00u9"),
+                Some("00g1"),
+            )],
+            Instant::now(),
+        );
+        assert_eq!(
+            roster.standing("oidc:k8s-admins", "new@example.com"),
+            Standing::Unknown,
+            "someone added but not listed yet may be this user"
+        );
+        roster.apply(
+            &[event("group.lifecycle.delete", None, Some("00g1"))],
+            Instant::now(),
+        );
+        assert!(matches!(
+            roster.standing("oidc:k8s-admins", "alice@example.com"),
+            Standing::Gone(why) if why.starts_with("k8s-admins was deleted in Okta")
+        ));
+        roster.track(
+            "uid-retain",
+            Some(Grant {
+                kept_if_deleted: true,
+                ..grant("oidc:k8s-admins", "00g1")
+            }),
+        );
+        assert_eq!(
+            roster.standing("oidc:k8s-admins", "alice@example.com"),
+            Standing::Active,
+            "an object that keeps its bindings when the group is deleted keeps them for tokens too"
+        );
+    }
+
+    #[test]
+    fn a_group_no_object_grants_is_forgotten() {
+        let roster = roster_with_admins();
+        roster.track("uid-2", Some(grant("oidc:k8s-admins", "00g1")));
+        roster.track("uid-1", None);
+        assert_eq!(
+            roster.standing("oidc:k8s-admins", "a@example.com"),
+            Standing::Unknown
+        );
+        roster.track("uid-2", None);
+        assert_eq!(
+            roster.standing("oidc:k8s-admins", "a@example.com"),
+            Standing::NotBound
+        );
+        assert!(roster.is_empty() && !roster.has_list("00g1"));
+    }
+}
