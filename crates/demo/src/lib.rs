@@ -5,8 +5,10 @@
 //! operator's library; nothing here is shipped.
 
 mod access;
+mod authorizer;
 
 pub use access::{ACTIONS, access, access_table, id_token};
+pub use authorizer::AuthorizerSetup;
 
 use k8s_openapi::api::authentication::v1::{TokenRequest, TokenRequestSpec};
 use k8s_openapi::api::core::v1::ServiceAccount;
@@ -45,6 +47,8 @@ pub struct Demo {
     operator: OperatorProcess,
     pub plane: ControlPlane,
     pub sim: OktaSim,
+    /// The revocation authorizer's certificates and configuration, when it serves.
+    pub authorizer: Option<AuthorizerSetup>,
 }
 
 impl Demo {
@@ -57,6 +61,27 @@ impl Demo {
         prefix: &str,
         operator_binary: &Path,
         operator_flags: &[&str],
+    ) -> Result<Self, String> {
+        Self::start_full(prefix, operator_binary, operator_flags, None).await
+    }
+
+    /// The same, with the revocation authorizer placed before RBAC in the apiserver, with
+    /// this failure policy (`no-opinion` or `deny`).
+    pub async fn start_with_authorizer(
+        prefix: &str,
+        operator_binary: &Path,
+        failure_policy: &str,
+        operator_flags: &[&str],
+    ) -> Result<Self, String> {
+        let setup = AuthorizerSetup::prepare(operator_binary, prefix, failure_policy)?;
+        Self::start_full(prefix, operator_binary, operator_flags, Some(setup)).await
+    }
+
+    async fn start_full(
+        prefix: &str,
+        operator_binary: &Path,
+        operator_flags: &[&str],
+        authorizer: Option<AuthorizerSetup>,
     ) -> Result<Self, String> {
         let seed = Seed::from_yaml(EXAMPLE_ORG).map_err(|e| e.to_string())?;
         let sim = OktaSim::start(SimOptions::new(seed))
@@ -73,6 +98,7 @@ impl Demo {
                 groups_claim: "groups".into(),
                 groups_prefix: prefix.into(),
             }),
+            authorization_config: authorizer.as_ref().map(|a| a.authorization_config.clone()),
             ..Default::default()
         })
         .await
@@ -80,19 +106,31 @@ impl Demo {
         sim.write_ca(&plane.dir().join("okta-ca.pem"))
             .map_err(|e| e.to_string())?;
         let client = plane.client().await.map_err(|e| e.to_string())?;
-        let operator = start_operator(
-            &plane,
-            &client,
-            &sim,
-            prefix,
-            operator_binary,
-            operator_flags,
-        )
-        .await?;
+        let mut flags: Vec<String> = operator_flags.iter().map(|f| f.to_string()).collect();
+        if let Some(setup) = &authorizer {
+            let rbac = plane
+                .kubectl(
+                    &[
+                        "apply",
+                        "-f",
+                        "config/components/revocation-authorizer/rbac.yaml",
+                    ],
+                    None,
+                )
+                .map_err(|e| e.to_string())?;
+            if !rbac.success {
+                return Err(format!("applying the authorizer's RBAC: {}", rbac.stderr));
+            }
+            flags.extend(setup.operator_flags());
+        }
+        let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+        let operator =
+            start_operator(&plane, &client, &sim, prefix, operator_binary, &flags).await?;
         let demo = Self {
             operator,
             plane,
             sim,
+            authorizer,
         };
         apply_samples(&client).await?;
         wait_ready(&client, &["k8s-admins", "k8s-restricted-users"]).await?;

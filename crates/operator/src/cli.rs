@@ -48,6 +48,9 @@ pub enum Command {
     Version,
     /// Print the OktaGroupBinding CustomResourceDefinition as YAML (committed in crds/).
     Crd,
+    /// Print the apiserver's AuthorizationConfiguration (for --authorization-config)
+    /// that places the revocation authorizer before RBAC.
+    AuthorizationConfig(crate::authorizer::config::ConfigArgs),
 }
 
 /// `run`: every flag also reads the environment variable shown in `--help`.

@@ -33,6 +33,12 @@ async fn main() -> ExitCode {
             println!("{}", version_text());
             Ok(())
         }
+        Command::AuthorizationConfig(args) => {
+            let config = okta_rbac_operator::authorizer::config::authorization_configuration(&args);
+            serde_json::to_string_pretty(&config)
+                .map(|json| println!("{json}"))
+                .map_err(|e| e.to_string())
+        }
         Command::Crd => okta_rbac_api::crd_yaml()
             .map(|yaml| print!("{yaml}"))
             .map_err(|e| e.to_string()),

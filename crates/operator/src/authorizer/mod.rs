@@ -6,6 +6,7 @@
 //! change in Okta reach the tokens already issued. Answered from memory
 //! ([`roster::Roster`]); no Okta request is made on the request path.
 
+pub mod config;
 pub mod decide;
 pub mod roster;
 pub mod server;

@@ -51,6 +51,7 @@ pub(super) fn apiserver_args(
     port: u16,
     etcd_port: u16,
     oidc: bool,
+    authorization_config: bool,
     node: Option<&NodeNetwork>,
 ) -> Vec<String> {
     let address = node.map_or("127.0.0.1".to_string(), |n| n.host_ip.to_string());
@@ -63,8 +64,11 @@ pub(super) fn apiserver_args(
         path_arg("tls-private-key-file", dir, "apiserver.key"),
         path_arg("client-ca-file", dir, "ca.crt"),
         path_arg("cert-dir", dir, "apiserver-certs"),
-        // With a node, the Node authorizer gives the kubelet what its own Pods need.
-        if node.is_some() {
+        // With a node, the Node authorizer gives the kubelet what its own Pods need. A
+        // structured authorization configuration names its authorizers itself.
+        if authorization_config {
+            path_arg("authorization-config", dir, "authorization-config.json")
+        } else if node.is_some() {
             "--authorization-mode=Node,RBAC".into()
         } else {
             "--authorization-mode=RBAC".into()

@@ -47,6 +47,11 @@ impl ControlPlane {
             std::fs::write(&path, authentication_config(oidc).to_string())
                 .map_err(io_error(format!("writing {}", path.display())))?;
         }
+        if let Some(config) = &options.authorization_config {
+            let path = self.dir.join("authorization-config.json");
+            std::fs::write(&path, config.to_string())
+                .map_err(io_error(format!("writing {}", path.display())))?;
+        }
         Ok(())
     }
 
@@ -67,6 +72,7 @@ impl ControlPlane {
             apiserver_port,
             etcd_port,
             options.oidc.is_some(),
+            options.authorization_config.is_some(),
             self.network.as_ref(),
         );
         args.extend(options.extra_apiserver_args.iter().cloned());

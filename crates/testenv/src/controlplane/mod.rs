@@ -69,6 +69,9 @@ pub struct ControlPlaneOptions {
     /// Installed and waited for (Established) before `start` returns.
     pub crds: Vec<CustomResourceDefinition>,
     pub oidc: Option<OidcOptions>,
+    /// The apiserver's `AuthorizationConfiguration` (`--authorization-config`), in place
+    /// of `--authorization-mode` (it must then name Node itself when there is a node).
+    pub authorization_config: Option<serde_json::Value>,
     /// Appended to the kube-apiserver command line (later flags win).
     pub extra_apiserver_args: Vec<String>,
     /// Keep the working directory (certificates, logs, etcd data) after teardown.

@@ -1,0 +1,222 @@
+//! The revocation authorizer with real ID tokens issued before each change in Okta: the
+//! apiserver calls it before RBAC (the AuthorizationConfiguration that
+//! `okta-rbac-operator authorization-config` prints), and a token whose user Okta no
+//! longer has ACTIVE in a group it carries loses what that group grants, while what the
+//! user's other groups grant stays, and everyone else is untouched.
+
+use k8s_openapi::api::core::v1::{Namespace, Pod, Service};
+use kube::api::{Api, ListParams, PostParams};
+use okta_rbac_api::OktaGroupBinding;
+use okta_rbac_demo::{Demo, USERS, id_token};
+use okta_rbac_testenv::paths::operator_binary;
+use okta_rbac_testenv::wait::{eventually, wait_condition};
+use okta_sim::{GroupType, Lifecycle};
+use std::time::{Duration, Instant};
+
+const PREFIX: &str = "oidc:";
+/// Short, so that the test waits for the operator rather than for the poll.
+const FAST_LOG: [&str; 2] = ["--okta-system-log-interval", "2s"];
+
+/// Each test runs a whole world; one at a time on two cores.
+static ONE_WORLD_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+fn password(user: &str) -> &'static str {
+    USERS
+        .iter()
+        .find(|(u, _)| *u == user)
+        .map(|(_, p)| *p)
+        .expect("an example user")
+}
+
+async fn client_of(demo: &Demo, user: &str) -> kube::Client {
+    let token = id_token(&demo.sim, "default", user, password(user))
+        .await
+        .expect("an ID token");
+    demo.plane
+        .client_with_token(&token)
+        .await
+        .expect("a client with the token")
+}
+
+/// The status code and, for a refusal, the apiserver's message.
+async fn list_in_default<K>(client: &kube::Client) -> (u16, String)
+where
+    K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope>
+        + Clone
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug,
+    K::DynamicType: Default,
+{
+    match Api::<K>::namespaced(client.clone(), "default")
+        .list(&ListParams::default().limit(1))
+        .await
+    {
+        Ok(_) => (200, String::new()),
+        Err(kube::Error::Api(status)) => (status.code, status.message),
+        Err(other) => panic!("no answer from the apiserver: {other}"),
+    }
+}
+
+async fn pods(client: &kube::Client) -> (u16, String) {
+    list_in_default::<Pod>(client).await
+}
+
+async fn namespaces(client: &kube::Client) -> u16 {
+    match Api::<Namespace>::all(client.clone())
+        .list(&ListParams::default().limit(1))
+        .await
+    {
+        Ok(_) => 200,
+        Err(kube::Error::Api(status)) => status.code,
+        Err(other) => panic!("no answer from the apiserver: {other}"),
+    }
+}
+
+/// Waits until listing pods with `client` answers `code`; the time it took and the
+/// message of the last answer.
+async fn until_pods(client: &kube::Client, code: u16, what: &str) -> (Duration, String) {
+    let started = Instant::now();
+    let message = eventually(Duration::from_secs(30), what, || async {
+        let (seen, message) = pods(client).await;
+        (seen == code).then_some(message)
+    })
+    .await;
+    let took = started.elapsed();
+    println!("{what}: {:.1}s", took.as_secs_f64());
+    (took, message)
+}
+
+fn restricted(demo: &Demo) -> String {
+    demo.sim
+        .group_id("k8s-restricted-users", GroupType::OktaGroup)
+        .expect("the example group")
+}
+
+#[tokio::test]
+async fn tokens_issued_before_okta_took_a_group_away_lose_what_it_granted_and_only_that() {
+    let _one = ONE_WORLD_AT_A_TIME.lock().await;
+    let binary = operator_binary().expect("the operator binary");
+    let demo = Demo::start_with_authorizer(PREFIX, &binary, "no-opinion", &FAST_LOG)
+        .await
+        .expect("the demo world with the authorizer");
+    let admin = demo.plane.client().await.expect("admin");
+    let bob = client_of(&demo, "bob@example.com").await;
+    let alice = client_of(&demo, "alice@example.com").await;
+    until_pods(&bob, 200, "bob, a member, lists pods").await;
+    assert_eq!(namespaces(&alice).await, 200, "alice is cluster-admin");
+
+    // Removed from the group in Okta: his token, issued before, is Forbidden, and says why.
+    let group = restricted(&demo);
+    demo.sim
+        .remove_member(&group, "bob@example.com")
+        .expect("remove");
+    let (took, message) = until_pods(&bob, 403, "removed: bob's old token is Forbidden").await;
+    assert!(
+        message.contains("bob@example.com left k8s-restricted-users in Okta at"),
+        "the denial says who left which group and when: {message}"
+    );
+    assert!(
+        took < Duration::from_secs(10),
+        "within a System Log read or two"
+    );
+    assert_eq!(namespaces(&alice).await, 200, "alice is untouched");
+    assert!(
+        Api::<Pod>::namespaced(admin.clone(), "default")
+            .list(&ListParams::default())
+            .await
+            .is_ok(),
+        "the admin is untouched"
+    );
+
+    // Re-added: the same token works again.
+    demo.sim.add_member(&group, "bob@example.com").expect("add");
+    until_pods(&bob, 200, "re-added: the same token lists pods again").await;
+
+    // Suspended, then unsuspended.
+    demo.sim
+        .user_lifecycle("bob@example.com", Lifecycle::Suspend)
+        .expect("suspend");
+    let (_, message) = until_pods(&bob, 403, "suspended: Forbidden").await;
+    assert!(
+        message.contains("bob@example.com was suspended in Okta at")
+            || message.contains("bob@example.com is SUSPENDED in Okta"),
+        "{message}"
+    );
+    demo.sim
+        .user_lifecycle("bob@example.com", Lifecycle::Unsuspend)
+        .expect("unsuspend");
+    until_pods(&bob, 200, "unsuspended: allowed again").await;
+
+    // In two bound groups, he leaves one: what the other grants (pods) stays, what only
+    // the one he left granted (services) goes.
+    let readers = demo
+        .sim
+        .create_group("k8s-pod-readers", GroupType::OktaGroup)
+        .expect("group");
+    demo.sim
+        .add_member(&readers, "bob@example.com")
+        .expect("member");
+    let role: k8s_openapi::api::rbac::v1::Role = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": "pod-reader", "namespace": "default"},
+        "rules": [{"apiGroups": [""], "resources": ["pods"], "verbs": ["list"]}],
+    }))
+    .expect("role");
+    Api::<k8s_openapi::api::rbac::v1::Role>::namespaced(admin.clone(), "default")
+        .create(&PostParams::default(), &role)
+        .await
+        .expect("role");
+    let ogb: OktaGroupBinding = serde_json::from_value(serde_json::json!({
+        "apiVersion": "oktarbac.io/v1alpha1",
+        "kind": "OktaGroupBinding",
+        "metadata": {"name": "pod-readers"},
+        "spec": {
+            "group": "k8s-pod-readers",
+            "roleBindings": [{"namespace": "default", "role": "pod-reader"}],
+        },
+    }))
+    .expect("object");
+    let grantable = demo.plane.kubectl(
+        &[
+            "patch",
+            "clusterrole",
+            "okta-rbac-operator-grantable",
+            "--type=json",
+            "-p",
+            r#"[{"op":"add","path":"/rules/1/resourceNames/-","value":"pod-reader"}]"#,
+        ],
+        None,
+    );
+    assert!(grantable.expect("kubectl").success);
+    Api::<OktaGroupBinding>::all(admin.clone())
+        .create(&PostParams::default(), &ogb)
+        .await
+        .expect("create");
+    wait_condition(&admin, "pod-readers", "Ready", "True", None).await;
+    let both = client_of(&demo, "bob@example.com").await;
+    assert_eq!(pods(&both).await.0, 200);
+    assert_eq!(list_in_default::<Service>(&both).await.0, 200);
+    demo.sim
+        .remove_member(&group, "bob@example.com")
+        .expect("remove");
+    let started = Instant::now();
+    eventually(
+        Duration::from_secs(30),
+        "services Forbidden to the token that carries both groups",
+        || async { (list_in_default::<Service>(&both).await.0 == 403).then_some(()) },
+    )
+    .await;
+    println!(
+        "left one of two groups: services Forbidden after {:.1}s",
+        started.elapsed().as_secs_f64()
+    );
+    assert_eq!(
+        pods(&both).await.0,
+        200,
+        "what the group he kept grants stays his"
+    );
+
+    // Group deleted in Okta.
+    demo.sim.delete_group(&readers).expect("delete");
+    until_pods(&both, 403, "the other group deleted: Forbidden").await;
+    demo.stop().expect("the operator stops cleanly");
+}

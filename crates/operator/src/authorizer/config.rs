@@ -1,0 +1,125 @@
+//! The apiserver's side of the revocation authorizer: the `AuthorizationConfiguration`
+//! (apiserver.config.k8s.io/v1) that places it before RBAC, printed by
+//! `okta-rbac-operator authorization-config` for the apiserver's `--authorization-config`.
+
+use serde_json::{Value, json};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum FailurePolicy {
+    /// The authorizer down or too slow: RBAC alone decides (tokens issued before a
+    /// change in Okta keep their groups until they expire).
+    NoOpinion,
+    /// The authorizer down or too slow: requests that reach it are refused (fail closed
+    /// for Okta users; service accounts, nodes and other users never reach it).
+    Deny,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ConfigArgs {
+    /// The kubeconfig the apiserver reaches the authorizer with (its URL, the CA of its
+    /// serving certificate, and the apiserver's client certificate).
+    #[arg(long)]
+    pub kubeconfig_file: String,
+    /// The apiserver's `--oidc-groups-prefix` (the operator's `--groups-prefix`): only
+    /// requests carrying a group with it reach the authorizer.
+    #[arg(long, default_value = "")]
+    pub groups_prefix: String,
+    /// The apiserver's `--oidc-username-prefix` (the operator's `--username-prefix`).
+    #[arg(long, default_value = "")]
+    pub username_prefix: String,
+    #[arg(long, value_enum, default_value = "no-opinion")]
+    pub failure_policy: FailurePolicy,
+    /// Put the Node authorizer first, as a cluster with kubelets needs.
+    #[arg(long)]
+    pub node: bool,
+}
+
+/// CEL that lets through only requests of an Okta user carrying a group of the prefix:
+/// never `system:` users (service accounts, nodes, the operator itself) or groups.
+fn match_conditions(args: &ConfigArgs) -> Vec<Value> {
+    let quoted = |text: &str| serde_json::to_string(text).unwrap_or_default();
+    let mut conditions = vec![json!({
+        "expression": "!request.user.startsWith('system:')"
+    })];
+    if !args.username_prefix.is_empty() {
+        conditions.push(json!({
+            "expression": format!("request.user.startsWith({})", quoted(&args.username_prefix))
+        }));
+    }
+    let group_test = if args.groups_prefix.is_empty() {
+        "!g.startsWith('system:')".to_string()
+    } else {
+        format!("g.startsWith({})", quoted(&args.groups_prefix))
+    };
+    conditions.push(json!({
+        "expression": format!("has(request.groups) && request.groups.exists(g, {group_test})")
+    }));
+    conditions
+}
+
+/// The AuthorizationConfiguration: (Node,) the revocation authorizer, RBAC.
+pub fn authorization_configuration(args: &ConfigArgs) -> Value {
+    let mut authorizers = Vec::new();
+    if args.node {
+        authorizers.push(json!({"type": "Node", "name": "node"}));
+    }
+    authorizers.push(json!({
+        "type": "Webhook",
+        "name": "okta-rbac-revocation",
+        "webhook": {
+            // It never allows, and its answers must change the moment Okta's do: the
+            // apiserver caches neither, so no cache adds to a revocation.
+            "authorizedTTL": "1s",
+            "cacheAuthorizedRequests": false,
+            "unauthorizedTTL": "1s",
+            "cacheUnauthorizedRequests": false,
+            "timeout": "2s",
+            "subjectAccessReviewVersion": "v1",
+            "matchConditionSubjectAccessReviewVersion": "v1",
+            "failurePolicy": match args.failure_policy {
+                FailurePolicy::NoOpinion => "NoOpinion",
+                FailurePolicy::Deny => "Deny",
+            },
+            "connectionInfo": {"type": "KubeConfigFile", "kubeConfigFile": args.kubeconfig_file},
+            "matchConditions": match_conditions(args),
+        },
+    }));
+    authorizers.push(json!({"type": "RBAC", "name": "rbac"}));
+    json!({
+        "apiVersion": "apiserver.config.k8s.io/v1",
+        "kind": "AuthorizationConfiguration",
+        "authorizers": authorizers,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_webhook_sits_between_node_and_rbac_and_sees_only_okta_users() {
+        let config = authorization_configuration(&ConfigArgs {
+            kubeconfig_file: "/etc/kubernetes/okta-rbac.kubeconfig".into(),
+            groups_prefix: "oidc:".into(),
+            username_prefix: "oidc:".into(),
+            failure_policy: FailurePolicy::NoOpinion,
+            node: true,
+        });
+        let types: Vec<&str> = config["authorizers"]
+            .as_array()
+            .expect("authorizers")
+            .iter()
+            .filter_map(|a| a["type"].as_str())
+            .collect();
+        assert_eq!(types, ["Node", "Webhook", "RBAC"]);
+        let webhook = &config["authorizers"][1]["webhook"];
+        assert_eq!(webhook["failurePolicy"], "NoOpinion");
+        assert_eq!(webhook["cacheUnauthorizedRequests"], false);
+        let conditions = webhook["matchConditions"].to_string();
+        assert!(
+            conditions.contains(r#"g.startsWith(\"oidc:\")"#),
+            "{conditions}"
+        );
+        assert!(conditions.contains("request.user.startsWith('system:')"));
+    }
+}
