@@ -146,6 +146,12 @@ impl Demo {
     /// the local Okta go: a demo that ends prints no errors. `Err` says how it ended
     /// otherwise.
     pub fn stop(mut self) -> Result<(), String> {
+        self.stop_operator()
+    }
+
+    /// The same, leaving the control plane and the local Okta running: what the cluster
+    /// does while the operator is down.
+    pub fn stop_operator(&mut self) -> Result<(), String> {
         let stopped = self
             .operator
             .terminate(Duration::from_secs(10))

@@ -220,3 +220,69 @@ async fn tokens_issued_before_okta_took_a_group_away_lose_what_it_granted_and_on
     until_pods(&both, 403, "the other group deleted: Forbidden").await;
     demo.stop().expect("the operator stops cleanly");
 }
+
+/// With the operator down, the failure policy decides: NoOpinion leaves RBAC alone (a
+/// member's token, and a token whose user has left but whose binding the stopped operator
+/// cannot revoke, keep what RBAC grants); Deny refuses every request that reaches the
+/// authorizer (Okta users carrying a group of the prefix) and nobody else's. The
+/// apiserver answers such a refusal 500 (an authorizer error), not 403.
+#[tokio::test]
+async fn with_the_operator_down_no_opinion_leaves_rbac_alone_and_deny_fails_closed_for_okta_users_only()
+ {
+    let _one = ONE_WORLD_AT_A_TIME.lock().await;
+    let binary = operator_binary().expect("the operator binary");
+    for policy in ["no-opinion", "deny"] {
+        let mut demo = Demo::start_with_authorizer(PREFIX, &binary, policy, &FAST_LOG)
+            .await
+            .expect("the demo world with the authorizer");
+        let admin = demo.plane.client().await.expect("admin");
+        let bob = client_of(&demo, "bob@example.com").await;
+        until_pods(&bob, 200, "bob lists pods while the operator runs").await;
+        demo.stop_operator().expect("the operator stops");
+        let group = restricted(&demo);
+        demo.sim
+            .remove_member(&group, "bob@example.com")
+            .expect("remove");
+        let expected = if policy == "deny" { 500 } else { 200 };
+        let (_, message) = until_pods(
+            &bob,
+            expected,
+            &format!("{policy}, operator down: bob's token gets {expected}"),
+        )
+        .await;
+        if policy == "deny" {
+            assert!(
+                message.contains("/authorize") && message.contains("connection refused"),
+                "refused because the authorizer cannot be reached: {message}"
+            );
+        }
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        assert_eq!(pods(&bob).await.0, expected, "and it stays so");
+        assert!(
+            Api::<Pod>::namespaced(admin.clone(), "default")
+                .list(&ListParams::default())
+                .await
+                .is_ok(),
+            "{policy}: the admin (no Okta group) never reaches the authorizer"
+        );
+        let service_account = demo
+            .plane
+            .kubectl(
+                &[
+                    "auth",
+                    "can-i",
+                    "list",
+                    "oktagroupbindings",
+                    "--as=system:serviceaccount:okta-rbac-operator:okta-rbac-operator",
+                ],
+                None,
+            )
+            .expect("kubectl");
+        assert_eq!(
+            service_account.stdout.trim(),
+            "yes",
+            "{policy}: service accounts never reach it"
+        );
+        drop(demo);
+    }
+}
