@@ -15,6 +15,11 @@ use std::collections::BTreeMap;
 
 const CHART: &str = "charts/okta-rbac-operator";
 const NAMESPACE: &str = "okta-rbac-operator";
+/// The values that turn the revocation authorizer on.
+const AUTHORIZER: [&str; 2] = [
+    "revocationAuthorizer.enabled=true",
+    "revocationAuthorizer.clientCAConfigMap=apiserver-client-ca",
+];
 
 /// A control plane without the CRD: the chart installs it.
 fn plane() -> &'static ControlPlane {
@@ -614,6 +619,35 @@ fn every_run_flag_is_reachable_through_values() {
             Arg("--log-format=plain"),
         ),
         (
+            "authorizer-address",
+            AUTHORIZER.to_vec(),
+            Env("AUTHORIZER_ADDRESS", "0.0.0.0:8443"),
+        ),
+        (
+            "authorizer-tls-cert-file",
+            AUTHORIZER.to_vec(),
+            Env(
+                "AUTHORIZER_TLS_CERT_FILE",
+                "/var/run/okta-rbac-authorizer/tls/tls.crt",
+            ),
+        ),
+        (
+            "authorizer-tls-key-file",
+            AUTHORIZER.to_vec(),
+            Env(
+                "AUTHORIZER_TLS_KEY_FILE",
+                "/var/run/okta-rbac-authorizer/tls/tls.key",
+            ),
+        ),
+        (
+            "authorizer-client-ca-file",
+            AUTHORIZER.to_vec(),
+            Env(
+                "AUTHORIZER_CLIENT_CA_FILE",
+                "/var/run/okta-rbac-authorizer/client-ca/ca.crt",
+            ),
+        ),
+        (
             "log-level",
             vec!["logLevel=debug"],
             Arg("--log-level=debug"),
@@ -723,4 +757,63 @@ fn every_run_flag_is_reachable_through_values() {
             panic!("--{flag} via {values:?}: the operator refuses {command_line:?}: {error}");
         }
     }
+}
+
+#[test]
+fn the_revocation_authorizer_renders_its_service_permission_and_certificates_or_says_what_is_missing()
+ {
+    let rendered = helm_ok(&[
+        "template",
+        NAMESPACE,
+        CHART,
+        "--set",
+        AUTHORIZER[0],
+        "--set",
+        AUTHORIZER[1],
+        "--set",
+        "revocationAuthorizer.certManager.enabled=true",
+        "--set",
+        "revocationAuthorizer.certManager.issuerRef.name=cluster-ca",
+    ]);
+    let docs = by_kind_and_name(documents(&rendered));
+    let service = &docs[&("Service".to_string(), format!("{NAMESPACE}-authorizer"))];
+    assert_eq!(service["spec"]["ports"][0]["targetPort"], "authorizer");
+    let role = &docs[&("ClusterRole".to_string(), format!("{NAMESPACE}-authorizer"))];
+    assert_eq!(
+        role["rules"][0]["resources"][0], "subjectaccessreviews",
+        "the one permission it adds"
+    );
+    let certificate = &docs[&("Certificate".to_string(), format!("{NAMESPACE}-authorizer"))];
+    assert_eq!(
+        certificate["spec"]["dnsNames"][0],
+        format!("{NAMESPACE}-authorizer.default.svc"),
+        "the release's namespace (helm template's default here)"
+    );
+    let deployment = docs
+        .iter()
+        .find(|((kind, _), _)| kind == "Deployment")
+        .map(|(_, d)| d)
+        .expect("a Deployment");
+    let volumes = deployment["spec"]["template"]["spec"]["volumes"].to_string();
+    assert!(
+        volumes.contains(&format!("{NAMESPACE}-authorizer-tls"))
+            && volumes.contains("apiserver-client-ca"),
+        "{volumes}"
+    );
+
+    let off = helm_ok(&["template", NAMESPACE, CHART]);
+    assert!(!off.contains("subjectaccessreviews"), "off by default");
+    let missing = helm(&[
+        "template",
+        NAMESPACE,
+        CHART,
+        "--set",
+        "revocationAuthorizer.enabled=true",
+    ])
+    .expect("helm runs")
+    .expect_err("refused");
+    assert!(
+        missing.contains("revocationAuthorizer.clientCAConfigMap is required"),
+        "{missing}"
+    );
 }

@@ -186,9 +186,8 @@ fn version_names_the_kubernetes_release_the_tests_run() {
     );
 }
 
-/// The credential environment of the Deployment that config/default with these
-/// components renders: name -> literal value, or the Secret key it comes from.
-fn credential_env(components: &[&str]) -> BTreeMap<String, String> {
+/// What config/default with these components renders.
+fn render_with(components: &[&str]) -> Vec<Value> {
     let overlay = okta_rbac_testenv::paths::checkout()
         .join(".build/test-overlays")
         .join(okta_rbac_testenv::unique_name("components"));
@@ -208,13 +207,18 @@ fn credential_env(components: &[&str]) -> BTreeMap<String, String> {
     let (ok, rendered, stderr) = kubectl(&["kustomize", &overlay.to_string_lossy()], None);
     std::fs::remove_dir_all(&overlay).expect("remove the overlay");
     assert!(ok, "kubectl kustomize: {stderr}");
-    let docs = documents(&rendered);
-    let deployment = find(&docs, "Deployment", "okta-rbac-operator");
+    documents(&rendered)
+}
+
+/// The environment of the rendered Deployment whose names start with `prefix`: name ->
+/// literal value, or the Secret key it comes from.
+fn env_of(docs: &[Value], prefix: &str) -> BTreeMap<String, String> {
+    let deployment = find(docs, "Deployment", "okta-rbac-operator");
     deployment["spec"]["template"]["spec"]["containers"][0]["env"]
         .as_array()
         .expect("env")
         .iter()
-        .filter(|e| e["name"].as_str().is_some_and(|n| n.starts_with("OKTA_")))
+        .filter(|e| e["name"].as_str().is_some_and(|n| n.starts_with(prefix)))
         .map(|e| {
             let source = match e["value"].as_str() {
                 Some(value) => value.to_string(),
@@ -228,6 +232,59 @@ fn credential_env(components: &[&str]) -> BTreeMap<String, String> {
             (e["name"].as_str().unwrap_or_default().to_string(), source)
         })
         .collect()
+}
+
+/// The credential environment of the Deployment that config/default with these
+/// components renders.
+fn credential_env(components: &[&str]) -> BTreeMap<String, String> {
+    env_of(&render_with(components), "OKTA_")
+}
+
+#[tokio::test]
+async fn the_revocation_authorizer_component_serves_it_as_the_chart_does() {
+    let docs = render_with(&["revocation-authorizer"]);
+    let env = env_of(&docs, "AUTHORIZER_");
+    assert_eq!(
+        env.get("AUTHORIZER_ADDRESS").map(String::as_str),
+        Some("0.0.0.0:8443")
+    );
+    assert_eq!(env.len(), 4, "{env:?}");
+    let service = find(&docs, "Service", "okta-rbac-authorizer");
+    assert_eq!(service["metadata"]["namespace"], "okta-rbac-operator");
+    let binding = find(&docs, "ClusterRoleBinding", "okta-rbac-operator-authorizer");
+    assert_eq!(binding["subjects"][0]["namespace"], "okta-rbac-operator");
+    let volumes =
+        find(&docs, "Deployment", "okta-rbac-operator")["spec"]["template"]["spec"]["volumes"]
+            .to_string();
+    assert!(
+        volumes.contains("okta-rbac-authorizer-tls")
+            && volumes.contains("okta-rbac-authorizer-client-ca"),
+        "{volumes}"
+    );
+    let chart = std::process::Command::new(okta_rbac_testenv::paths::tool("helm"))
+        .current_dir(checkout())
+        .args([
+            "template",
+            "okta-rbac-operator",
+            "charts/okta-rbac-operator",
+            "--set",
+            "revocationAuthorizer.enabled=true",
+            "--set",
+            "revocationAuthorizer.clientCAConfigMap=x",
+        ])
+        .output()
+        .expect("helm (make tools)");
+    assert!(
+        chart.status.success(),
+        "{}",
+        String::from_utf8_lossy(&chart.stderr)
+    );
+    let chart_docs = documents(&String::from_utf8_lossy(&chart.stdout));
+    assert_eq!(
+        env_of(&chart_docs, "AUTHORIZER_"),
+        env,
+        "the chart and the component serve it the same way"
+    );
 }
 
 #[tokio::test]

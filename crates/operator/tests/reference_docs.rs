@@ -42,6 +42,7 @@ fn configuration_page() -> String {
         "Tokens and RBAC",
         "Reconciling",
         "Serving and leader election",
+        "Revocation authorizer",
     ];
     let globals = root.get_arguments().filter(|arg| arg.is_global_set());
     for arg in run.get_arguments().chain(globals) {
@@ -107,7 +108,9 @@ fn configuration_page() -> String {
     let _ = write!(
         out,
         "\nOther subcommands: `okta-rbac-operator crd` prints the CRD, `okta-rbac-operator \
-         version` the version and the Kubernetes release it is tested against.\n\n\
+         version` the version and the Kubernetes release it is tested against, \
+         `okta-rbac-operator authorization-config` the apiserver's AuthorizationConfiguration \
+         for the [revocation authorizer](../usage/revocation-authorizer.md).\n\n\
          ## Helm chart values\n\n\
          The chart's README, written from its `values.yaml` by helm-docs (a test fails when \
          it is stale). `values.schema.json` refuses unknown keys and malformed values.\n\n\
