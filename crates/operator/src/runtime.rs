@@ -130,6 +130,7 @@ pub async fn run(
                 settings.files.clone(),
                 authorizer,
             )
+            .await
             .map_err(OperatorError::Authorizer)?;
             tasks.spawn_fallible("the revocation authorizer", serving);
             Some(bound)

@@ -13,18 +13,19 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
-use axum_server::tls_rustls::RustlsConfig;
 use k8s_openapi::api::authorization::v1::{
     SubjectAccessReview, SubjectAccessReviewSpec, SubjectAccessReviewStatus,
 };
 use kube::api::{Api, PostParams};
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 /// How often the certificate files are checked for a change.
 const RELOAD_CHECK: Duration = Duration::from_secs(30);
+/// A client that has not finished its TLS handshake by then is dropped.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 pub struct Authorizer {
     pub roster: Arc<Roster>,
@@ -181,8 +182,11 @@ fn contents(files: &TlsFiles) -> Vec<Option<Vec<u8>>> {
         .collect()
 }
 
+/// The TLS configuration new connections get; replaced when the files change.
+type CurrentConfig = Arc<RwLock<Arc<rustls::ServerConfig>>>;
+
 /// Takes up changed certificate files; a change that cannot be read keeps the old ones.
-async fn reload_when_changed(files: TlsFiles, config: RustlsConfig) {
+async fn reload_when_changed(files: TlsFiles, current: CurrentConfig) {
     let mut last = contents(&files);
     loop {
         tokio::time::sleep(RELOAD_CHECK).await;
@@ -192,7 +196,7 @@ async fn reload_when_changed(files: TlsFiles, config: RustlsConfig) {
         }
         match server_config(&files) {
             Ok(new) => {
-                config.reload_from_config(Arc::new(new));
+                *current.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(new);
                 tracing::info!("the authorizer's certificates changed on disk and were taken up");
                 last = now;
             }
@@ -203,9 +207,30 @@ async fn reload_when_changed(files: TlsFiles, config: RustlsConfig) {
     }
 }
 
+/// Serves one connection: the TLS handshake (a client without a certificate of the
+/// client CA ends here), then HTTP/1.1 or HTTP/2.
+async fn connection(tcp: tokio::net::TcpStream, config: Arc<rustls::ServerConfig>, app: Router) {
+    let handshake = tokio_rustls::TlsAcceptor::from(config).accept(tcp);
+    let tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake).await {
+        Ok(Ok(tls)) => tls,
+        Ok(Err(error)) => {
+            tracing::debug!(%error, "an authorizer client failed the TLS handshake");
+            return;
+        }
+        Err(_) => return,
+    };
+    let service = hyper_util::service::TowerToHyperService::new(app);
+    let served = hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new())
+        .serve_connection(hyper_util::rt::TokioIo::new(tls), service)
+        .await;
+    if let Err(error) = served {
+        tracing::debug!(%error, "an authorizer connection ended with an error");
+    }
+}
+
 /// Binds `address` and returns the bound address and the server, which serves until it
 /// fails (it is supervised: see [`crate::tasks`]).
-pub fn serve(
+pub async fn serve(
     address: SocketAddr,
     files: TlsFiles,
     authorizer: Arc<Authorizer>,
@@ -216,21 +241,28 @@ pub fn serve(
     ),
     String,
 > {
-    let config = RustlsConfig::from_config(Arc::new(server_config(&files)?));
-    let listener = std::net::TcpListener::bind(address).map_err(|e| format!("{address}: {e}"))?;
-    listener
-        .set_nonblocking(true)
+    let current: CurrentConfig = Arc::new(RwLock::new(Arc::new(server_config(&files)?)));
+    let listener = tokio::net::TcpListener::bind(address)
+        .await
         .map_err(|e| format!("{address}: {e}"))?;
     let bound = listener.local_addr().map_err(|e| e.to_string())?;
     let app = Router::new()
         .route("/authorize", post(authorize))
         .with_state(authorizer);
-    let server = axum_server::tls_rustls::from_tcp_rustls(listener, config.clone())
-        .map_err(|e| format!("{address}: {e}"))?;
+    let accepting = {
+        let current = current.clone();
+        async move {
+            loop {
+                let (tcp, _) = listener.accept().await.map_err(|e| e.to_string())?;
+                let config = current.read().unwrap_or_else(|e| e.into_inner()).clone();
+                tokio::spawn(connection(tcp, config, app.clone()));
+            }
+        }
+    };
     let serving = async move {
         tokio::select! {
-            served = server.serve(app.into_make_service()) => served.map_err(|e| e.to_string()),
-            () = reload_when_changed(files, config) => Err("the certificate reloader stopped".into()),
+            accepted = accepting => accepted,
+            () = reload_when_changed(files, current) => Err("the certificate reloader stopped".into()),
         }
     };
     Ok((bound, serving))

@@ -79,6 +79,9 @@ impl LogProgress {
     }
 }
 
+/// Told of the events of each page read, and when it was read.
+pub type OnEvents = Box<dyn Fn(&[LogEvent], Instant) + Send + Sync>;
+
 /// Reads the log every `interval` and hands the names of the groups whose answers it
 /// dropped to `changed`.
 pub struct Follower {
@@ -87,7 +90,7 @@ pub struct Follower {
     pub interval: Duration,
     /// Told of every event read (not those that could not be read), and when, before
     /// the answers they make stale are dropped.
-    pub on_events: Box<dyn Fn(&[LogEvent], Instant) + Send + Sync>,
+    pub on_events: OnEvents,
 }
 
 impl Follower {
