@@ -100,6 +100,11 @@ impl AuthorizerSetup {
         })
     }
 
+    /// One of its files: `serving-ca.crt`, `apiserver.crt`, `apiserver.key`, ...
+    pub fn file(&self, name: &str) -> PathBuf {
+        self.dir.join(name)
+    }
+
     /// The operator's flags that serve the authorizer with these certificates.
     pub fn operator_flags(&self) -> Vec<String> {
         let path = |name: &str| self.dir.join(name).display().to_string();

@@ -137,6 +137,11 @@ impl Demo {
         Ok(demo)
     }
 
+    /// Where the operator serves /metrics.
+    pub fn operator_metrics_url(&self) -> &str {
+        self.operator.metrics_url()
+    }
+
     /// The operator's peak resident memory so far, in KiB.
     pub fn operator_peak_memory_kib(&self) -> Option<u64> {
         self.operator.peak_memory_kib()

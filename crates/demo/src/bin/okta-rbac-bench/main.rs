@@ -14,10 +14,12 @@
 //!
 //! It prints a table and writes `docs/bench/results.md`, `docs/bench/bench.svg` and, for
 //! the large-cluster cases, `docs/bench/large.md`. SIZES=100,1000,5000 by default;
-//! BENCH_NO_PEER, BENCH_PEER_MAX, LARGE_CASES, BENCH_OUT, OPERATOR_ARGS (see
+//! BENCH_NO_PEER, BENCH_PEER_MAX, LARGE_CASES, AUTHORIZER_RATE, AUTHORIZER_SECONDS,
+//! BENCH_OUT, OPERATOR_ARGS (see
 //! docs/contributing/benchmark.md).
 
 mod apiserver;
+mod authorizer;
 mod churn;
 mod cpu;
 mod floor;
@@ -380,7 +382,13 @@ async fn main() {
     }
     let large = large::run(&operator_bin).await;
     let large_table = large::table(&large);
-    println!("{}\n{large_table}", table(&results));
+    let authorizer = authorizer::run(&operator_bin).await;
+    let authorizer_table = authorizer.as_ref().map(authorizer::table);
+    println!(
+        "{}\n{large_table}\n{}",
+        table(&results),
+        authorizer_table.as_deref().unwrap_or_default()
+    );
     // BENCH_OUT: elsewhere than docs/bench (CI's quick run).
     let docs = std::env::var_os("BENCH_OUT")
         .map(std::path::PathBuf::from)
@@ -414,6 +422,24 @@ async fn main() {
             ),
         )
         .expect("large.md");
+    }
+    if let (Some(result), Some(table)) = (&authorizer, &authorizer_table) {
+        assert!(
+            result.denied_probe,
+            "the authorizer never denied the non-member's probe: its members were not listed"
+        );
+        std::fs::write(
+            docs.join("authorizer.md"),
+            format!(
+                "# Revocation authorizer\n\nOn one machine with {cpus} CPUs, the demo world \
+                 (kube-apiserver, the local Okta, the operator as its release binary), \
+                 SubjectAccessReviews posted straight at the authorizer over HTTPS with the \
+                 apiserver's client certificate, each carrying a bound group of a current \
+                 member, at a fixed rate for AUTHORIZER_SECONDS; the client runs on the same \
+                 CPUs. Reproduce with `SIZES= LARGE_CASES= make bench`.\n\n{table}"
+            ),
+        )
+        .expect("authorizer.md");
     }
     if results.is_empty() {
         return;
