@@ -147,6 +147,21 @@ async fn tokens_issued_before_okta_took_a_group_away_lose_what_it_granted_and_on
         .expect("unsuspend");
     until_pods(&bob, 200, "unsuspended: allowed again").await;
 
+    // Deactivated, then activated again (he has a password: ACTIVE at once).
+    demo.sim
+        .user_lifecycle("bob@example.com", Lifecycle::Deactivate)
+        .expect("deactivate");
+    let (_, message) = until_pods(&bob, 403, "deactivated: Forbidden").await;
+    assert!(
+        message.contains("bob@example.com was deactivated in Okta at")
+            || message.contains("bob@example.com is DEPROVISIONED in Okta"),
+        "{message}"
+    );
+    demo.sim
+        .user_lifecycle("bob@example.com", Lifecycle::Activate)
+        .expect("activate");
+    until_pods(&bob, 200, "activated: allowed again").await;
+
     // In two bound groups, he leaves one: what the other grants (pods) stays, what only
     // the one he left granted (services) goes.
     let readers = demo
@@ -218,6 +233,18 @@ async fn tokens_issued_before_okta_took_a_group_away_lose_what_it_granted_and_on
     // Group deleted in Okta.
     demo.sim.delete_group(&readers).expect("delete");
     until_pods(&both, 403, "the other group deleted: Forbidden").await;
+
+    // Deleted in Okta (deactivated, then deleted): re-added to the group first, his first
+    // token is allowed again, then Forbidden for good.
+    demo.sim.add_member(&group, "bob@example.com").expect("add");
+    until_pods(&bob, 200, "re-added once more").await;
+    for _ in 0..2 {
+        demo.sim
+            .user_lifecycle("bob@example.com", Lifecycle::Delete)
+            .expect("delete");
+    }
+    let (_, message) = until_pods(&bob, 403, "deleted: Forbidden").await;
+    assert!(message.contains("okta-rbac: bob@example.com"), "{message}");
     demo.stop().expect("the operator stops cleanly");
 }
 
