@@ -1,10 +1,9 @@
 //! The command line: each subcommand is one thing the binary really does.
 
-use crate::authorizer::server::TlsFiles;
 use crate::okta::credentials::{Credentials, Source};
 use crate::okta::dpop::DpopMode;
 use crate::policy::{ClaimCheck, Policy};
-use crate::runtime::{AuthorizerConfig, LeaderElection, OperatorConfig, SystemLogConfig};
+use crate::runtime::{LeaderElection, OperatorConfig, SystemLogConfig};
 use clap::{Parser, Subcommand};
 use okta_rbac_api::UserNameAttribute;
 use std::net::SocketAddr;
@@ -65,25 +64,7 @@ pub struct RunArgs {
     #[command(flatten)]
     pub serve: ServeArgs,
     #[command(flatten)]
-    pub authorizer: AuthorizerArgs,
-}
-
-/// The revocation authorizer: a Webhook authorizer the apiserver calls before RBAC.
-#[derive(Debug, clap::Args)]
-#[command(next_help_heading = "Revocation authorizer")]
-pub struct AuthorizerArgs {
-    /// Serve the revocation authorizer (HTTPS, POST /authorize) on this address; off
-    /// without it. Needs the three files below.
-    #[arg(long, env = "AUTHORIZER_ADDRESS", requires_all = ["authorizer_tls_cert_file", "authorizer_tls_key_file", "authorizer_client_ca_file"])]
-    pub authorizer_address: Option<SocketAddr>,
-    /// Its serving certificate (PEM, with the chain), read again when it changes.
-    #[arg(long, env = "AUTHORIZER_TLS_CERT_FILE")]
-    pub authorizer_tls_cert_file: Option<PathBuf>,
-    #[arg(long, env = "AUTHORIZER_TLS_KEY_FILE")]
-    pub authorizer_tls_key_file: Option<PathBuf>,
-    /// The CA of the client certificate the apiserver presents: no other client is served.
-    #[arg(long, env = "AUTHORIZER_CLIENT_CA_FILE")]
-    pub authorizer_client_ca_file: Option<PathBuf>,
+    pub authorizer: crate::authorizer::config::AuthorizerArgs,
 }
 
 /// How the operator reaches Okta and proves itself.
@@ -341,22 +322,7 @@ impl RunArgs {
                 lease_seconds: args.serve.lease_duration.as_secs().max(3),
             }),
             reconcile_concurrency: args.reconcile.reconcile_concurrency,
-            authorizer: match args.authorizer {
-                AuthorizerArgs {
-                    authorizer_address: Some(address),
-                    authorizer_tls_cert_file: Some(cert),
-                    authorizer_tls_key_file: Some(key),
-                    authorizer_client_ca_file: Some(client_ca),
-                } => Some(AuthorizerConfig {
-                    address,
-                    files: TlsFiles {
-                        cert,
-                        key,
-                        client_ca,
-                    },
-                }),
-                _ => None,
-            },
+            authorizer: args.authorizer.into_config(),
         })
     }
 }

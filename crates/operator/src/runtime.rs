@@ -1,8 +1,9 @@
 //! The running operator: Okta client and directory, metrics and health endpoints, leader
 //! election, and the controller. `okta-rbac-operator run` starts it here.
 
+use crate::authorizer::config::AuthorizerConfig;
 use crate::authorizer::roster::Roster;
-use crate::authorizer::server::{Authorizer, TlsFiles};
+use crate::authorizer::server::Authorizer;
 use crate::cache::WatchStates;
 use crate::controller::{self, Parts};
 use crate::metrics::Metrics;
@@ -60,12 +61,6 @@ pub struct OperatorConfig {
     pub reconcile_concurrency: u16,
     /// `None`: no revocation authorizer.
     pub authorizer: Option<AuthorizerConfig>,
-}
-
-#[derive(Debug)]
-pub struct AuthorizerConfig {
-    pub address: SocketAddr,
-    pub files: TlsFiles,
 }
 
 #[derive(Clone, Copy, Debug)]

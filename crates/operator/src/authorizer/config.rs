@@ -1,8 +1,59 @@
-//! The apiserver's side of the revocation authorizer: the `AuthorizationConfiguration`
-//! (apiserver.config.k8s.io/v1) that places it before RBAC, printed by
-//! `okta-rbac-operator authorization-config` for the apiserver's `--authorization-config`.
+//! The revocation authorizer's configuration: the operator's flags that serve it, and the
+//! apiserver's side, the `AuthorizationConfiguration` (apiserver.config.k8s.io/v1) that
+//! places it before RBAC, printed by `okta-rbac-operator authorization-config` for the
+//! apiserver's `--authorization-config`.
 
+use super::server::TlsFiles;
 use serde_json::{Value, json};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+/// The revocation authorizer: a Webhook authorizer the apiserver calls before RBAC.
+#[derive(Debug, clap::Args)]
+#[command(next_help_heading = "Revocation authorizer")]
+pub struct AuthorizerArgs {
+    /// Serve the revocation authorizer (HTTPS, POST /authorize) on this address; off
+    /// without it. Needs the three files below.
+    #[arg(long, env = "AUTHORIZER_ADDRESS", requires_all = ["authorizer_tls_cert_file", "authorizer_tls_key_file", "authorizer_client_ca_file"])]
+    pub authorizer_address: Option<SocketAddr>,
+    /// Its serving certificate (PEM, with the chain), read again when it changes.
+    #[arg(long, env = "AUTHORIZER_TLS_CERT_FILE")]
+    pub authorizer_tls_cert_file: Option<PathBuf>,
+    #[arg(long, env = "AUTHORIZER_TLS_KEY_FILE")]
+    pub authorizer_tls_key_file: Option<PathBuf>,
+    /// The CA of the client certificate the apiserver presents: no other client is served.
+    #[arg(long, env = "AUTHORIZER_CLIENT_CA_FILE")]
+    pub authorizer_client_ca_file: Option<PathBuf>,
+}
+
+/// Where and with which certificates the authorizer serves.
+#[derive(Debug)]
+pub struct AuthorizerConfig {
+    pub address: SocketAddr,
+    pub files: TlsFiles,
+}
+
+impl AuthorizerArgs {
+    /// `None` unless an address is given (clap requires the files with it).
+    pub fn into_config(self) -> Option<AuthorizerConfig> {
+        match self {
+            AuthorizerArgs {
+                authorizer_address: Some(address),
+                authorizer_tls_cert_file: Some(cert),
+                authorizer_tls_key_file: Some(key),
+                authorizer_client_ca_file: Some(client_ca),
+            } => Some(AuthorizerConfig {
+                address,
+                files: TlsFiles {
+                    cert,
+                    key,
+                    client_ca,
+                },
+            }),
+            _ => None,
+        }
+    }
+}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum FailurePolicy {

@@ -55,17 +55,8 @@ pub fn reason(name: &str, stale: &[(String, String)]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::authorizer::roster::Grant;
+    use crate::authorizer::roster::tests::grant;
     use crate::okta::{OktaUser, UserProfile};
-
-    fn grant(token_group: &str, id: &str) -> Grant {
-        Grant {
-            token_group: token_group.into(),
-            group_id: id.into(),
-            group_name: token_group.trim_start_matches("oidc:").into(),
-            kept_if_deleted: false,
-        }
-    }
     use okta_rbac_api::UserNameAttribute;
     use std::time::Instant;
 
