@@ -149,7 +149,7 @@ impl Default for Metrics {
         let system_log_events = Counter::default();
         registry.register(
             "okta_system_log_events",
-            "Group events read from Okta's System Log",
+            "Events read from Okta's System Log (group changes and user lifecycle; those that could not be read count in okta_unreadable_items)",
             system_log_events.clone(),
         );
         let okta_credentials_refused = Gauge::default();
