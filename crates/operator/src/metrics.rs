@@ -121,13 +121,6 @@ impl Default for Metrics {
             "ClusterRoleBinding and RoleBinding writes that failed, by kind",
             binding_write_failures.clone(),
         );
-        // Shown at 0 from the start: rate() and increase() then answer 0, not "no data".
-        for kind in crate::reconcile::Error::KINDS {
-            drop(reconcile_failures.get_or_create(&KindLabel { kind: kind.into() }));
-        }
-        for kind in crate::reconcile::apply::WriteFailure::KINDS {
-            drop(binding_write_failures.get_or_create(&KindLabel { kind: kind.into() }));
-        }
         let reconcile_duration = Histogram::new(exponential_buckets(0.001, 2.0, 16));
         registry.register(
             "reconcile_duration_seconds",
@@ -314,6 +307,21 @@ impl Default for Metrics {
 }
 
 impl Metrics {
+    /// Shows each failure kind at 0 from the start: `rate()` and `increase()` then
+    /// answer 0, not "no data". The kinds are the reconciler's to name.
+    pub fn show_failure_kinds(&self, reconcile: &[&str], binding_writes: &[&str]) {
+        for kind in reconcile {
+            drop(self.reconcile_failures.get_or_create(&KindLabel {
+                kind: (*kind).into(),
+            }));
+        }
+        for kind in binding_writes {
+            drop(self.binding_write_failures.get_or_create(&KindLabel {
+                kind: (*kind).into(),
+            }));
+        }
+    }
+
     /// What the Okta client observed: an answer, or a verdict on the credentials.
     pub fn okta(&self, event: crate::okta::client::Observed) {
         use crate::okta::client::Observed;

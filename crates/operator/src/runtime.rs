@@ -103,7 +103,7 @@ pub async fn run(
     started: impl FnOnce(Running) + Send,
     shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
 ) -> Result<(), OperatorError> {
-    let metrics = Arc::new(Metrics::default());
+    let metrics = Arc::new(crate::reconcile::new_metrics());
     let mut tasks = Supervisor::default();
     let roster = config
         .authorizer

@@ -5,7 +5,6 @@
 
 use clap::CommandFactory;
 use okta_rbac_operator::cli::Cli;
-use okta_rbac_operator::metrics::Metrics;
 use okta_rbac_testenv::paths::check_generated;
 use std::collections::BTreeMap;
 use std::fmt::Write;
@@ -120,7 +119,7 @@ fn configuration_page() -> String {
 }
 
 fn metrics_page() -> String {
-    let metrics = Metrics::default();
+    let metrics = okta_rbac_operator::reconcile::new_metrics();
     // One of each labelled series, so that every family shows its labels.
     metrics.okta_request("groups", 200);
     metrics.binding_write_failed("Conflict");

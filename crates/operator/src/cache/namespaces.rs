@@ -7,7 +7,7 @@
 //! deleted are not kept: nothing is bound into them.
 
 use super::interner::Interner;
-use crate::reconcile::desired::NAMESPACE_NAME_LABEL;
+use crate::labels::NAMESPACE_NAME_LABEL;
 use k8s_openapi::api::core::v1::Namespace;
 use kube::core::PartialObjectMeta;
 use kube::runtime::watcher::Event;

@@ -36,7 +36,7 @@ fn every_failure_kind_is_served_at_zero_before_the_first_failure() {
             message: String::new(),
         },
     ];
-    let text = Metrics::default().encode();
+    let text = crate::reconcile::new_metrics().encode();
     for failure in failures {
         let kind = failure.kind();
         assert!(WriteFailure::KINDS.contains(&kind), "{kind} not in KINDS");

@@ -38,10 +38,9 @@ impl DesiredBinding {
     }
 }
 
-/// The label the apiserver gives every namespace: its own name. The namespace cache
-/// does not store it (it would make every namespace's label set distinct); a
-/// [`NamespaceView`] answers it from the name.
-pub const NAMESPACE_NAME_LABEL: &str = "kubernetes.io/metadata.name";
+/// The namespace cache does not store the name label (it would make every namespace's
+/// label set distinct); a [`NamespaceView`] answers it from the name.
+pub use crate::labels::NAMESPACE_NAME_LABEL;
 
 /// Labels a selector can be matched against.
 pub trait LabelSource {

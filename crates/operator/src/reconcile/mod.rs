@@ -18,7 +18,7 @@ pub mod subjects;
 pub mod tally;
 pub mod unreadable;
 
-use crate::metrics::ObjectState;
+use crate::metrics::{Metrics, ObjectState};
 use apply::Writer;
 use context::Context;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
@@ -30,6 +30,13 @@ use report::{Inputs, Note, Report, Retry};
 use schedule::Window;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+/// The operator's metrics, with every failure kind the reconciler can report at 0.
+pub fn new_metrics() -> Metrics {
+    let metrics = Metrics::default();
+    metrics.show_failure_kinds(&Error::KINDS, &apply::WriteFailure::KINDS);
+    metrics
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
