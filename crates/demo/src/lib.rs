@@ -142,6 +142,11 @@ impl Demo {
         self.operator.metrics_url()
     }
 
+    /// What the operator has logged so far.
+    pub fn operator_log(&self) -> String {
+        self.operator.log()
+    }
+
     /// The operator's peak resident memory so far, in KiB.
     pub fn operator_peak_memory_kib(&self) -> Option<u64> {
         self.operator.peak_memory_kib()

@@ -76,6 +76,32 @@ async fn until(
     took
 }
 
+/// Waits for the audit record of gina's User subject being `change`d (granted, revoked),
+/// naming one of the Okta `events` (uuid, eventType) that caused it.
+async fn audited(demo: &Demo, change: &str, events: &[(String, String)]) {
+    let found = |log: &str| {
+        log.lines().any(|line| {
+            line.contains(&format!("access {change}"))
+                && line.contains("subject=User/gina@example.com")
+                && events.iter().any(|(uuid, event_type)| {
+                    line.contains(&format!("okta_event_id={uuid}"))
+                        && line.contains(&format!("okta_event_type={event_type}"))
+                })
+        })
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !found(&demo.operator_log()) {
+        let log = demo.operator_log();
+        let records: Vec<&str> = log.lines().filter(|l| l.contains("audit")).collect();
+        assert!(
+            Instant::now() < deadline,
+            "no audit record of gina's access {change} by one of {events:?}; the records:\n{}",
+            records.join("\n")
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
 #[tokio::test]
 async fn a_user_who_is_not_active_loses_the_user_subject_and_the_old_token_its_access() {
     let binary = operator_binary().expect("the operator binary");
@@ -124,6 +150,7 @@ async fn a_user_who_is_not_active_loses_the_user_subject_and_the_old_token_its_a
     until(&demo, &gina, 201, &both, "an ACTIVE member's token writes").await;
 
     let mut took = Vec::new();
+    let mut previous = both.len();
     for (operation, expected, users, what) in [
         (
             Lifecycle::Suspend,
@@ -162,9 +189,35 @@ async fn a_user_who_is_not_active_loses_the_user_subject_and_the_old_token_its_a
             "deleted for good: still Forbidden",
         ),
     ] {
+        let logged_before = sim.logged_events().len();
         sim.user_lifecycle(GINA, operation).expect("lifecycle");
         took.push(until(&demo, &gina, expected, users, what).await);
+        if users.len() != previous {
+            let events = sim.logged_events().split_off(logged_before);
+            let change = if expected == 201 {
+                "granted"
+            } else {
+                "revoked"
+            };
+            audited(&demo, change, &events).await;
+        }
+        previous = users.len();
     }
+    let (_, metrics) =
+        okta_rbac_testenv::http_get(&format!("{}/metrics", demo.operator_metrics_url()))
+            .await
+            .expect("metrics");
+    let timed = metrics
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("okta_rbac_okta_change_to_effect_seconds_count{path=\"binding\"} ")
+        })
+        .and_then(|n| n.trim().parse::<u64>().ok())
+        .unwrap_or_default();
+    assert!(
+        timed >= 5,
+        "each change timed from Okta to the binding: {timed}"
+    );
     let worst = took.iter().max().copied().unwrap_or_default();
     assert!(
         worst < Duration::from_secs(15),

@@ -115,6 +115,31 @@ async fn tokens_issued_before_okta_took_a_group_away_lose_what_it_granted_and_on
         message.contains("bob@example.com left k8s-restricted-users in Okta at"),
         "the denial says who left which group and when: {message}"
     );
+    // The audit log has it, with the Okta event, and the delay is measured.
+    let (removal, _) = demo
+        .sim
+        .logged_events()
+        .into_iter()
+        .rfind(|(_, kind)| kind == "group.user_membership.remove")
+        .expect("the removal's event");
+    let log = demo.operator_log();
+    assert!(
+        log.lines().any(|line| line
+            .contains("the revocation authorizer answers by an Okta change")
+            && line.contains("change=left k8s-restricted-users in Okta")
+            && line.contains(&format!("okta_event_id={removal}"))),
+        "an audit record names the removal's Okta event {removal}"
+    );
+    let (_, metrics) =
+        okta_rbac_testenv::http_get(&format!("{}/metrics", demo.operator_metrics_url()))
+            .await
+            .expect("metrics");
+    assert!(
+        metrics.lines().any(|l| l
+            .strip_prefix("okta_rbac_okta_change_to_effect_seconds_count{path=\"authorizer\"} ")
+            .is_some_and(|n| n.trim() != "0")),
+        "the removal was timed from Okta to the authorizer"
+    );
     assert!(
         took < Duration::from_secs(10),
         "within a System Log read or two"

@@ -378,6 +378,16 @@ impl OktaSim {
         lock(&self.state.directory).user_lifecycle(user, operation)
     }
 
+    /// The System Log's events so far, oldest first: (uuid, eventType) of each.
+    pub fn logged_events(&self) -> Vec<(String, String)> {
+        lock(&self.state.directory)
+            .system_log
+            .events()
+            .iter()
+            .map(|e| (e.uuid.clone(), e.event_type.to_string()))
+            .collect()
+    }
+
     /// Merges `fields` into every answer that carries the group or user of this id
     /// (`None`: answers as usual): a value a client does not expect, in one item of a page.
     pub fn set_oddity(

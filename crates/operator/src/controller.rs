@@ -96,6 +96,8 @@ pub struct Parts {
     pub watches: Arc<WatchStates>,
     /// The revocation authorizer's memory, when it serves.
     pub roster: Option<Arc<crate::authorizer::roster::Roster>>,
+    /// The Okta events read lately, for the audit log.
+    pub recent: Arc<crate::okta::recent::RecentEvents>,
 }
 
 /// How long a stopping controller waits for the events still queued to go out.
@@ -223,6 +225,7 @@ pub async fn run(
         written_status: Default::default(),
         unreadable: Default::default(),
         roster: parts.roster,
+        recent: parts.recent,
     });
 
     // The objects' own watch, so that every group is queued for verification as soon as

@@ -40,6 +40,11 @@ pub struct DecisionLabel {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PathLabel {
+    pub path: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct StateLabel {
     pub state: String,
 }
@@ -75,6 +80,7 @@ pub struct Metrics {
     pub okta_requests: Family<OktaRequestLabels, Counter>,
     pub okta_rate_limit_remaining: Family<BucketLabel, Gauge>,
     pub system_log_events: Counter,
+    okta_change_to_effect: Family<PathLabel, Histogram, fn() -> Histogram>,
     pub events_dropped: Counter,
     okta_credentials_refused: Gauge,
     okta_credential_changes: Counter,
@@ -145,6 +151,18 @@ impl Default for Metrics {
             "Events read from Okta's System Log (group changes and user lifecycle; those that could not be read count in okta_unreadable_items)",
             system_log_events.clone(),
         );
+        let okta_change_to_effect: Family<PathLabel, Histogram, fn() -> Histogram> =
+            Family::new_with_constructor(|| Histogram::new(exponential_buckets(0.25, 2.0, 12)));
+        registry.register(
+            "okta_change_to_effect_seconds",
+            "From an Okta event's publication to the change taking effect: path=\"binding\" when \
+             a binding written for it succeeded, path=\"authorizer\" when the revocation \
+             authorizer began answering by it",
+            okta_change_to_effect.clone(),
+        );
+        for path in ["binding", "authorizer"] {
+            drop(okta_change_to_effect.get_or_create(&PathLabel { path: path.into() }));
+        }
         let okta_credentials_refused = Gauge::default();
         registry.register(
             "okta_credentials_refused",
@@ -289,6 +307,7 @@ impl Default for Metrics {
             okta_requests,
             okta_rate_limit_remaining,
             system_log_events,
+            okta_change_to_effect,
             events_dropped,
             okta_credentials_refused,
             okta_credential_changes,
@@ -309,6 +328,14 @@ impl Default for Metrics {
 impl Metrics {
     /// Shows each failure kind at 0 from the start: `rate()` and `increase()` then
     /// answer 0, not "no data". The kinds are the reconciler's to name.
+    /// An Okta change took effect (`path`: "binding" or "authorizer") `seconds` after
+    /// Okta published it.
+    pub fn okta_change_took_effect(&self, path: &str, seconds: f64) {
+        self.okta_change_to_effect
+            .get_or_create(&PathLabel { path: path.into() })
+            .observe(seconds.max(0.0));
+    }
+
     pub fn show_failure_kinds(&self, reconcile: &[&str], binding_writes: &[&str]) {
         for kind in reconcile {
             drop(self.reconcile_failures.get_or_create(&KindLabel {

@@ -11,6 +11,7 @@ use crate::okta::claims::ClaimsCache;
 use crate::okta::credentials::Credentials;
 use crate::okta::dpop::DpopMode;
 use crate::okta::groups::Freshness;
+use crate::okta::recent::RecentEvents;
 use crate::okta::system_log::Follower;
 use crate::okta::{GroupDirectory, OktaClient, OktaConfig};
 
@@ -166,6 +167,7 @@ pub async fn run(
         system_log: okta.system_log,
         watches,
         roster,
+        recent: okta.recent,
     };
     let work = async move {
         match config.leader_election {
@@ -189,6 +191,8 @@ struct OktaSide {
     directory: Arc<GroupDirectory>,
     claims: Option<Arc<ClaimsCache>>,
     system_log: Option<Follower>,
+    /// The Okta events read lately, for the audit log.
+    recent: Arc<RecentEvents>,
 }
 
 fn okta_side(
@@ -244,16 +248,21 @@ fn okta_side(
         None => Freshness::resync_only(config.resync),
     };
     let directory = GroupDirectory::new(okta, freshness, config.okta_concurrency);
+    let recent = Arc::new(RecentEvents::default());
     let system_log = log_client.zip(config.system_log).map(|(client, log)| {
         let counted = metrics.clone();
+        let recorded = recent.clone();
         Follower {
             client,
             directory: directory.clone(),
             interval: log.interval,
             on_events: Box::new(move |events, read_at| {
                 counted.system_log_events.inc_by(events.len() as u64);
+                recorded.record(events);
                 if let Some(roster) = &roster {
-                    roster.apply(events, read_at);
+                    for effect in roster.apply(events, read_at) {
+                        crate::authorizer::audit(&effect, &counted);
+                    }
                 }
             }),
         }
@@ -262,6 +271,7 @@ fn okta_side(
         directory,
         claims,
         system_log,
+        recent,
     })
 }
 

@@ -22,6 +22,20 @@ pub enum Standing {
     Gone(String),
 }
 
+/// What one event changed in the authorizer's answers, for the audit log.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Effect {
+    pub event_uuid: String,
+    pub event_type: String,
+    pub published: Option<String>,
+    /// The bound group's name in Okta.
+    pub group: String,
+    /// The user's id, unless the event was about the whole group.
+    pub user_id: Option<String>,
+    /// In words: "left k8s-admins in Okta", "was suspended in Okta", ...
+    pub what: String,
+}
+
 /// What an event did, for the reason a denial gives.
 #[derive(Clone, Debug)]
 struct Change {
@@ -218,9 +232,11 @@ impl Roster {
         group.added_since_listed = false;
     }
 
-    /// Applies what the System Log's events say, read at `seen`.
-    pub fn apply(&self, events: &[LogEvent], seen: Instant) {
+    /// Applies what the System Log's events say, read at `seen`, and says what they
+    /// changed in the groups it tracks.
+    pub fn apply(&self, events: &[LogEvent], seen: Instant) -> Vec<Effect> {
         let mut inner = self.write();
+        let mut effects = Vec::new();
         for event in events {
             let user = event
                 .target
@@ -237,6 +253,16 @@ impl Roster {
                 published: event.published.clone(),
                 seen,
             };
+            let mut effect = |group: &str, user_id: Option<&str>, what: &str| {
+                effects.push(Effect {
+                    event_uuid: event.uuid.clone(),
+                    event_type: event.event_type.clone(),
+                    published: event.published.clone(),
+                    group: group.to_string(),
+                    user_id: user_id.map(str::to_string),
+                    what: what.to_string(),
+                });
+            };
             match (event.event_type.as_str(), user, group) {
                 ("group.user_membership.remove", Some(user), Some(group_id)) => {
                     if let Some(group) = inner.groups.get_mut(group_id) {
@@ -247,6 +273,7 @@ impl Roster {
                             changed: None,
                         });
                         member.member = false;
+                        effect(&group.name, Some(user), &what);
                         member.changed = Some(change(what));
                     }
                 }
@@ -256,6 +283,7 @@ impl Roster {
                             Some(member) => {
                                 member.member = true;
                                 member.changed = Some(change("was added".into()));
+                                effect(&group.name, Some(user), "was added");
                             }
                             None => group.added_since_listed = true,
                         }
@@ -264,6 +292,7 @@ impl Roster {
                 ("group.lifecycle.delete", _, Some(group_id)) => {
                     if let Some(group) = inner.groups.get_mut(group_id) {
                         let what = format!("{} was deleted in Okta", group.name);
+                        effect(&group.name, None, &what);
                         group.deleted = Some(change(what));
                     }
                 }
@@ -284,12 +313,14 @@ impl Roster {
                         if let Some(member) = group.members.get_mut(user) {
                             member.status = status.map(str::to_string);
                             member.changed = Some(change(what.to_string()));
+                            effect(&group.name, Some(user), what);
                         }
                     }
                 }
                 _ => {}
             }
         }
+        effects
     }
 
     /// Where the user that tokens call `user_name` stands in the group tokens call

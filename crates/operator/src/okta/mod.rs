@@ -13,6 +13,7 @@ pub mod groups;
 pub mod items;
 pub mod members;
 mod ratelimit;
+pub mod recent;
 pub mod system_log;
 
 pub use client::{OktaClient, OktaConfig};
@@ -127,6 +128,9 @@ pub struct LogTarget {
     pub kind: String,
     #[serde(default, deserialize_with = "or_none")]
     pub display_name: Option<String>,
+    /// A user's login; a group's name.
+    #[serde(default, deserialize_with = "or_none")]
+    pub alternate_id: Option<String>,
 }
 
 /// A claim of a custom authorization server, as the Authorization Server API returns it.

@@ -198,6 +198,7 @@ mod tests {
                     id: id.to_string(),
                     kind: kind.to_string(),
                     display_name: Some(name.to_string()),
+                    alternate_id: None,
                 })
                 .collect(),
         }

@@ -38,6 +38,8 @@ pub struct Context {
     /// The revocation authorizer's memory: told which group each object grants through
     /// a Group subject, and (through the directory) those groups' members.
     pub roster: Option<Arc<crate::authorizer::roster::Roster>>,
+    /// The Okta events read lately: an audit record names the one that caused a change.
+    pub recent: Arc<crate::okta::recent::RecentEvents>,
 }
 
 impl Context {

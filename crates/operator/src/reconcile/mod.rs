@@ -3,6 +3,7 @@
 //! report (pure: status, events, metrics). Then the status is written, only if it changed.
 
 pub mod apply;
+pub mod audit;
 pub mod claim;
 pub mod conditions;
 pub mod context;
@@ -137,6 +138,14 @@ async fn reconcile_inner(ogb: &OktaGroupBinding, ctx: &Context) -> Result<Action
         owner_uid: &uid,
     };
     let results = apply::apply(&writer, &plan.writes).await;
+    record_access_changes(
+        ctx,
+        ogb,
+        &judgement,
+        &window,
+        &audit::access_changes(&plan.writes, &results, &observation.cluster),
+        &observation.status,
+    );
     let report = report::report(
         &Inputs {
             ogb,
@@ -195,6 +204,61 @@ async fn reconcile_inner(ogb: &OktaGroupBinding, ctx: &Context) -> Result<Action
     Ok(Action::requeue(schedule::until_next_look(
         next, &window, now,
     )))
+}
+
+/// One audit record per subject granted or revoked a role, naming the Okta event that
+/// caused it when one read lately can, and timing that event to its effect.
+fn record_access_changes(
+    ctx: &Context,
+    ogb: &OktaGroupBinding,
+    judgement: &judge::Judgement,
+    window: &Window,
+    changes: &[audit::AccessChange],
+    old: &OktaGroupBindingStatus,
+) {
+    let group_id = match &judgement.outcome {
+        judge::Outcome::Verified(group) => Some(group.id.as_str()),
+        _ => old.group.as_ref().map(|g| g.id.as_str()),
+    };
+    for change in changes {
+        let keys: Vec<&str> = match change.subject_kind.as_str() {
+            "User" => {
+                let login = change
+                    .subject_name
+                    .strip_prefix(subjects::effective_prefix(ogb, &ctx.policy))
+                    .unwrap_or(&change.subject_name);
+                std::iter::once(login).chain(group_id).collect()
+            }
+            _ => group_id.into_iter().collect(),
+        };
+        let cause = audit::cause(judgement, window, change);
+        let event = cause
+            .okta
+            .then(|| {
+                ctx.recent.latest(&keys, |kind| {
+                    audit::explains(kind, &change.subject_kind, change.change)
+                })
+            })
+            .flatten();
+        let age = event.as_ref().and_then(|e| e.age_seconds());
+        if let Some(age) = age {
+            ctx.metrics.okta_change_took_effect("binding", age);
+        }
+        tracing::info!(
+            target: "audit",
+            object = %ogb.name_any(),
+            group = %ogb.spec.group,
+            binding = %change.binding,
+            role = %change.role,
+            subject = %change.subject,
+            change = %change.change.as_str(),
+            cause = %cause.text,
+            okta_event_id = %event.as_ref().map_or("", |e| e.uuid.as_str()),
+            okta_event_type = %event.as_ref().map_or("", |e| e.event_type.as_str()),
+            seconds_after_okta = age,
+            "access {}", change.change.as_str()
+        );
+    }
 }
 
 /// The status of the Ready condition, as the `objects` gauge counts it.

@@ -27,6 +27,7 @@ fn event(event_type: &str, user: Option<&str>, group: Option<&str>) -> LogEvent 
                 id: id.into(),
                 kind: kind.into(),
                 display_name: None,
+                alternate_id: None,
             })
             .collect(),
     }
