@@ -24,7 +24,15 @@ const MAX_LIMIT: usize = 1_000;
 const DEFAULT_WINDOW: time::Duration = time::Duration::days(7);
 
 pub const LOG_FILTER: Dialect = Dialect {
-    attributes: &["eventType", "outcome.result", "actor.id", "severity"],
+    attributes: &[
+        "eventType",
+        "outcome.result",
+        "actor.id",
+        "severity",
+        "target.id",
+        "target.type",
+        "target.alternateId",
+    ],
     operators: &[Op::Eq, Op::Sw, Op::Co, Op::Pr],
 };
 
@@ -50,14 +58,29 @@ pub struct LogEvent {
 }
 
 impl LogEvent {
-    fn attribute(&self, name: &str) -> Option<String> {
+    /// An attribute's value; `target.*` as the target `target` has it.
+    fn attribute(&self, name: &str, target: Option<&Target>) -> Option<String> {
         match name {
             "eventType" => Some(self.event_type.into()),
             "outcome.result" => Some("SUCCESS".into()),
             "actor.id" => Some("okta-sim".into()),
             "severity" => Some("INFO".into()),
+            "target.id" => target.map(|t| t.id.clone()),
+            "target.type" => target.map(|t| t.kind.to_string()),
+            "target.alternateId" => target.map(|t| t.alternate_id.clone()),
             _ => None,
         }
+    }
+
+    /// Whether the filter holds for the event, as Okta evaluates `target.*` over its
+    /// targets: for any one of them.
+    fn matches(&self, filter: &super::query::Expr) -> bool {
+        if self.targets.is_empty() {
+            return filter.matches(&|a| self.attribute(a, None));
+        }
+        self.targets
+            .iter()
+            .any(|t| filter.matches(&|a| self.attribute(a, Some(t))))
     }
 
     fn to_json(&self) -> serde_json::Value {
@@ -200,11 +223,7 @@ async fn list_events(
         .events()
         .iter()
         .filter(|e| e.published >= since && until.is_none_or(|u| e.published < u))
-        .filter(|e| {
-            filter
-                .as_ref()
-                .is_none_or(|f| f.matches(&|a| e.attribute(a)))
-        })
+        .filter(|e| filter.as_ref().is_none_or(|f| e.matches(f)))
         .filter(|e| {
             after.is_none_or(|after| {
                 if ascending {
@@ -263,6 +282,34 @@ mod tests {
     }
 
     #[test]
+    fn a_target_filter_holds_when_any_target_matches() {
+        let mut log = SystemLog::default();
+        let target = |id: &str, kind, name: &str| Target {
+            id: id.into(),
+            kind,
+            alternate_id: name.into(),
+            display_name: name.into(),
+        };
+        log.record(
+            "group.user_membership.remove",
+            "Remove user from group membership",
+            vec![
+                target("00u1", "User", "bob@example.com"),
+                target("00g1", "UserGroup", "k8s-admins"),
+            ],
+        );
+        let holds =
+            |expr: &str| log.events()[0].matches(&query::parse(expr, &LOG_FILTER).expect("filter"));
+        assert!(holds(r#"target.id eq "00u1""#));
+        assert!(holds(r#"target.id eq "00g1" and eventType sw "group.""#));
+        assert!(holds(r#"target.alternateId eq "bob@example.com""#));
+        assert!(!holds(r#"target.id eq "00u2""#));
+        assert!(!holds(
+            r#"target.id eq "00u1" and target.type eq "UserGroup""#
+        ));
+    }
+
+    #[test]
     fn the_filter_reads_event_types() {
         let mut log = SystemLog::default();
         log.record(
@@ -275,9 +322,9 @@ mod tests {
             &LOG_FILTER,
         )
         .expect("filter");
-        assert!(filter.matches(&|a| log.events()[0].attribute(a)));
+        assert!(log.events()[0].matches(&filter));
         let filter =
             query::parse(r#"eventType eq "user.session.start""#, &LOG_FILTER).expect("filter");
-        assert!(!filter.matches(&|a| log.events()[0].attribute(a)));
+        assert!(!log.events()[0].matches(&filter));
     }
 }

@@ -74,7 +74,8 @@ pub struct KubeArgs {
 }
 
 /// Read-only Okta access: an API token, or a service app granted `okta.users.read`,
-/// `okta.groups.read` and `okta.authorizationServers.read`.
+/// `okta.groups.read` and `okta.authorizationServers.read` (and `okta.logs.read`, for
+/// what tokens issued before a change still get).
 #[derive(Debug, Args)]
 pub struct OktaArgs {
     /// The Okta org, such as https://example.okta.com.
@@ -126,6 +127,10 @@ pub struct OidcArgs {
     /// The apiserver's --oidc-groups-prefix (default: as the OktaGroupBindings' status shows).
     #[arg(long, global = true)]
     pub groups_prefix: Option<String>,
+    /// How long Okta's ID tokens live (the authorization server's access policy): a token
+    /// issued before a change in Okta carries the old groups this long.
+    #[arg(long, global = true, default_value = "1h", value_parser = humantime::parse_duration)]
+    pub token_lifetime: std::time::Duration,
     /// The apiserver's --oidc-username-prefix.
     #[arg(long, global = true, default_value = "")]
     pub username_prefix: String,

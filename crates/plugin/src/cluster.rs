@@ -23,6 +23,8 @@ pub struct Cluster {
 #[derive(Clone, Debug, Serialize, PartialEq, Eq)]
 pub struct Review {
     pub allowed: bool,
+    /// An authorizer said no outright (RBAC never does: the revocation authorizer did).
+    pub denied: bool,
     /// The authorizer's words (RBAC names the binding that allows).
     pub reason: String,
 }
@@ -98,6 +100,7 @@ impl Cluster {
         let status = answer.status.unwrap_or_default();
         Ok(Review {
             allowed: status.allowed && !status.denied.unwrap_or(false),
+            denied: status.denied.unwrap_or(false),
             reason: status.reason.unwrap_or_default(),
         })
     }

@@ -66,6 +66,7 @@ async fn run(cli: Cli) -> Result<u8, String> {
                             user: facts.user,
                             groups: facts.groups.into_iter().map(|g| g.profile.name).collect(),
                             claims: facts.claims,
+                            changes: facts.changes,
                         },
                         Err(error) => OktaAnswer::Failed(error),
                     }
@@ -82,6 +83,7 @@ async fn run(cli: Cli) -> Result<u8, String> {
                 username_prefix: cli.oidc.username_prefix.clone(),
                 username_is_login: cli.oidc.username_claim == UsernameClaim::Login,
                 given_groups: groups.clone(),
+                token_lifetime: cli.oidc.token_lifetime,
             };
             let explanation = explain::explain(&cluster, user, &checks, answer, &settings).await?;
             print!("{}", output::explanation(&explanation, cli.output)?);
@@ -100,16 +102,23 @@ async fn run(cli: Cli) -> Result<u8, String> {
         } => {
             let check = Check::new(verb, resource, namespace.clone());
             let mut okta_failed = false;
-            let answer = who_can::who_can(&cluster, &check, async |groups| match &okta {
-                Okta::NotConfigured(why) => Err(why.clone()),
-                Okta::Client(client) => okta_side::active_members(client, &groups)
-                    .await
-                    .map(|found| found.into_iter().collect())
-                    .map_err(|e| {
-                        okta_failed = true;
-                        e.to_string()
-                    }),
-            })
+            let lifetime = cli.oidc.token_lifetime;
+            let by_email = cli.oidc.username_claim != UsernameClaim::Login;
+            let answer = who_can::who_can(
+                &cluster,
+                &check,
+                &cli.oidc.username_prefix,
+                lifetime,
+                async |groups| match &okta {
+                    Okta::NotConfigured(why) => Err(why.clone()),
+                    Okta::Client(client) => okta_side::people(client, &groups, lifetime, by_email)
+                        .await
+                        .map_err(|e| {
+                            okta_failed = true;
+                            e.to_string()
+                        }),
+                },
+            )
             .await?;
             print!("{}", output::who_can(&answer, cli.output)?);
             Ok(if okta_failed {

@@ -96,6 +96,31 @@ pub fn explanation(e: &Explanation, output: Output) -> Result<String, String> {
         .collect();
     text.push_str("Checks\n");
     text.push_str(&table(&["CHECK", "ALLOWED", "WHY"], &rows));
+    if let Some(earlier) = &e.earlier_tokens {
+        let changes: Vec<String> = earlier
+            .changes
+            .iter()
+            .map(|c| format!("{} at {}", c.what, c.at))
+            .collect();
+        text.push_str(&format!(
+            "\nTokens issued before {} (valid until {} at the latest), carrying [{}]\n",
+            changes.join(", "),
+            earlier.valid_until,
+            earlier.groups.join(", ")
+        ));
+        let rows: Vec<Vec<String>> = earlier
+            .checks
+            .iter()
+            .map(|c| {
+                vec![
+                    c.check.clone(),
+                    if c.allowed { "yes" } else { "no" }.to_string(),
+                    c.why.clone(),
+                ]
+            })
+            .collect();
+        text.push_str(&table(&["CHECK", "ALLOWED", "WHY"], &rows));
+    }
     for note in &e.unchecked {
         text.push_str(&format!("\nNot checked: {note}\n"));
     }
@@ -136,6 +161,28 @@ pub fn who_can(w: &WhoCan, output: Output) -> Result<String, String> {
             &["SUBJECT", "GRANTED THROUGH", "OKTA MEMBERS"],
             &rows,
         ));
+        let former: Vec<Vec<String>> = w
+            .holders
+            .iter()
+            .flat_map(|h| {
+                h.former_members.iter().map(|f| {
+                    vec![
+                        f.user.clone(),
+                        format!("{} at {}", f.change.what, f.change.at),
+                        h.name.clone(),
+                        if f.allowed { "yes" } else { "no" }.to_string(),
+                        f.why.clone(),
+                    ]
+                })
+            })
+            .collect();
+        if !former.is_empty() {
+            text.push_str("\nTokens issued before a change in Okta (they carry the group until they expire)\n");
+            text.push_str(&table(
+                &["USER", "CHANGE", "GROUP IN TOKEN", "ALLOWED", "WHY"],
+                &former,
+            ));
+        }
     }
     for note in &w.unchecked {
         text.push_str(&format!("\nNot checked: {note}\n"));

@@ -5,6 +5,7 @@
 
 use crate::check::Check;
 use crate::cluster::Cluster;
+use crate::okta_side::PastChange;
 use k8s_openapi::api::rbac::v1::Subject;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use okta_rbac_api::OktaGroupBinding;
@@ -36,8 +37,36 @@ pub struct Holder {
     /// The Okta group's active members (absent: Okta not asked).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub members: Option<Vec<String>>,
+    /// Users who left the group or stopped being ACTIVE within the tokens' lifetime: a
+    /// token issued before still carries the group.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub former_members: Vec<FormerMember>,
     /// The authorizer's words.
     pub reason: String,
+}
+
+/// A user whose tokens issued before a change in Okta still carry the group, and what the
+/// apiserver answers such a token.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FormerMember {
+    pub user: String,
+    pub change: PastChange,
+    /// Whether a token issued just before the change is allowed, as the apiserver answers
+    /// (the revocation authorizer included).
+    pub allowed: bool,
+    /// "until <time>", or the authorizer's reason for denying.
+    pub why: String,
+}
+
+/// What Okta says of a group's people.
+#[derive(Clone, Debug, Default)]
+pub struct People {
+    /// The ACTIVE members' user names.
+    pub active: Vec<String>,
+    /// Each user name that left, or stopped being ACTIVE, within the tokens' lifetime,
+    /// with the change.
+    pub former: Vec<(String, PastChange)>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -60,8 +89,10 @@ fn identity(key: &Key) -> (String, Vec<String>) {
                 ],
             )
         }
-        // A user of no name of its own: only the group's grants count.
-        "Group" => ("okta-rbac:who-can".into(), vec![key.name.clone()]),
+        // A user of no name of its own: only the group's grants count. A `system:` name,
+        // which the revocation authorizer's matchConditions leave to RBAC: the question
+        // is what the group grants, not whether this made-up user is still in it.
+        "Group" => ("system:okta-rbac:who-can".into(), vec![key.name.clone()]),
         _ => (key.name.clone(), vec![]),
     }
 }
@@ -77,11 +108,15 @@ fn owner(meta: &ObjectMeta) -> Option<String> {
         .flatten()
 }
 
-/// Who may do `check`; members of Okta groups from `members` when given.
+/// Who may do `check`; members of Okta groups from `members` when given (by group name),
+/// and for each former member, what a token issued before the change gets. Tokens live
+/// `token_lifetime`; user names reach the apiserver with `username_prefix`.
 pub async fn who_can(
     cluster: &Cluster,
     check: &Check,
-    members: impl AsyncFnOnce(Vec<String>) -> Result<BTreeMap<String, Vec<String>>, String>,
+    username_prefix: &str,
+    token_lifetime: std::time::Duration,
+    members: impl AsyncFnOnce(Vec<String>) -> Result<BTreeMap<String, People>, String>,
 ) -> Result<WhoCan, String> {
     let (objects, mut unchecked) = cluster.objects().await?;
     let objects: BTreeMap<String, OktaGroupBinding> = objects
@@ -134,6 +169,7 @@ pub async fn who_can(
             okta_group_binding: managed_by,
             okta_group,
             members: None,
+            former_members: Vec::new(),
             reason: review.reason,
         });
     }
@@ -145,8 +181,28 @@ pub async fn who_can(
         match members(groups).await {
             Ok(found) => {
                 for holder in &mut holders {
-                    if let Some(group) = &holder.okta_group {
-                        holder.members = Some(found.get(group).cloned().unwrap_or_default());
+                    let Some(group) = &holder.okta_group else {
+                        continue;
+                    };
+                    let people = found.get(group).cloned().unwrap_or_default();
+                    holder.members = Some(people.active);
+                    for (user, change) in people.former {
+                        let username = format!("{username_prefix}{user}");
+                        let groups = [holder.name.clone(), "system:authenticated".into()];
+                        let review = cluster.review(&username, &groups, check).await?;
+                        let why = if review.allowed {
+                            format!("until {}", expires(&change.at, token_lifetime))
+                        } else if review.denied {
+                            format!("denied: {}", review.reason)
+                        } else {
+                            "nothing grants it to such a token".into()
+                        };
+                        holder.former_members.push(FormerMember {
+                            user,
+                            change,
+                            allowed: review.allowed,
+                            why,
+                        });
                     }
                 }
             }
@@ -158,4 +214,17 @@ pub async fn who_can(
         holders,
         unchecked,
     })
+}
+
+/// When a token issued just before `at` (RFC 3339) expires, at the latest.
+pub fn expires(at: &str, lifetime: std::time::Duration) -> String {
+    use k8s_openapi::jiff::{SignedDuration, Timestamp};
+    let Ok(at) = at.parse::<Timestamp>() else {
+        return format!("{at} plus the token lifetime");
+    };
+    let lifetime = SignedDuration::try_from(lifetime).unwrap_or(SignedDuration::from_hours(1));
+    at.checked_add(lifetime)
+        .unwrap_or(at)
+        .strftime("%Y-%m-%dT%H:%M:%SZ")
+        .to_string()
 }

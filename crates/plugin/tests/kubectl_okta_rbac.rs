@@ -1,7 +1,8 @@
 //! `kubectl okta-rbac`, run by real kubectl with the plugin on its PATH, against the control
 //! plane that trusts the local Okta with the example org, the operator and its samples:
-//! every example user explained, who-can, a narrowed claim filter, and Okta absent,
-//! refusing, or not knowing the user.
+//! every example user explained, who-can, a narrowed claim filter, Okta absent, refusing,
+//! or not knowing the user, and what tokens issued before a change in Okta still get, with
+//! and without the revocation authorizer, as real tokens get it.
 
 use okta_rbac_demo::Demo;
 use okta_rbac_testenv::paths::{controlplane_bin_dir, operator_binary};
@@ -23,7 +24,10 @@ struct World {
 
 async fn world() -> World {
     let binary = operator_binary().expect("the operator binary");
-    let demo = Demo::start("", &binary).await.expect("the example world");
+    world_of(Demo::start("", &binary).await.expect("the example world"))
+}
+
+fn world_of(demo: Demo) -> World {
     let token_file = demo.plane.dir().join("okta-token");
     std::fs::write(&token_file, OPERATOR_TOKEN).expect("token file");
     let ca_file = demo.plane.dir().join("okta-ca.pem");
@@ -344,4 +348,194 @@ async fn without_okta_or_with_wrong_credentials_the_cluster_side_is_answered_and
         "{}",
         bad.stderr
     );
+}
+
+/// What `kubectl okta-rbac` says of tokens issued before bob left k8s-restricted-users and
+/// alice was suspended, against what those tokens really get from the apiserver.
+async fn earlier_tokens_as_the_plugin_tells(w: &World) -> (Value, Value) {
+    let bob = w
+        .explain(
+            "bob@example.com",
+            &["--check", "list pods -n default", "-o", "json"],
+        )
+        .await
+        .json();
+    let mut args: Vec<String> = ["who-can", "delete", "namespaces", "-o", "json"]
+        .map(String::from)
+        .to_vec();
+    args.extend(w.okta_flags());
+    let admins = w.kubectl(args).await.json()["holders"]
+        .as_array()
+        .expect("holders")
+        .iter()
+        .find(|h| h["oktaGroup"] == "k8s-admins")
+        .expect("k8s-admins may delete namespaces")
+        .clone();
+    (bob, admins)
+}
+
+/// The status a token gets listing pods in default, or namespaces.
+async fn answer(client: &kube::Client, what: &str) -> u16 {
+    use k8s_openapi::api::core::v1::{Namespace, Pod};
+    use kube::api::{Api, ListParams};
+    let params = ListParams::default().limit(1);
+    let result = match what {
+        "pods" => Api::<Pod>::namespaced(client.clone(), "default")
+            .list(&params)
+            .await
+            .map(|_| ()),
+        _ => Api::<Namespace>::all(client.clone())
+            .list(&params)
+            .await
+            .map(|_| ()),
+    };
+    match result {
+        Ok(()) => 200,
+        Err(kube::Error::Api(status)) => status.code,
+        Err(other) => panic!("no answer from the apiserver: {other}"),
+    }
+}
+
+async fn token_of(demo: &Demo, user: &str) -> kube::Client {
+    let password = okta_rbac_demo::USERS
+        .iter()
+        .find(|(u, _)| *u == user)
+        .map(|(_, p)| *p)
+        .expect("an example user");
+    let token = okta_rbac_demo::id_token(&demo.sim, "default", user, password)
+        .await
+        .expect("an ID token");
+    demo.plane
+        .client_with_token(&token)
+        .await
+        .expect("a client with the token")
+}
+
+/// Removes bob from k8s-restricted-users and suspends alice, with tokens of both issued
+/// before; gives back their clients.
+async fn take_access_away(demo: &Demo) -> (kube::Client, kube::Client) {
+    let bob = token_of(demo, "bob@example.com").await;
+    let alice = token_of(demo, "alice@example.com").await;
+    assert_eq!(answer(&bob, "pods").await, 200);
+    assert_eq!(answer(&alice, "namespaces").await, 200);
+    let group = demo
+        .sim
+        .group_id("k8s-restricted-users", okta_sim::GroupType::OktaGroup)
+        .expect("the example group");
+    demo.sim
+        .remove_member(&group, "bob@example.com")
+        .expect("remove bob");
+    demo.sim
+        .user_lifecycle("alice@example.com", okta_sim::Lifecycle::Suspend)
+        .expect("suspend alice");
+    (bob, alice)
+}
+
+#[tokio::test]
+async fn tokens_issued_before_okta_took_access_away_are_told_as_the_apiserver_answers_them() {
+    let _one = ONE_AT_A_TIME.lock().await;
+    let binary = operator_binary().expect("the operator binary");
+    let fast_log = ["--okta-system-log-interval", "2s"];
+
+    // Group mode alone: the old tokens keep their access until they expire, and the
+    // plugin says so, with the time.
+    let demo = Demo::start_with("", &binary, &fast_log)
+        .await
+        .expect("the example world");
+    let (bob_token, alice_token) = take_access_away(&demo).await;
+    // Long enough for the operator to read the log: it has nothing to revoke here.
+    tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+    assert_eq!(answer(&bob_token, "pods").await, 200, "bob's old token");
+    assert_eq!(
+        answer(&alice_token, "namespaces").await,
+        200,
+        "alice's old token"
+    );
+    let w = world_of(demo);
+    let (bob, admins) = earlier_tokens_as_the_plugin_tells(&w).await;
+    assert_eq!(
+        check(&bob, "list pods -n default")["allowed"],
+        false,
+        "a new token: {bob}"
+    );
+    let earlier = &bob["earlierTokens"];
+    assert_eq!(
+        earlier["changes"][0]["what"], "left k8s-restricted-users",
+        "{bob}"
+    );
+    assert_eq!(
+        earlier["groups"],
+        serde_json::json!(["k8s-restricted-users"])
+    );
+    let old = &earlier["checks"][0];
+    assert_eq!(old["allowed"], true, "as bob's old token gets it: {old}");
+    let until = earlier["validUntil"].as_str().expect("validUntil");
+    assert!(
+        old["why"]
+            .as_str()
+            .expect("why")
+            .contains(&format!("until {until}")),
+        "{old}"
+    );
+    assert_eq!(admins["members"], serde_json::json!([]), "{admins}");
+    let alice = &admins["formerMembers"][0];
+    assert_eq!(alice["user"], "alice@example.com", "{admins}");
+    assert_eq!(alice["change"]["what"], "suspended");
+    assert_eq!(
+        alice["allowed"], true,
+        "as alice's old token gets it: {alice}"
+    );
+    let mut args: Vec<String> = ["who-can", "delete", "namespaces"]
+        .map(String::from)
+        .to_vec();
+    args.extend(w.okta_flags());
+    let table = w.kubectl(args).await.stdout;
+    assert!(
+        table.contains("Tokens issued before a change in Okta")
+            && table.contains("alice@example.com")
+            && table.contains("suspended at"),
+        "{table}"
+    );
+    w.demo.stop().expect("the operator stops");
+
+    // With the revocation authorizer: the same tokens are Forbidden, and the plugin says
+    // it denies them, in its words.
+    let demo = Demo::start_with_authorizer("", &binary, "no-opinion", &fast_log)
+        .await
+        .expect("the example world with the authorizer");
+    let (bob_token, alice_token) = take_access_away(&demo).await;
+    okta_rbac_testenv::wait::eventually(
+        std::time::Duration::from_secs(30),
+        "the old tokens are Forbidden",
+        || async {
+            (answer(&bob_token, "pods").await == 403
+                && answer(&alice_token, "namespaces").await == 403)
+                .then_some(())
+        },
+    )
+    .await;
+    let w = world_of(demo);
+    let (bob, admins) = earlier_tokens_as_the_plugin_tells(&w).await;
+    let old = &bob["earlierTokens"]["checks"][0];
+    assert_eq!(old["allowed"], false, "as bob's old token gets it: {old}");
+    assert!(
+        old["why"]
+            .as_str()
+            .expect("why")
+            .contains("bob@example.com left k8s-restricted-users in Okta at"),
+        "{old}"
+    );
+    let alice = &admins["formerMembers"][0];
+    assert_eq!(
+        alice["allowed"], false,
+        "as alice's old token gets it: {alice}"
+    );
+    let why = alice["why"].as_str().expect("why").to_lowercase();
+    assert!(
+        why.starts_with("denied: ")
+            && why.contains("alice@example.com")
+            && why.contains("suspended"),
+        "{alice}"
+    );
+    w.demo.stop().expect("the operator stops");
 }
