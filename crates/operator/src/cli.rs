@@ -283,6 +283,8 @@ impl RunArgs {
             .transpose()?;
         let identity = std::env::var("POD_NAME")
             .unwrap_or_else(|_| format!("okta-rbac-operator-{}", std::process::id()));
+        // The operator's namespace: the Lease's, and the authorizer's Service's.
+        let namespace = args.serve.lease_namespace.clone();
         Ok(OperatorConfig {
             okta_org_url: args.okta.okta_org_url,
             okta_credentials: std::sync::Arc::new(credentials),
@@ -322,7 +324,9 @@ impl RunArgs {
                 lease_seconds: args.serve.lease_duration.as_secs().max(3),
             }),
             reconcile_concurrency: args.reconcile.reconcile_concurrency,
-            authorizer: args.authorizer.into_config(),
+            authorizer: args
+                .authorizer
+                .into_config(&namespace, std::env::var("POD_NAME").ok()),
         })
     }
 }

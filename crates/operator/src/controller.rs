@@ -98,6 +98,8 @@ pub struct Parts {
     pub roster: Option<Arc<crate::authorizer::roster::Roster>>,
     /// The Okta events read lately, for the audit log.
     pub recent: Arc<crate::okta::recent::RecentEvents>,
+    /// The revocation authorizer's Service, pointed at this replica while it leads.
+    pub leader_endpoint: Option<crate::authorizer::endpoint::LeaderEndpoint>,
 }
 
 /// How long a stopping controller waits for the events still queued to go out.
@@ -256,6 +258,12 @@ pub async fn run(
     let (changed, changes) = tokio::sync::mpsc::channel::<Vec<String>>(LOG_REPORTS);
     if let Some(follower) = parts.system_log {
         tasks.spawn("the System Log follower", follower.run(changed));
+    }
+    if let Some(endpoint) = parts.leader_endpoint {
+        tasks.spawn(
+            "the revocation authorizer's endpoint",
+            endpoint.keep(client.clone()),
+        );
     }
     let for_log = objects.clone();
     let log_triggers = futures::stream::unfold(changes, |mut changes| async move {

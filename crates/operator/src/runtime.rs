@@ -168,6 +168,10 @@ pub async fn run(
         watches,
         roster,
         recent: okta.recent,
+        leader_endpoint: config
+            .authorizer
+            .as_ref()
+            .and_then(|a| a.leader_endpoint.clone()),
     };
     let work = async move {
         match config.leader_election {

@@ -648,6 +648,16 @@ fn every_run_flag_is_reachable_through_values() {
             ),
         ),
         (
+            "authorizer-service",
+            AUTHORIZER.to_vec(),
+            Env("AUTHORIZER_SERVICE", "okta-rbac-operator-authorizer"),
+        ),
+        (
+            "authorizer-pod-ip",
+            AUTHORIZER.to_vec(),
+            EnvFromField("POD_IP", "status.podIP"),
+        ),
+        (
             "log-level",
             vec!["logLevel=debug"],
             Arg("--log-level=debug"),
@@ -749,6 +759,7 @@ fn every_run_flag_is_reachable_through_values() {
                 .map(str::to_string)
                 .unwrap_or_else(|| match flag.as_str() {
                     "okta-org-url" => "https://example.okta.com".into(),
+                    "authorizer-pod-ip" => "10.244.0.7".into(),
                     _ => "from-the-cluster".into(),
                 });
             command_line.push(format!("--{flag}={value}"));
@@ -777,7 +788,23 @@ fn the_revocation_authorizer_renders_its_service_permission_and_certificates_or_
     ]);
     let docs = by_kind_and_name(documents(&rendered));
     let service = &docs[&("Service".to_string(), format!("{NAMESPACE}-authorizer"))];
-    assert_eq!(service["spec"]["ports"][0]["targetPort"], "authorizer");
+    assert_eq!(service["spec"]["ports"][0]["targetPort"], 8443);
+    assert!(
+        service["spec"].get("selector").is_none(),
+        "no selector: the leader points the Service at itself"
+    );
+    assert_eq!(service["spec"]["type"], "ClusterIP");
+    let endpoint = &docs[&(
+        "Role".to_string(),
+        format!("{NAMESPACE}-authorizer-endpoint"),
+    )];
+    assert_eq!(endpoint["rules"][0]["resources"][0], "endpointslices");
+    assert_eq!(endpoint["rules"][0]["verbs"], serde_json::json!(["create"]));
+    assert_eq!(
+        endpoint["rules"][1]["resourceNames"],
+        serde_json::json!([format!("{NAMESPACE}-authorizer-leader")]),
+        "it may change its own EndpointSlice only"
+    );
     let role = &docs[&("ClusterRole".to_string(), format!("{NAMESPACE}-authorizer"))];
     assert_eq!(
         role["rules"][0]["resources"][0], "subjectaccessreviews",

@@ -248,9 +248,21 @@ async fn the_revocation_authorizer_component_serves_it_as_the_chart_does() {
         env.get("AUTHORIZER_ADDRESS").map(String::as_str),
         Some("0.0.0.0:8443")
     );
+    let mut env = env;
+    assert_eq!(
+        env.remove("AUTHORIZER_SERVICE").as_deref(),
+        Some("okta-rbac-authorizer"),
+        "the leader points its own Service at itself"
+    );
     assert_eq!(env.len(), 4, "{env:?}");
     let service = find(&docs, "Service", "okta-rbac-authorizer");
     assert_eq!(service["metadata"]["namespace"], "okta-rbac-operator");
+    assert!(service["spec"].get("selector").is_none(), "no selector");
+    let endpoint = find(&docs, "Role", "okta-rbac-operator-authorizer-endpoint");
+    assert_eq!(
+        endpoint["rules"][1]["resourceNames"],
+        serde_json::json!(["okta-rbac-authorizer-leader"])
+    );
     let binding = find(&docs, "ClusterRoleBinding", "okta-rbac-operator-authorizer");
     assert_eq!(binding["subjects"][0]["namespace"], "okta-rbac-operator");
     let volumes =
@@ -280,9 +292,14 @@ async fn the_revocation_authorizer_component_serves_it_as_the_chart_does() {
         String::from_utf8_lossy(&chart.stderr)
     );
     let chart_docs = documents(&String::from_utf8_lossy(&chart.stdout));
+    let mut chart_env = env_of(&chart_docs, "AUTHORIZER_");
     assert_eq!(
-        env_of(&chart_docs, "AUTHORIZER_"),
-        env,
+        chart_env.remove("AUTHORIZER_SERVICE").as_deref(),
+        Some("okta-rbac-operator-authorizer"),
+        "the chart's Service, named after the release"
+    );
+    assert_eq!(
+        chart_env, env,
         "the chart and the component serve it the same way"
     );
 }

@@ -3,9 +3,10 @@
 //! places it before RBAC, printed by `okta-rbac-operator authorization-config` for the
 //! apiserver's `--authorization-config`.
 
+use super::endpoint::LeaderEndpoint;
 use super::server::TlsFiles;
 use serde_json::{Value, json};
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 
 /// The revocation authorizer: a Webhook authorizer the apiserver calls before RBAC.
@@ -24,6 +25,15 @@ pub struct AuthorizerArgs {
     /// The CA of the client certificate the apiserver presents: no other client is served.
     #[arg(long, env = "AUTHORIZER_CLIENT_CA_FILE")]
     pub authorizer_client_ca_file: Option<PathBuf>,
+    /// The authorizer's Service, without a selector, in the operator's namespace: the
+    /// leader points its EndpointSlice (`<name>-leader`) at its own Pod, so that the
+    /// apiserver reaches only the replica that holds Okta's member lists (a standby would
+    /// have no opinion on anything). Needs `--authorizer-pod-ip`.
+    #[arg(long, env = "AUTHORIZER_SERVICE", requires = "authorizer_pod_ip")]
+    pub authorizer_service: Option<String>,
+    /// This Pod's IP (the downward API's `status.podIP`), for the EndpointSlice.
+    #[arg(long, env = "POD_IP")]
+    pub authorizer_pod_ip: Option<IpAddr>,
 }
 
 /// Where and with which certificates the authorizer serves.
@@ -31,17 +41,26 @@ pub struct AuthorizerArgs {
 pub struct AuthorizerConfig {
     pub address: SocketAddr,
     pub files: TlsFiles,
+    /// The Service the leader points at itself, when there is one.
+    pub leader_endpoint: Option<LeaderEndpoint>,
 }
 
 impl AuthorizerArgs {
-    /// `None` unless an address is given (clap requires the files with it).
-    pub fn into_config(self) -> Option<AuthorizerConfig> {
+    /// `None` unless an address is given (clap requires the files with it). The Service
+    /// is in `namespace`; `pod_name` names this Pod.
+    pub fn into_config(
+        self,
+        namespace: &str,
+        pod_name: Option<String>,
+    ) -> Option<AuthorizerConfig> {
         match self {
             AuthorizerArgs {
                 authorizer_address: Some(address),
                 authorizer_tls_cert_file: Some(cert),
                 authorizer_tls_key_file: Some(key),
                 authorizer_client_ca_file: Some(client_ca),
+                authorizer_service,
+                authorizer_pod_ip,
             } => Some(AuthorizerConfig {
                 address,
                 files: TlsFiles {
@@ -49,6 +68,15 @@ impl AuthorizerArgs {
                     key,
                     client_ca,
                 },
+                leader_endpoint: authorizer_service.zip(authorizer_pod_ip).map(
+                    |(service, pod_ip)| LeaderEndpoint {
+                        service,
+                        namespace: namespace.to_string(),
+                        pod_ip,
+                        pod_name,
+                        port: address.port(),
+                    },
+                ),
             }),
             _ => None,
         }

@@ -8,6 +8,7 @@
 
 pub mod config;
 pub mod decide;
+pub mod endpoint;
 pub mod roster;
 pub mod server;
 
