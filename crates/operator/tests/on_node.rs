@@ -40,6 +40,8 @@ static TURN: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 enum Credentials {
     SswsToken,
     ServiceApp,
+    /// The token, with the revocation authorizer served from the Pods.
+    SswsTokenWithAuthorizer,
 }
 
 impl Credentials {
@@ -47,6 +49,85 @@ impl Credentials {
         match self {
             Self::SswsToken => "crates/operator/tests/overlays/node-token",
             Self::ServiceApp => "crates/operator/tests/overlays/node-service-app",
+            Self::SswsTokenWithAuthorizer => "crates/operator/tests/overlays/node-authorizer",
+        }
+    }
+}
+
+/// The authorizer's Service as the apiserver reaches it: a NodePort on the node.
+const AUTHORIZER_NODE_PORT: u16 = 30443;
+const AUTHORIZER_SERVICE: &str = "okta-rbac-authorizer";
+
+/// The revocation authorizer's certificates and the apiserver's configuration that
+/// calls it on the node, made before the control plane starts (it reads them then).
+struct AuthorizerWiring {
+    /// Holds the files the apiserver reads; removed with the wiring.
+    _dir: tempfile::TempDir,
+    network_id: u32,
+    /// The serving certificate and key, and the CA of the apiserver's client certificate.
+    tls_crt: String,
+    tls_key: String,
+    client_ca: String,
+    authorization_config: serde_json::Value,
+}
+
+impl AuthorizerWiring {
+    fn new() -> Self {
+        use okta_rbac_pki::CertificateAuthority;
+        // A network id of this test's own, so that the node's address is known now.
+        let network_id = std::process::id().wrapping_mul(8) + 7;
+        let (_, node_ip) = okta_rbac_testenv::node::network::NodeNetwork::addresses(network_id);
+        let dir = tempfile::tempdir().expect("temp dir");
+        let server_name = format!("{AUTHORIZER_SERVICE}.{NAMESPACE}.svc");
+        let serving_ca = CertificateAuthority::new("authorizer serving CA").expect("CA");
+        let serving = serving_ca
+            .serving_cert(AUTHORIZER_SERVICE, &[server_name.as_str()], &[])
+            .expect("serving cert");
+        let client_ca = CertificateAuthority::new("authorizer client CA").expect("CA");
+        let apiserver = client_ca
+            .client_cert("kube-apiserver", &[])
+            .expect("client cert");
+        let write = |name: &str, content: &str| {
+            let path = dir.path().join(name);
+            std::fs::write(&path, content).expect("file");
+            path.display().to_string()
+        };
+        let kubeconfig = serde_json::json!({
+            "apiVersion": "v1",
+            "kind": "Config",
+            "clusters": [{"name": "authorizer", "cluster": {
+                "server": format!("https://{node_ip}:{AUTHORIZER_NODE_PORT}/authorize"),
+                "certificate-authority": write("serving-ca.crt", serving_ca.cert_pem()),
+                "tls-server-name": server_name,
+            }}],
+            "users": [{"name": "kube-apiserver", "user": {
+                "client-certificate": write("apiserver.crt", &apiserver.cert_pem),
+                "client-key": write("apiserver.key", &apiserver.key_pem),
+            }}],
+            "contexts": [{"name": "authorizer", "context": {
+                "cluster": "authorizer", "user": "kube-apiserver",
+            }}],
+            "current-context": "authorizer",
+        });
+        let kubeconfig_file = write("authorizer.kubeconfig", &kubeconfig.to_string());
+        let authorization_config =
+            okta_rbac_operator::authorizer::config::authorization_configuration(
+                &okta_rbac_operator::authorizer::config::ConfigArgs {
+                    kubeconfig_file,
+                    groups_prefix: String::new(),
+                    username_prefix: String::new(),
+                    failure_policy:
+                        okta_rbac_operator::authorizer::config::FailurePolicy::NoOpinion,
+                    node: true,
+                },
+            );
+        Self {
+            _dir: dir,
+            network_id,
+            tls_crt: serving.cert_pem,
+            tls_key: serving.key_pem,
+            client_ca: client_ca.cert_pem().to_string(),
+            authorization_config,
         }
     }
 }
@@ -62,8 +143,17 @@ struct Installed {
 }
 
 async fn install(credentials: Credentials) -> Installed {
+    install_with(credentials, None).await
+}
+
+async fn install_with(
+    credentials: Credentials,
+    authorizer: Option<&AuthorizerWiring>,
+) -> Installed {
     let plane = ControlPlane::start(ControlPlaneOptions {
         node: true,
+        node_network_id: authorizer.map(|a| a.network_id),
+        authorization_config: authorizer.map(|a| a.authorization_config.clone()),
         ..Default::default()
     })
     .await
@@ -105,8 +195,13 @@ async fn install(credentials: Credentials) -> Installed {
     };
     write("orgUrl", sim.base_url());
     write("ca.crt", sim.ca_pem().expect("the local Okta's CA"));
+    if let Some(authorizer) = authorizer {
+        write("tls.crt", &authorizer.tls_crt);
+        write("tls.key", &authorizer.tls_key);
+        write("client-ca.crt", &authorizer.client_ca);
+    }
     match credentials {
-        Credentials::SswsToken => write("token", SSWS_TOKEN),
+        Credentials::SswsToken | Credentials::SswsTokenWithAuthorizer => write("token", SSWS_TOKEN),
         Credentials::ServiceApp => {
             write("clientId", SERVICE_APP);
             write(
@@ -193,6 +288,17 @@ impl Installed {
             .await
             .expect("pods")
             .items
+    }
+
+    /// The Pod IP of the replica holding the Lease.
+    async fn leader_ip(&self) -> Option<String> {
+        let holder = self.lease_holder().await?;
+        let pod = self
+            .pods()
+            .await
+            .into_iter()
+            .find(|p| p.metadata.name.as_deref() == Some(holder.as_str()))?;
+        pod.status?.pod_ip
     }
 
     async fn lease_holder(&self) -> Option<String> {
@@ -812,4 +918,161 @@ async fn memory_limit_bytes(world: &Installed) -> u64 {
 
 fn mib(bytes: u64) -> f64 {
     bytes as f64 / f64::from(1 << 20)
+}
+
+/// The apiserver's answer for `user` in `groups` listing pods in default: (allowed,
+/// denied outright, reason), as for a token carrying them.
+async fn may_list_pods(client: &kube::Client, user: &str, groups: &[&str]) -> (bool, bool, String) {
+    use k8s_openapi::api::authorization::v1::{
+        ResourceAttributes, SubjectAccessReview, SubjectAccessReviewSpec,
+    };
+    let review = SubjectAccessReview {
+        spec: SubjectAccessReviewSpec {
+            user: Some(user.into()),
+            groups: Some(groups.iter().map(|g| g.to_string()).collect()),
+            resource_attributes: Some(ResourceAttributes {
+                verb: Some("list".into()),
+                resource: Some("pods".into()),
+                namespace: Some("default".into()),
+                ..Default::default()
+            }),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let status = Api::<SubjectAccessReview>::all(client.clone())
+        .create(&Default::default(), &review)
+        .await
+        .expect("SubjectAccessReview")
+        .status
+        .unwrap_or_default();
+    (
+        status.allowed,
+        status.denied.unwrap_or(false),
+        status.reason.unwrap_or_default(),
+    )
+}
+
+/// The Pod IP the authorizer's EndpointSlice points at, if any.
+async fn authorizer_endpoint(client: &kube::Client) -> Option<String> {
+    use k8s_openapi::api::discovery::v1::EndpointSlice;
+    let slice = Api::<EndpointSlice>::namespaced(client.clone(), NAMESPACE)
+        .get(&format!("{AUTHORIZER_SERVICE}-leader"))
+        .await
+        .ok()?;
+    slice.endpoints?.first()?.addresses.first().cloned()
+}
+
+#[tokio::test]
+async fn the_revocation_authorizer_in_pods_is_the_leader_s_and_survives_a_failover() {
+    let _turn = TURN.lock().await;
+    let wiring = AuthorizerWiring::new();
+    let world = install_with(Credentials::SswsTokenWithAuthorizer, Some(&wiring)).await;
+    kubectl(&world.plane, &["apply", "-k", "config/samples"], None);
+    world.wait_ready(&samples(), Duration::from_secs(60)).await;
+
+    // The Service points at the leader's Pod, not at the standby's.
+    let leader = world
+        .eventually(
+            Duration::from_secs(60),
+            "the EndpointSlice names the leader",
+            || async {
+                let ip = world.leader_ip().await?;
+                (authorizer_endpoint(&world.client).await.as_deref() == Some(ip.as_str()))
+                    .then_some(ip)
+            },
+        )
+        .await;
+    println!("the authorizer's Service points at the leader, {leader}");
+
+    let bob = (
+        "bob@example.com",
+        ["k8s-restricted-users", "system:authenticated"],
+    );
+    let alice = ("alice@example.com", ["k8s-admins", "system:authenticated"]);
+    let (allowed, _, reason) = may_list_pods(&world.client, bob.0, &bob.1).await;
+    assert!(allowed, "bob, a member, lists pods: {reason}");
+
+    // Removed in Okta: a token that still carries the group is denied, by the Pods'
+    // authorizer, with its reason; alice and service accounts are untouched.
+    let group = world
+        .sim
+        .group_id("k8s-restricted-users", GroupType::OktaGroup)
+        .expect("group");
+    let removed = Instant::now();
+    world
+        .sim
+        .remove_member(&group, "bob@example.com")
+        .expect("remove");
+    let reason = world
+        .eventually(
+            Duration::from_secs(90),
+            "bob's old groups are denied",
+            || async {
+                let (allowed, denied, reason) = may_list_pods(&world.client, bob.0, &bob.1).await;
+                (!allowed && denied).then_some(reason)
+            },
+        )
+        .await;
+    println!(
+        "removed in Okta to denied through the Pods' authorizer: {:.1}s (System Log poll 30s)",
+        removed.elapsed().as_secs_f64()
+    );
+    assert!(
+        reason.contains("bob@example.com left k8s-restricted-users in Okta"),
+        "{reason}"
+    );
+    assert!(
+        may_list_pods(&world.client, alice.0, &alice.1).await.0,
+        "alice is untouched"
+    );
+    let service_account = may_list_pods(
+        &world.client,
+        "system:serviceaccount:default:default",
+        &["system:serviceaccounts", "system:authenticated"],
+    )
+    .await;
+    assert!(
+        !service_account.1,
+        "a service account never reaches the authorizer"
+    );
+
+    // The leader's Pod deleted: the standby takes the Lease, points the Service at
+    // itself, loads the member lists, and denies again. Until then the apiserver gets no
+    // answer and falls back to RBAC (failurePolicy NoOpinion): that window is measured.
+    let old_leader = world.lease_holder().await.expect("a leader");
+    let failover = Instant::now();
+    Api::<Pod>::namespaced(world.client.clone(), NAMESPACE)
+        .delete(&old_leader, &DeleteParams::default())
+        .await
+        .expect("delete the leader's Pod");
+    let mut fell_back = Duration::ZERO;
+    let mut last = Instant::now();
+    loop {
+        let (allowed, denied, _) = may_list_pods(&world.client, bob.0, &bob.1).await;
+        if allowed {
+            fell_back += last.elapsed();
+        }
+        last = Instant::now();
+        let holder = world.lease_holder().await;
+        if denied && holder.is_some_and(|h| h != old_leader) {
+            break;
+        }
+        if failover.elapsed() > Duration::from_secs(120) {
+            world.print_diagnostics();
+            panic!("no new leader denied bob's old groups within 120s");
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let new_ip = world.leader_ip().await.expect("the new leader's IP");
+    assert_eq!(
+        authorizer_endpoint(&world.client).await.as_deref(),
+        Some(new_ip.as_str()),
+        "the Service follows the new leader"
+    );
+    println!(
+        "failover to denying again: {:.1}s, of which RBAC alone answered for about {:.1}s",
+        failover.elapsed().as_secs_f64(),
+        fell_back.as_secs_f64()
+    );
 }

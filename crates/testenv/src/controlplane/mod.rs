@@ -79,6 +79,9 @@ pub struct ControlPlaneOptions {
     /// Also a node (`make node`): kube-scheduler, and in a network namespace of its own
     /// containerd, the kubelet and kube-proxy, so that Pods run.
     pub node: bool,
+    /// The node network's id (`NodeNetwork::addresses` gives its addresses ahead);
+    /// default: one of this process's own.
+    pub node_network_id: Option<u32>,
 }
 
 /// A running control plane. Dropping it stops every process and removes its directory.
@@ -120,7 +123,9 @@ impl ControlPlane {
             .map_err(io_error("creating the control plane directory"))?
             .keep();
         let network = if options.node {
-            Some(NodeNetwork::create(node_network_id())?)
+            Some(NodeNetwork::create(
+                options.node_network_id.unwrap_or_else(node_network_id),
+            )?)
         } else {
             None
         };

@@ -42,13 +42,19 @@ fn run(args: &[&str]) -> Result<(), LaunchError> {
 }
 
 impl NodeNetwork {
+    /// The host's and the node's addresses of the network `id` creates, known before it
+    /// exists (for an apiserver configuration that names the node).
+    pub fn addresses(id: u32) -> (Ipv4Addr, Ipv4Addr) {
+        let index = id % (1 << 20);
+        let base = u32::from(Ipv4Addr::new(10, 64, 0, 0)) + index * 4;
+        (Ipv4Addr::from(base + 1), Ipv4Addr::from(base + 2))
+    }
+
     /// A /30 in 10.64.0.0/10 chosen by `id` (the process id), so that test binaries
     /// running side by side get their own.
     pub fn create(id: u32) -> Result<Self, LaunchError> {
         let index = id % (1 << 20);
-        let base = u32::from(Ipv4Addr::new(10, 64, 0, 0)) + index * 4;
-        let host_ip = Ipv4Addr::from(base + 1);
-        let node_ip = Ipv4Addr::from(base + 2);
+        let (host_ip, node_ip) = Self::addresses(id);
         let netns = format!("okta-rbac-node-{id}");
         let (host_link, node_link) = (format!("okh{index}"), format!("okn{index}"));
         let network = Self {
