@@ -108,24 +108,19 @@ impl Demo {
         let client = plane.client().await.map_err(|e| e.to_string())?;
         let mut flags: Vec<String> = operator_flags.iter().map(|f| f.to_string()).collect();
         if let Some(setup) = &authorizer {
-            let rbac = plane
-                .kubectl(
-                    &[
-                        "apply",
-                        "-f",
-                        "config/components/revocation-authorizer/rbac.yaml",
-                    ],
-                    None,
-                )
-                .map_err(|e| e.to_string())?;
-            if !rbac.success {
-                return Err(format!("applying the authorizer's RBAC: {}", rbac.stderr));
-            }
             flags.extend(setup.operator_flags());
         }
         let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
-        let operator =
-            start_operator(&plane, &client, &sim, prefix, operator_binary, &flags).await?;
+        let operator = start_operator(
+            &plane,
+            &client,
+            &sim,
+            prefix,
+            operator_binary,
+            &flags,
+            authorizer.is_some(),
+        )
+        .await?;
         let demo = Self {
             operator,
             plane,
@@ -185,12 +180,29 @@ async fn start_operator(
     prefix: &str,
     binary: &Path,
     flags: &[&str],
+    with_authorizer: bool,
 ) -> Result<OperatorProcess, String> {
     let applied = plane
         .kubectl(&["apply", "-k", "config/default"], None)
         .map_err(|e| e.to_string())?;
     if !applied.success {
         return Err(format!("applying config/default: {}", applied.stderr));
+    }
+    if with_authorizer {
+        // What the authorizer's component adds to the operator's permissions.
+        let rbac = plane
+            .kubectl(
+                &[
+                    "apply",
+                    "-f",
+                    "config/components/revocation-authorizer/rbac.yaml",
+                ],
+                None,
+            )
+            .map_err(|e| e.to_string())?;
+        if !rbac.success {
+            return Err(format!("applying the authorizer's RBAC: {}", rbac.stderr));
+        }
     }
     let request = TokenRequest {
         spec: Some(TokenRequestSpec {

@@ -278,6 +278,73 @@ async fn tokens_issued_before_okta_took_a_group_away_lose_what_it_granted_and_on
 /// cannot revoke, keep what RBAC grants); Deny refuses every request that reaches the
 /// authorizer (Okta users carrying a group of the prefix) and nobody else's. The
 /// apiserver answers such a refusal 500 (an authorizer error), not 403.
+/// The apiserver's own metrics count the calls that got no answer, and the shipped
+/// alerts on them select what the apiserver serves.
+async fn apiserver_reports_the_failed_calls(admin: &kube::Client, policy: &str) {
+    let request = http::Request::get("/metrics")
+        .body(Vec::new())
+        .expect("request");
+    let scrape = admin
+        .request_text(request)
+        .await
+        .expect("the apiserver's /metrics");
+    let count = |metric: &str| -> f64 {
+        scrape
+            .lines()
+            .filter(|l| l.starts_with(metric) && l.contains(r#"name="okta-rbac-revocation""#))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
+    };
+    let failed = count("apiserver_authorization_webhook_evaluations_total{")
+        - count(
+            "apiserver_authorization_webhook_evaluations_total{name=\"okta-rbac-revocation\",result=\"success\"}",
+        );
+    assert!(failed > 0.0, "{policy}: failed calls counted: {failed}");
+    let fell_open = count("apiserver_authorization_webhook_evaluations_fail_open_total{");
+    if policy == "deny" {
+        assert_eq!(fell_open, 0.0, "Deny never falls open");
+    } else {
+        assert!(fell_open > 0.0, "NoOpinion: RBAC alone decided, counted");
+    }
+    let rules: serde_yaml_ng::Value = serde_yaml_ng::from_str(
+        &std::fs::read_to_string(
+            okta_rbac_testenv::paths::checkout().join("config/prometheus/prometheusrule.yaml"),
+        )
+        .expect("the shipped rules"),
+    )
+    .expect("yaml");
+    let queries: Vec<(String, String)> = rules["spec"]["groups"]
+        .as_sequence()
+        .expect("groups")
+        .iter()
+        .filter(|g| g["name"].as_str() == Some("okta-rbac-operator.apiserver"))
+        .flat_map(|g| g["rules"].as_sequence().cloned().unwrap_or_default())
+        .map(|r| {
+            (
+                r["alert"].as_str().unwrap_or_default().to_string(),
+                r["expr"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(queries.len(), 2, "the authorizer's alerts");
+    let answers =
+        okta_rbac_testenv::gotools::promql_check(&scrape, "text/plain; version=0.0.4", &queries)
+            .expect("promql-check runs");
+    for (answer, (name, expr)) in answers.iter().zip(&queries) {
+        assert!(
+            answer["error"].is_null(),
+            "{name}: {expr}: {}",
+            answer["error"]
+        );
+        let unknown = answer["unknownMetrics"].to_string();
+        let fail_open_absent = policy == "deny" && name.ends_with("FailingOpen");
+        assert!(
+            answer["unknownMetrics"].is_null() || fail_open_absent,
+            "{name}: {expr} selects what the apiserver does not serve: {unknown}"
+        );
+    }
+}
+
 #[tokio::test]
 async fn with_the_operator_down_no_opinion_leaves_rbac_alone_and_deny_fails_closed_for_okta_users_only()
  {
@@ -310,6 +377,7 @@ async fn with_the_operator_down_no_opinion_leaves_rbac_alone_and_deny_fails_clos
         }
         tokio::time::sleep(Duration::from_secs(2)).await;
         assert_eq!(pods(&bob).await.0, expected, "and it stays so");
+        apiserver_reports_the_failed_calls(&admin, policy).await;
         assert!(
             Api::<Pod>::namespaced(admin.clone(), "default")
                 .list(&ListParams::default())
