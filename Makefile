@@ -399,7 +399,7 @@ bench: controlplane $(if $(BENCH_NO_PEER),,peers)
 # The benchmark at a quick size, with the debug builds rust-test made, no peer and no
 # large cases, its results in .build/bench-smoke: proves that make bench runs.
 bench-smoke: controlplane
-	SIZES=20 BENCH_NO_PEER=1 LARGE_CASES= AUTHORIZER_RATE=200 AUTHORIZER_SECONDS=2 \
+	SIZES=20 BENCH_NO_PEER=1 LARGE_CASES= AUTHORIZER_RATE=200 AUTHORIZER_SECONDS=2 REVOCATION_ROUNDS=1 \
 		BENCH_OUT=$(CURDIR)/.build/bench-smoke $(TARGET_DIR)/debug/okta-rbac-bench
 
 # Debian packages the image and the node need: buildah builds images offline, runc runs

@@ -28,6 +28,7 @@ mod limit;
 mod output;
 mod peer;
 mod results;
+mod revocation;
 mod watch;
 mod workload;
 
@@ -384,10 +385,14 @@ async fn main() {
     let large_table = large::table(&large);
     let authorizer = authorizer::run(&operator_bin).await;
     let authorizer_table = authorizer.as_ref().map(authorizer::table);
+    let revocation_table = revocation::run(&operator_bin)
+        .await
+        .map(|rows| revocation::table(&rows));
     println!(
-        "{}\n{large_table}\n{}",
+        "{}\n{large_table}\n{}\n{}",
         table(&results),
-        authorizer_table.as_deref().unwrap_or_default()
+        authorizer_table.as_deref().unwrap_or_default(),
+        revocation_table.as_deref().unwrap_or_default()
     );
     // BENCH_OUT: elsewhere than docs/bench (CI's quick run).
     let docs = std::env::var_os("BENCH_OUT")
@@ -440,6 +445,27 @@ async fn main() {
             ),
         )
         .expect("authorizer.md");
+    }
+    if let Some(table) = &revocation_table {
+        std::fs::write(
+            docs.join("revocation.md"),
+            format!(
+                "# When Okta takes access away\n\nOn one machine with {cpus} CPUs, the demo \
+                 world (kube-apiserver trusting the local Okta's ID tokens, the operator as \
+                 its release binary) with a System Log poll of {}: per round a group, a \
+                 member, an OktaGroupBinding granting `view` in default and the member's real \
+                 ID token, issued before the change; the time from the change in Okta (for \
+                 the time-bound end: from `endTime`) until the apiserver refuses that token. \
+                 The changes of a row are {} ms apart, so that they fall at every phase of \
+                 the poll. \"Kept\": the token still got in {} s later (it keeps its groups \
+                 until it expires). Reproduce with `SIZES= LARGE_CASES= AUTHORIZER_SECONDS=0 \
+                 make bench`.\n\n{table}",
+                revocation::LOG_INTERVAL,
+                revocation::SPACING.as_millis(),
+                revocation::GIVE_UP.as_secs()
+            ),
+        )
+        .expect("revocation.md");
     }
     if results.is_empty() {
         return;
