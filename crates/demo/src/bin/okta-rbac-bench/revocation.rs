@@ -81,6 +81,17 @@ pub struct Row {
     pub kept: Vec<Option<f64>>,
 }
 
+/// Group requests a minute the local Okta allows (REVOCATION_ORG_LIMIT, 1,000 by default:
+/// a large org's order; 0: the local Okta's default 100, the smallest org's). Each row's
+/// twenty new objects are read from Okta once; at the smallest org's limit that spends
+/// the budget the revocations then wait for.
+pub fn org_limit() -> u32 {
+    std::env::var("REVOCATION_ORG_LIMIT")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1000)
+}
+
 fn rounds() -> usize {
     std::env::var("REVOCATION_ROUNDS")
         .ok()
@@ -223,11 +234,13 @@ async fn measure(demo: &Demo, setup: Setup, change: Change, rounds: usize) -> Re
     let ends: Vec<Option<k8s_openapi::jiff::Timestamp>> = (0..rounds)
         .map(|i| {
             (change == Change::TimeBoundEnd).then(|| {
-                // Far enough ahead for every round to be ready first.
-                k8s_openapi::jiff::Timestamp::now()
+                // Far enough ahead for every round to be ready first; whole seconds, as
+                // the typed client writes a time (it drops the fraction).
+                let end = k8s_openapi::jiff::Timestamp::now()
                     + k8s_openapi::jiff::SignedDuration::from_secs(30 + rounds as i64 / 2)
                     + k8s_openapi::jiff::SignedDuration::try_from(SPACING * i as u32)
-                        .unwrap_or_default()
+                        .unwrap_or_default();
+                k8s_openapi::jiff::Timestamp::from_second(end.as_second()).unwrap_or(end)
             })
         })
         .collect();
@@ -296,6 +309,7 @@ pub async fn run(operator_bin: &Path) -> Option<Vec<Row>> {
         return None;
     }
     let flags = ["--okta-system-log-interval", LOG_INTERVAL];
+    let org_limit = org_limit();
     let user_changes = [
         Change::Removed,
         Change::Suspended,
@@ -324,6 +338,14 @@ pub async fn run(operator_bin: &Path) -> Option<Vec<Row>> {
             _ => Demo::start_with("", operator_bin, &flags).await,
         }
         .expect("the demo world");
+        if org_limit > 0 {
+            demo.sim.set_rate_limits(okta_sim::seed::RateLimitSettings {
+                per_minute: ["groups", "group", "group-users"]
+                    .map(|bucket| (bucket.to_string(), org_limit))
+                    .into(),
+                ..Default::default()
+            });
+        }
         for change in changes {
             match measure(&demo, setup, change, rounds).await {
                 Ok(row) => rows.push(row),
