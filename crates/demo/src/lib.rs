@@ -137,6 +137,20 @@ impl Demo {
         self.operator.metrics_url()
     }
 
+    /// A client with a fresh ID token of one of the example users ([`USERS`]).
+    pub async fn client_of(&self, user: &str) -> Result<Client, String> {
+        let password = USERS
+            .iter()
+            .find(|(u, _)| *u == user)
+            .map(|(_, p)| *p)
+            .ok_or_else(|| format!("{user} is not an example user"))?;
+        let token = id_token(&self.sim, "default", user, password).await?;
+        self.plane
+            .client_with_token(&token)
+            .await
+            .map_err(|e| e.to_string())
+    }
+
     /// What the operator has logged so far.
     pub fn operator_log(&self) -> String {
         self.operator.log()

@@ -7,7 +7,7 @@
 use k8s_openapi::api::core::v1::{Namespace, Pod, Service};
 use kube::api::{Api, ListParams, PostParams};
 use okta_rbac_api::OktaGroupBinding;
-use okta_rbac_demo::{Demo, USERS, id_token};
+use okta_rbac_demo::Demo;
 use okta_rbac_testenv::paths::operator_binary;
 use okta_rbac_testenv::wait::{eventually, wait_condition};
 use okta_sim::{GroupType, Lifecycle};
@@ -20,22 +20,10 @@ const FAST_LOG: [&str; 2] = ["--okta-system-log-interval", "2s"];
 /// Each test runs a whole world; one at a time on two cores.
 static ONE_WORLD_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
-fn password(user: &str) -> &'static str {
-    USERS
-        .iter()
-        .find(|(u, _)| *u == user)
-        .map(|(_, p)| *p)
-        .expect("an example user")
-}
-
 async fn client_of(demo: &Demo, user: &str) -> kube::Client {
-    let token = id_token(&demo.sim, "default", user, password(user))
+    demo.client_of(user)
         .await
-        .expect("an ID token");
-    demo.plane
-        .client_with_token(&token)
-        .await
-        .expect("a client with the token")
+        .expect("a client with the user's ID token")
 }
 
 /// The status code and, for a refusal, the apiserver's message.

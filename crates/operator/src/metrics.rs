@@ -2,7 +2,6 @@
 //! Okta buckets, HTTP status codes, verification states), never from free text.
 
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
-use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
@@ -12,54 +11,8 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::sync::atomic::AtomicU64;
 
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct KindLabel {
-    pub kind: String,
-}
-
-/// One of the controller's watches (`OktaGroupBindings`, `RoleBindings`, ...).
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct WatchLabel {
-    pub watch: String,
-}
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct OktaRequestLabels {
-    pub bucket: String,
-    pub status: String,
-}
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct BucketLabel {
-    pub bucket: String,
-}
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct DecisionLabel {
-    pub decision: String,
-}
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct PathLabel {
-    pub path: String,
-}
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct StateLabel {
-    pub state: String,
-}
-
-pub const STATES: [&str; 6] = [
-    "verified", "missing", "refused", "unknown", "paused", "expired",
-];
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct ReadyLabel {
-    pub ready: String,
-}
-
-/// The values of the Ready condition's status.
-pub const READY_STATUSES: [&str; 3] = ["True", "False", "Unknown"];
+mod labels;
+pub use labels::*;
 
 /// Where one object stands, as the gauges count it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -4,6 +4,7 @@
 mod check;
 mod cli;
 mod cluster;
+mod earlier;
 mod explain;
 mod grants;
 mod okta_side;

@@ -2,7 +2,7 @@
 //! or as JSON or YAML for scripts.
 
 use crate::cli::Output;
-use crate::explain::Explanation;
+use crate::explain::{CheckFinding, Explanation};
 use crate::who_can::WhoCan;
 use serde::Serialize;
 
@@ -39,6 +39,19 @@ fn data<T: Serialize>(value: &T, output: Output) -> Result<String, String> {
             .map_err(|e| e.to_string()),
         _ => serde_yaml_ng::to_string(value).map_err(|e| e.to_string()),
     }
+}
+
+/// The checks, each with the apiserver's answer and why.
+fn checks_table(checks: &[CheckFinding]) -> String {
+    let rows: Vec<Vec<String>> = checks
+        .iter()
+        .map(|c| vec![c.check.clone(), yes_no(c.allowed), c.why.clone()])
+        .collect();
+    table(&["CHECK", "ALLOWED", "WHY"], &rows)
+}
+
+fn yes_no(allowed: bool) -> String {
+    if allowed { "yes" } else { "no" }.to_string()
 }
 
 pub fn explanation(e: &Explanation, output: Output) -> Result<String, String> {
@@ -83,19 +96,8 @@ pub fn explanation(e: &Explanation, output: Output) -> Result<String, String> {
         ));
         text.push('\n');
     }
-    let rows: Vec<Vec<String>> = e
-        .checks
-        .iter()
-        .map(|c| {
-            vec![
-                c.check.clone(),
-                if c.allowed { "yes" } else { "no" }.to_string(),
-                c.why.clone(),
-            ]
-        })
-        .collect();
     text.push_str("Checks\n");
-    text.push_str(&table(&["CHECK", "ALLOWED", "WHY"], &rows));
+    text.push_str(&checks_table(&e.checks));
     if let Some(earlier) = &e.earlier_tokens {
         let changes: Vec<String> = earlier
             .changes
@@ -108,18 +110,7 @@ pub fn explanation(e: &Explanation, output: Output) -> Result<String, String> {
             earlier.valid_until,
             earlier.groups.join(", ")
         ));
-        let rows: Vec<Vec<String>> = earlier
-            .checks
-            .iter()
-            .map(|c| {
-                vec![
-                    c.check.clone(),
-                    if c.allowed { "yes" } else { "no" }.to_string(),
-                    c.why.clone(),
-                ]
-            })
-            .collect();
-        text.push_str(&table(&["CHECK", "ALLOWED", "WHY"], &rows));
+        text.push_str(&checks_table(&earlier.checks));
     }
     for note in &e.unchecked {
         text.push_str(&format!("\nNot checked: {note}\n"));
@@ -170,7 +161,7 @@ pub fn who_can(w: &WhoCan, output: Output) -> Result<String, String> {
                         f.user.clone(),
                         format!("{} at {}", f.change.what, f.change.at),
                         h.name.clone(),
-                        if f.allowed { "yes" } else { "no" }.to_string(),
+                        yes_no(f.allowed),
                         f.why.clone(),
                     ]
                 })

@@ -397,18 +397,9 @@ async fn answer(client: &kube::Client, what: &str) -> u16 {
 }
 
 async fn token_of(demo: &Demo, user: &str) -> kube::Client {
-    let password = okta_rbac_demo::USERS
-        .iter()
-        .find(|(u, _)| *u == user)
-        .map(|(_, p)| *p)
-        .expect("an example user");
-    let token = okta_rbac_demo::id_token(&demo.sim, "default", user, password)
+    demo.client_of(user)
         .await
-        .expect("an ID token");
-    demo.plane
-        .client_with_token(&token)
-        .await
-        .expect("a client with the token")
+        .expect("a client with the user's ID token")
 }
 
 /// Removes bob from k8s-restricted-users and suspends alice, with tokens of both issued

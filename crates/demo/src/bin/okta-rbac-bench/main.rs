@@ -447,30 +447,7 @@ async fn main() {
         .expect("authorizer.md");
     }
     if let Some(table) = &revocation_table {
-        std::fs::write(
-            docs.join("revocation.md"),
-            format!(
-                "# When Okta takes access away\n\nOn one machine with {cpus} CPUs, the demo \
-                 world (kube-apiserver trusting the local Okta's ID tokens, the operator as \
-                 its release binary) with a System Log poll of {} and the local Okta at {} \
-                 group requests a minute: per round a group, a \
-                 member, an OktaGroupBinding granting `view` in default and the member's real \
-                 ID token, issued before the change; the time from the change in Okta (for \
-                 the time-bound end: from `endTime`) until the apiserver refuses that token. \
-                 The changes of a row are {} ms apart, so that they fall at every phase of \
-                 the poll. \"Kept\": the token still got in {} s later (it keeps its groups \
-                 until it expires). Reproduce with `SIZES= LARGE_CASES= AUTHORIZER_SECONDS=0 \
-                 make bench`.\n\n{table}",
-                revocation::LOG_INTERVAL,
-                match revocation::org_limit() {
-                    0 => 100,
-                    limit => limit,
-                },
-                revocation::SPACING.as_millis(),
-                revocation::GIVE_UP.as_secs()
-            ),
-        )
-        .expect("revocation.md");
+        revocation::write(&docs.join("revocation.md"), cpus, table);
     }
     if results.is_empty() {
         return;

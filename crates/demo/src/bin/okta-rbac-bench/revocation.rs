@@ -398,3 +398,29 @@ pub fn table(rows: &[Row]) -> String {
     }
     text
 }
+
+/// `docs/bench/revocation.md`: what was run, and the table.
+pub fn write(path: &Path, cpus: usize, table: &str) {
+    let limit = match org_limit() {
+        0 => 100,
+        limit => limit,
+    };
+    std::fs::write(
+        path,
+        format!(
+            "# When Okta takes access away\n\nOn one machine with {cpus} CPUs, the demo world \
+             (kube-apiserver trusting the local Okta's ID tokens, the operator as its release \
+             binary) with a System Log poll of {LOG_INTERVAL} and the local Okta at {limit} \
+             group requests a minute: per round a group, a member, an OktaGroupBinding \
+             granting `view` in default and the member's real ID token, issued before the \
+             change; the time from the change in Okta (for the time-bound end: from \
+             `endTime`) until the apiserver refuses that token. The changes of a row are {} ms \
+             apart, so that they fall at every phase of the poll. \"Kept\": the token still \
+             got in {} s later (it keeps its groups until it expires). Reproduce with \
+             `SIZES= LARGE_CASES= AUTHORIZER_SECONDS=0 make bench`.\n\n{table}",
+            SPACING.as_millis(),
+            GIVE_UP.as_secs()
+        ),
+    )
+    .expect("revocation.md");
+}
