@@ -828,6 +828,43 @@ fn the_revocation_authorizer_renders_its_service_permission_and_certificates_or_
         "{volumes}"
     );
 
+    // For an apiserver that reaches only the nodes: a NodePort, on the port asked for.
+    let node_port = helm_ok(&[
+        "template",
+        NAMESPACE,
+        CHART,
+        "--set",
+        AUTHORIZER[0],
+        "--set",
+        AUTHORIZER[1],
+        "--set",
+        "revocationAuthorizer.service.type=NodePort",
+        "--set",
+        "revocationAuthorizer.service.nodePort=30443",
+    ]);
+    let docs = by_kind_and_name(documents(&node_port));
+    let service = &docs[&("Service".to_string(), format!("{NAMESPACE}-authorizer"))];
+    assert_eq!(service["spec"]["type"], "NodePort");
+    assert_eq!(service["spec"]["ports"][0]["nodePort"], 30443);
+    let refused = helm(&[
+        "template",
+        NAMESPACE,
+        CHART,
+        "--set",
+        AUTHORIZER[0],
+        "--set",
+        AUTHORIZER[1],
+        "--set",
+        "revocationAuthorizer.service.type=LoadBalancer",
+    ])
+    .expect("helm runs")
+    .expect_err("refused");
+    assert!(
+        refused.contains("/revocationAuthorizer/service/type")
+            && refused.contains("'ClusterIP', 'NodePort'"),
+        "the schema names what it refuses: {refused}"
+    );
+
     let off = helm_ok(&["template", NAMESPACE, CHART]);
     assert!(!off.contains("subjectaccessreviews"), "off by default");
     let missing = helm(&[
