@@ -65,6 +65,8 @@ pub struct RunArgs {
     pub serve: ServeArgs,
     #[command(flatten)]
     pub authorizer: crate::authorizer::config::AuthorizerArgs,
+    #[command(flatten)]
+    pub hooks: crate::hooks::config::HookArgs,
 }
 
 /// How the operator reaches Okta and proves itself.
@@ -327,6 +329,9 @@ impl RunArgs {
             authorizer: args
                 .authorizer
                 .into_config(&namespace, std::env::var("POD_NAME").ok()),
+            hooks: args
+                .hooks
+                .into_config(&namespace, std::env::var("POD_NAME").ok())?,
         })
     }
 }

@@ -92,14 +92,19 @@ pub struct Parts {
     pub progress: Arc<crate::progress::Progress>,
     /// Reads Okta's System Log while this replica leads; `None` when turned off.
     pub system_log: Option<crate::okta::system_log::Follower>,
+    /// The stream of Okta's changes the System Log and the event hook feed.
+    pub stream: Option<Arc<crate::okta::stream::ChangeStream>>,
+    /// The event hook's deliveries, taken while this replica leads.
+    pub hook_inbox: Option<Arc<crate::hooks::Inbox>>,
     /// Where each watch stands, for `/readyz` and the metrics.
     pub watches: Arc<WatchStates>,
     /// The revocation authorizer's memory, when it serves.
     pub roster: Option<Arc<crate::authorizer::roster::Roster>>,
     /// The Okta events read lately, for the audit log.
     pub recent: Arc<crate::okta::recent::RecentEvents>,
-    /// The revocation authorizer's Service, pointed at this replica while it leads.
-    pub leader_endpoint: Option<crate::authorizer::endpoint::LeaderEndpoint>,
+    /// The Services pointed at this replica while it leads (the revocation authorizer's,
+    /// the event hook receiver's).
+    pub leader_endpoints: Vec<crate::leader_endpoint::LeaderEndpoint>,
 }
 
 /// How long a stopping controller waits for the events still queued to go out.
@@ -253,17 +258,20 @@ pub async fn run(
         objects_report,
     );
     watches.push(objects_synced);
-    // Groups the System Log says changed: their objects are reconciled now, not at the
-    // next resync.
+    // Groups an Okta event (from the System Log or the event hook) says changed: their
+    // objects are reconciled now, not at the next resync.
     let (changed, changes) = tokio::sync::mpsc::channel::<Vec<String>>(LOG_REPORTS);
+    if let Some((inbox, stream)) = parts.hook_inbox.zip(parts.stream) {
+        tasks.spawn(
+            "the event hook deliveries",
+            crate::hooks::deliver(inbox.open(), stream, changed.clone()),
+        );
+    }
     if let Some(follower) = parts.system_log {
         tasks.spawn("the System Log follower", follower.run(changed));
     }
-    if let Some(endpoint) = parts.leader_endpoint {
-        tasks.spawn(
-            "the revocation authorizer's endpoint",
-            endpoint.keep(client.clone()),
-        );
+    for endpoint in parts.leader_endpoints {
+        tasks.spawn("a leader's Service endpoint", endpoint.keep(client.clone()));
     }
     let for_log = objects.clone();
     let log_triggers = futures::stream::unfold(changes, |mut changes| async move {

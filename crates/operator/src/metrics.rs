@@ -11,7 +11,9 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::sync::atomic::AtomicU64;
 
+mod changes;
 mod labels;
+pub use changes::{ChangeMetrics, DELIVERY_RESULTS, SOURCES};
 pub use labels::*;
 
 /// Where one object stands, as the gauges count it.
@@ -48,6 +50,8 @@ pub struct Metrics {
     /// The revocation authorizer's answers, by decision (`Deny`, `NoOpinion`).
     pub authorizer_decisions: Family<DecisionLabel, Counter>,
     pub authorizer_duration: Histogram,
+    /// The stream of Okta's changes and the event hook.
+    pub changes: ChangeMetrics,
     /// uid -> where it stands, to keep the gauges exact.
     objects: Mutex<HashMap<String, ObjectState>>,
     leader: Gauge,
@@ -244,8 +248,10 @@ impl Default for Metrics {
             "Time the revocation authorizer took to answer, from the request read to the answer",
             authorizer_duration.clone(),
         );
+        let changes = ChangeMetrics::register(&mut registry);
         Self {
             registry,
+            changes,
             authorizer_decisions,
             authorizer_duration,
             cached_objects,

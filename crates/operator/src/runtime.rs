@@ -6,12 +6,15 @@ use crate::authorizer::roster::Roster;
 use crate::authorizer::server::Authorizer;
 use crate::cache::WatchStates;
 use crate::controller::{self, Parts};
+use crate::hooks::{HookConfig, Inbox};
 use crate::metrics::Metrics;
+use crate::okta::changes::Source;
 use crate::okta::claims::ClaimsCache;
 use crate::okta::credentials::Credentials;
 use crate::okta::dpop::DpopMode;
 use crate::okta::groups::Freshness;
 use crate::okta::recent::RecentEvents;
+use crate::okta::stream::ChangeStream;
 use crate::okta::system_log::Follower;
 use crate::okta::{GroupDirectory, OktaClient, OktaConfig};
 
@@ -62,6 +65,8 @@ pub struct OperatorConfig {
     pub reconcile_concurrency: u16,
     /// `None`: no revocation authorizer.
     pub authorizer: Option<AuthorizerConfig>,
+    /// `None`: no event hook receiver.
+    pub hooks: Option<HookConfig>,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -81,6 +86,8 @@ pub enum OperatorError {
     },
     #[error("starting the revocation authorizer: {0}")]
     Authorizer(String),
+    #[error("starting the event hook receiver: {0}")]
+    EventHook(String),
     #[error("leader election: {0}")]
     Lease(String),
     #[error("lost the leader lease; stopping so that only the new leader writes")]
@@ -94,6 +101,8 @@ pub struct Running {
     pub metrics_address: SocketAddr,
     /// The revocation authorizer's, when it serves.
     pub authorizer_address: Option<SocketAddr>,
+    /// The event hook receiver's, when it serves.
+    pub event_hook_address: Option<SocketAddr>,
 }
 
 /// Runs until `shutdown` resolves, leadership is lost, or a task the operator needs ends.
@@ -133,6 +142,23 @@ pub async fn run(
         }
         _ => None,
     };
+    let hook_inbox = config.hooks.as_ref().map(|_| Arc::new(Inbox::default()));
+    let event_hook_address = match (&config.hooks, &hook_inbox) {
+        (Some(settings), Some(inbox)) => {
+            let app = crate::hooks::receiver::app(settings, inbox.clone(), metrics.clone());
+            let (bound, serving) = crate::https::serve(
+                settings.address,
+                settings.files.clone(),
+                app,
+                "the event hook receiver",
+            )
+            .await
+            .map_err(OperatorError::EventHook)?;
+            tasks.spawn_fallible("the event hook receiver", serving);
+            Some(bound)
+        }
+        _ => None,
+    };
 
     let ready = Arc::new(AtomicBool::new(false));
     let progress = Arc::new(Progress::new(config.resync));
@@ -154,6 +180,7 @@ pub async fn run(
     started(Running {
         metrics_address: bound,
         authorizer_address,
+        event_hook_address,
     });
 
     let parts = Parts {
@@ -165,13 +192,24 @@ pub async fn run(
         concurrency: config.reconcile_concurrency,
         progress,
         system_log: okta.system_log,
+        stream: okta.stream,
+        hook_inbox,
         watches,
         roster,
         recent: okta.recent,
-        leader_endpoint: config
-            .authorizer
-            .as_ref()
-            .and_then(|a| a.leader_endpoint.clone()),
+        leader_endpoints: [
+            config
+                .authorizer
+                .as_ref()
+                .and_then(|a| a.leader_endpoint.clone()),
+            config
+                .hooks
+                .as_ref()
+                .and_then(|h| h.leader_endpoint.clone()),
+        ]
+        .into_iter()
+        .flatten()
+        .collect(),
     };
     let work = async move {
         match config.leader_election {
@@ -195,6 +233,8 @@ struct OktaSide {
     directory: Arc<GroupDirectory>,
     claims: Option<Arc<ClaimsCache>>,
     system_log: Option<Follower>,
+    /// The one stream both the System Log and the event hook feed, when either is on.
+    stream: Option<Arc<ChangeStream>>,
     /// The Okta events read lately, for the audit log.
     recent: Arc<RecentEvents>,
 }
@@ -247,34 +287,58 @@ fn okta_side(
             resync: config.resync,
             full_resync: log.full_resync,
             // Two reads missed (each with its retries) and the log no longer counts.
-            log_current_within: log.interval * 2 + config.okta_timeout * 3,
+            log_current_within: config
+                .hooks
+                .as_ref()
+                .map_or(log.interval, |h| h.system_log_interval.max(log.interval))
+                * 2
+                + config.okta_timeout * 3,
         },
         None => Freshness::resync_only(config.resync),
     };
     let directory = GroupDirectory::new(okta, freshness, config.okta_concurrency);
     let recent = Arc::new(RecentEvents::default());
-    let system_log = log_client.zip(config.system_log).map(|(client, log)| {
+    let stream = (config.system_log.is_some() || config.hooks.is_some()).then(|| {
         let counted = metrics.clone();
+        let taken = metrics.clone();
         let recorded = recent.clone();
-        Follower {
-            client,
-            directory: directory.clone(),
-            interval: log.interval,
-            on_events: Box::new(move |events, read_at| {
-                counted.system_log_events.inc_by(events.len() as u64);
+        Arc::new(ChangeStream::new(
+            directory.clone(),
+            Box::new(move |events, taken_at| {
                 recorded.record(events);
                 if let Some(roster) = &roster {
-                    for effect in roster.apply(events, read_at) {
+                    for effect in roster.apply(events, taken_at) {
                         crate::authorizer::audit(&effect, &counted);
                     }
                 }
             }),
-        }
+            Box::new(move |source, duplicate| {
+                if source == Source::SystemLog {
+                    taken.system_log_events.inc();
+                }
+                taken.changes.event(source.label(), duplicate);
+            }),
+        ))
     });
+    let system_log =
+        log_client
+            .zip(config.system_log)
+            .zip(stream.clone())
+            .map(|((client, log), stream)| {
+                let shown = metrics.clone();
+                Follower {
+                    client,
+                    stream,
+                    interval: log.interval,
+                    interval_with_hooks: config.hooks.as_ref().map(|h| h.system_log_interval),
+                    on_interval: Box::new(move |interval| shown.changes.log_interval(interval)),
+                }
+            });
     Ok(OktaSide {
         directory,
         claims,
         system_log,
+        stream,
         recent,
     })
 }

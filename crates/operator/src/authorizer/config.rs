@@ -3,8 +3,8 @@
 //! places it before RBAC, printed by `okta-rbac-operator authorization-config` for the
 //! apiserver's `--authorization-config`.
 
-use super::endpoint::LeaderEndpoint;
 use super::server::TlsFiles;
+use crate::leader_endpoint::LeaderEndpoint;
 use serde_json::{Value, json};
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
@@ -66,7 +66,7 @@ impl AuthorizerArgs {
                 files: TlsFiles {
                     cert,
                     key,
-                    client_ca,
+                    client_ca: Some(client_ca),
                 },
                 leader_endpoint: authorizer_service.zip(authorizer_pod_ip).map(
                     |(service, pod_ip)| LeaderEndpoint {
@@ -75,6 +75,7 @@ impl AuthorizerArgs {
                         pod_ip,
                         pod_name,
                         port: address.port(),
+                        port_name: "authorizer".into(),
                     },
                 ),
             }),

@@ -8,7 +8,6 @@
 
 pub mod config;
 pub mod decide;
-pub mod endpoint;
 pub mod roster;
 pub mod server;
 

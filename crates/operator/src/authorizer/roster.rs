@@ -4,6 +4,7 @@
 //! (which win over a list that began before they were read).
 
 use crate::okta::{LogEvent, OktaUser};
+use k8s_openapi::jiff::Timestamp;
 use okta_rbac_api::UserNameAttribute;
 use std::collections::{HashMap, HashSet};
 use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
@@ -64,12 +65,23 @@ fn short_time(at: &str) -> String {
     }
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 struct Member {
     /// Okta's status; `None` while an event left it unknown until the next list.
     status: Option<String>,
     member: bool,
-    changed: Option<Change>,
+    /// The last membership event applied, and the last status event.
+    membership_changed: Option<Change>,
+    status_changed: Option<Change>,
+    /// When Okta published the membership and the status events applied last: an event
+    /// hook delivers in any order, and an older event must not undo a newer one.
+    membership_published: Option<Timestamp>,
+    status_published: Option<Timestamp>,
+}
+
+/// Whether an event published at `event` is older than the last one applied (`applied`).
+fn older(event: Option<Timestamp>, applied: Option<Timestamp>) -> bool {
+    matches!((event, applied), (Some(event), Some(applied)) if event < applied)
 }
 
 #[derive(Debug, Default)]
@@ -114,6 +126,9 @@ pub struct Roster {
     inner: RwLock<Inner>,
 }
 
+/// How far Okta's clock and the operator's may differ when an event's publication is
+/// compared with the start of a member list.
+const LIST_CLOCK_SLACK: Duration = Duration::from_secs(2);
 /// How long a departed member is remembered after the event that said so, for the reason
 /// a denial gives: longer than any token lives.
 const REMEMBER_DEPARTED: Duration = Duration::from_secs(24 * 3600);
@@ -188,19 +203,29 @@ impl Roster {
         let Some(group) = inner.groups.get_mut(group_id) else {
             return;
         };
-        let newer = |m: &Member| m.changed.as_ref().is_some_and(|c| c.seen > started);
+        let newer = |m: &Member| {
+            [&m.membership_changed, &m.status_changed]
+                .into_iter()
+                .flatten()
+                .any(|c| c.seen > started)
+        };
         let mut members: HashMap<String, Member> = group
             .members
             .drain()
             .filter(|(_, m)| {
                 newer(m)
                     || (!m.member
-                        && m.changed
+                        && m.membership_changed
                             .as_ref()
                             .is_some_and(|c| c.seen.elapsed() < REMEMBER_DEPARTED))
             })
             .collect();
         group.by_name.retain(|_, id| members.contains_key(id));
+        // What Okta published before the list began is in it: an event delivered late,
+        // older than that, must not undo it. A little slack for the clocks' difference.
+        let listed_from = Timestamp::now()
+            .checked_sub(started.elapsed() + LIST_CLOCK_SLACK)
+            .ok();
         for user in users {
             if let Some(name) = token_name(user, user_name) {
                 group.by_name.insert(name, user.id.clone());
@@ -209,17 +234,25 @@ impl Roster {
                 .entry(user.id.clone())
                 .and_modify(|kept| {
                     if !newer(kept) {
+                        // The events' times stay: one delivered late, older than what
+                        // was applied, must not undo what the list confirms.
                         *kept = Member {
                             status: Some(user.status.clone()),
                             member: true,
-                            changed: None,
+                            membership_changed: None,
+                            status_changed: None,
+                            membership_published: kept.membership_published.max(listed_from),
+                            status_published: kept.status_published.max(listed_from),
                         };
                     }
                 })
                 .or_insert_with(|| Member {
                     status: Some(user.status.clone()),
                     member: true,
-                    changed: None,
+                    membership_changed: None,
+                    status_changed: None,
+                    membership_published: listed_from,
+                    status_published: listed_from,
                 });
         }
         // A departed member the list no longer has is found by name while remembered, so
@@ -253,6 +286,8 @@ impl Roster {
                 published: event.published.clone(),
                 seen,
             };
+            let published: Option<Timestamp> =
+                event.published.as_deref().and_then(|p| p.parse().ok());
             let mut effect = |group: &str, user_id: Option<&str>, what: &str| {
                 effects.push(Effect {
                     event_uuid: event.uuid.clone(),
@@ -270,19 +305,25 @@ impl Roster {
                         let member = group.members.entry(user.to_string()).or_insert(Member {
                             status: None,
                             member: false,
-                            changed: None,
+                            ..Member::default()
                         });
+                        if older(published, member.membership_published) {
+                            continue;
+                        }
                         member.member = false;
+                        member.membership_published = published;
                         effect(&group.name, Some(user), &what);
-                        member.changed = Some(change(what));
+                        member.membership_changed = Some(change(what));
                     }
                 }
                 ("group.user_membership.add", Some(user), Some(group_id)) => {
                     if let Some(group) = inner.groups.get_mut(group_id) {
                         match group.members.get_mut(user) {
+                            Some(member) if older(published, member.membership_published) => {}
                             Some(member) => {
                                 member.member = true;
-                                member.changed = Some(change("was added".into()));
+                                member.membership_published = published;
+                                member.membership_changed = Some(change("was added".into()));
                                 effect(&group.name, Some(user), "was added");
                             }
                             None => group.added_since_listed = true,
@@ -310,9 +351,14 @@ impl Roster {
                         _ => (None, "changed status"),
                     };
                     for group in inner.groups.values_mut() {
-                        if let Some(member) = group.members.get_mut(user) {
+                        if let Some(member) = group
+                            .members
+                            .get_mut(user)
+                            .filter(|m| !older(published, m.status_published))
+                        {
                             member.status = status.map(str::to_string);
-                            member.changed = Some(change(what.to_string()));
+                            member.status_published = published;
+                            member.status_changed = Some(change(what.to_string()));
                             effect(&group.name, Some(user), what);
                         }
                     }
@@ -381,13 +427,13 @@ impl GroupState {
         match (&member.status, member.member) {
             (Some(status), true) if status == "ACTIVE" => Standing::Active,
             (None, true) => Standing::Unknown,
-            (_, false) => Standing::Gone(member.changed.as_ref().map_or_else(
+            (_, false) => Standing::Gone(member.membership_changed.as_ref().map_or_else(
                 || format!("is not a member of {} in Okta", self.name),
                 Change::describe,
             )),
             (Some(status), true) => Standing::Gone(
                 member
-                    .changed
+                    .status_changed
                     .as_ref()
                     .map_or_else(|| format!("is {status} in Okta"), Change::describe),
             ),

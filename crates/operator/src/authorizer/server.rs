@@ -1,11 +1,11 @@
 //! The revocation authorizer's HTTPS endpoint: `POST /authorize` takes the
 //! SubjectAccessReview (authorization.k8s.io/v1) the apiserver's Webhook authorizer sends
 //! and answers Deny or NoOpinion, never allowed. Only a client presenting a certificate of
-//! the client CA (the apiserver) is served. The certificate files are read again when
-//! they change (a Secret renewed by cert-manager), without a restart.
+//! the client CA (the apiserver) is served ([`crate::https`]).
 
 use super::decide::{self, Verdict};
 use super::roster::Roster;
+pub use crate::https::TlsFiles;
 use crate::metrics::{DecisionLabel, Metrics};
 use axum::Router;
 use axum::body::Bytes;
@@ -18,14 +18,8 @@ use k8s_openapi::api::authorization::v1::{
 };
 use kube::api::{Api, PostParams};
 use std::net::SocketAddr;
-use std::path::PathBuf;
-use std::sync::{Arc, RwLock};
-use std::time::{Duration, Instant};
-
-/// How often the certificate files are checked for a change.
-const RELOAD_CHECK: Duration = Duration::from_secs(30);
-/// A client that has not finished its TLS handshake by then is dropped.
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+use std::sync::Arc;
+use std::time::Instant;
 
 pub struct Authorizer {
     pub roster: Arc<Roster>,
@@ -34,14 +28,6 @@ pub struct Authorizer {
     /// Asks the apiserver whether a user's other groups allow a request.
     pub client: kube::Client,
     pub metrics: Arc<Metrics>,
-}
-
-#[derive(Clone, Debug)]
-pub struct TlsFiles {
-    pub cert: PathBuf,
-    pub key: PathBuf,
-    /// The CA of the apiserver's client certificate.
-    pub client_ca: PathBuf,
 }
 
 impl Authorizer {
@@ -140,94 +126,6 @@ async fn authorize(State(authorizer): State<Arc<Authorizer>>, body: Bytes) -> Re
     axum::Json(answer).into_response()
 }
 
-/// The TLS configuration from the files: the serving chain and key, and the client CA
-/// whose certificates alone are served.
-fn server_config(files: &TlsFiles) -> Result<rustls::ServerConfig, String> {
-    use rustls::pki_types::pem::PemObject;
-    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-    let named = |path: &PathBuf, e: &dyn std::fmt::Display| format!("{}: {e}", path.display());
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let chain = CertificateDer::pem_file_iter(&files.cert)
-        .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
-        .map_err(|e| named(&files.cert, &e))?;
-    let key = PrivateKeyDer::from_pem_file(&files.key).map_err(|e| named(&files.key, &e))?;
-    let mut roots = rustls::RootCertStore::empty();
-    for ca in
-        CertificateDer::pem_file_iter(&files.client_ca).map_err(|e| named(&files.client_ca, &e))?
-    {
-        roots
-            .add(ca.map_err(|e| named(&files.client_ca, &e))?)
-            .map_err(|e| named(&files.client_ca, &e))?;
-    }
-    let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
-        Arc::new(roots),
-        provider.clone(),
-    )
-    .build()
-    .map_err(|e| named(&files.client_ca, &e))?;
-    let mut config = rustls::ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| e.to_string())?
-        .with_client_cert_verifier(verifier)
-        .with_single_cert(chain, key)
-        .map_err(|e| named(&files.cert, &e))?;
-    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-    Ok(config)
-}
-
-fn contents(files: &TlsFiles) -> Vec<Option<Vec<u8>>> {
-    [&files.cert, &files.key, &files.client_ca]
-        .into_iter()
-        .map(|path| std::fs::read(path).ok())
-        .collect()
-}
-
-/// The TLS configuration new connections get; replaced when the files change.
-type CurrentConfig = Arc<RwLock<Arc<rustls::ServerConfig>>>;
-
-/// Takes up changed certificate files; a change that cannot be read keeps the old ones.
-async fn reload_when_changed(files: TlsFiles, current: CurrentConfig) {
-    let mut last = contents(&files);
-    loop {
-        tokio::time::sleep(RELOAD_CHECK).await;
-        let now = contents(&files);
-        if now == last {
-            continue;
-        }
-        match server_config(&files) {
-            Ok(new) => {
-                *current.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(new);
-                tracing::info!("the authorizer's certificates changed on disk and were taken up");
-                last = now;
-            }
-            Err(error) => {
-                tracing::warn!(%error, "the authorizer's certificates changed but cannot be used; keeping the old ones");
-            }
-        }
-    }
-}
-
-/// Serves one connection: the TLS handshake (a client without a certificate of the
-/// client CA ends here), then HTTP/1.1 or HTTP/2.
-async fn connection(tcp: tokio::net::TcpStream, config: Arc<rustls::ServerConfig>, app: Router) {
-    let handshake = tokio_rustls::TlsAcceptor::from(config).accept(tcp);
-    let tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake).await {
-        Ok(Ok(tls)) => tls,
-        Ok(Err(error)) => {
-            tracing::debug!(%error, "an authorizer client failed the TLS handshake");
-            return;
-        }
-        Err(_) => return,
-    };
-    let service = hyper_util::service::TowerToHyperService::new(app);
-    let served = hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new())
-        .serve_connection(hyper_util::rt::TokioIo::new(tls), service)
-        .await;
-    if let Err(error) = served {
-        tracing::debug!(%error, "an authorizer connection ended with an error");
-    }
-}
-
 /// Binds `address` and returns the bound address and the server, which serves until it
 /// fails (it is supervised: see [`crate::tasks`]).
 pub async fn serve(
@@ -241,29 +139,8 @@ pub async fn serve(
     ),
     String,
 > {
-    let current: CurrentConfig = Arc::new(RwLock::new(Arc::new(server_config(&files)?)));
-    let listener = tokio::net::TcpListener::bind(address)
-        .await
-        .map_err(|e| format!("{address}: {e}"))?;
-    let bound = listener.local_addr().map_err(|e| e.to_string())?;
     let app = Router::new()
         .route("/authorize", post(authorize))
         .with_state(authorizer);
-    let accepting = {
-        let current = current.clone();
-        async move {
-            loop {
-                let (tcp, _) = listener.accept().await.map_err(|e| e.to_string())?;
-                let config = current.read().unwrap_or_else(|e| e.into_inner()).clone();
-                tokio::spawn(connection(tcp, config, app.clone()));
-            }
-        }
-    };
-    let serving = async move {
-        tokio::select! {
-            accepted = accepting => accepted,
-            () = reload_when_changed(files, current) => Err("the certificate reloader stopped".into()),
-        }
-    };
-    Ok((bound, serving))
+    crate::https::serve(address, files, app, "the authorizer").await
 }

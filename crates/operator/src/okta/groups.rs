@@ -1,15 +1,15 @@
 //! One cache of Okta's answers about groups, shared by every OktaGroupBinding. Lookups
 //! that arrive close together are verified together, many names per `search` request;
 //! an answer is reused until the resync interval has passed, or, while the System Log is
-//! followed ([`super::system_log`]), until the full-resync interval has passed or the log
-//! names the group. Member lists (Users mode)
+//! followed ([`super::system_log`]), until the full-resync interval has passed or an Okta
+//! event names the group ([`super::stream`]). Member lists (Users mode)
 //! come from [`MemberLists`]. No lock is held while a request is in flight.
 
 use super::batching::Batching;
+use super::changes::{ChangedGroup, LogProgress};
 use super::client::NAMES_PER_SEARCH;
 use super::items::UnreadableItem;
 use super::members::MemberLists;
-use super::system_log::{ChangedGroup, LogProgress};
 use super::{OktaClient, OktaError, OktaGroup, OktaUser};
 use futures::StreamExt;
 use std::collections::{HashMap, HashSet};

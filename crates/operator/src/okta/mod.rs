@@ -1,9 +1,12 @@
 //! The operator's side of Okta: a Management API client that respects Okta's rate limits
 //! and errors ([`client`]), one shared, batching cache of group answers ([`groups`]), and
-//! the member lists of groups bound in Users mode ([`members`]).
+//! the member lists of groups bound in Users mode ([`members`]), and one stream of Okta's
+//! changes ([`stream`]) fed by the System Log ([`system_log`]) and the event hook
+//! ([`crate::hooks`]).
 
 pub mod auth;
 mod batching;
+pub mod changes;
 pub mod claims;
 pub mod client;
 pub mod credentials;
@@ -14,6 +17,7 @@ pub mod items;
 pub mod members;
 mod ratelimit;
 pub mod recent;
+pub mod stream;
 pub mod system_log;
 
 pub use client::{OktaClient, OktaConfig};

@@ -14,11 +14,27 @@ fn user(id: &str, email: &str, status: &str) -> OktaUser {
     }
 }
 
+/// Okta's time `seconds` from now, as Okta writes it.
+fn okta_time(seconds: i64) -> String {
+    let at = Timestamp::now() + k8s_openapi::jiff::SignedDuration::from_secs(seconds);
+    at.strftime("%Y-%m-%dT%H:%M:%S.000Z").to_string()
+}
+
+/// How a denial names `okta_time(seconds)`.
+fn said(seconds: i64) -> String {
+    let at = okta_time(seconds);
+    format!("{}Z on {}", &at[11..19], &at[..10])
+}
+
 fn event(event_type: &str, user: Option<&str>, group: Option<&str>) -> LogEvent {
+    event_at(event_type, user, group, 0)
+}
+
+fn event_at(event_type: &str, user: Option<&str>, group: Option<&str>, seconds: i64) -> LogEvent {
     LogEvent {
-        uuid: "e1".into(),
+        uuid: format!("{event_type}{seconds}"),
         event_type: event_type.into(),
-        published: Some("2026-12-03T14:02:11.000Z".into()),
+        published: Some(okta_time(seconds)),
         target: user
             .map(|id| ("User", id))
             .into_iter()
@@ -87,7 +103,7 @@ fn events_read_after_a_list_began_win_over_it_and_say_when() {
         &[event("user.lifecycle.suspend", Some("00u1"), None)],
         Instant::now(),
     );
-    let suspended = Standing::Gone("was suspended in Okta at 14:02:11Z on 2026-12-03".into());
+    let suspended = Standing::Gone(format!("was suspended in Okta at {}", said(0)));
     assert_eq!(
         roster.standing("oidc:k8s-admins", "alice@example.com"),
         suspended
@@ -132,7 +148,7 @@ fn removal_addition_and_group_deletion() {
     );
     assert_eq!(
         roster.standing("oidc:k8s-admins", "alice@example.com"),
-        Standing::Gone("left k8s-admins in Okta at 14:02:11Z on 2026-12-03".into())
+        Standing::Gone(format!("left k8s-admins in Okta at {}", said(0)))
     );
     roster.apply(
         &[event(
@@ -196,4 +212,59 @@ fn a_group_no_object_grants_is_forgotten() {
         Standing::NotBound
     );
     assert!(roster.is_empty() && !roster.has_list("00g1"));
+}
+
+#[test]
+fn an_older_event_delivered_late_does_not_undo_a_newer_one() {
+    let roster = roster_with_admins();
+    roster.listed(
+        "00g1",
+        &[user("00u1", "alice@example.com", "ACTIVE")],
+        Instant::now(),
+    );
+    let removed = event_at(
+        "group.user_membership.remove",
+        Some("00u1"),
+        Some("00g1"),
+        5,
+    );
+    let added = event_at("group.user_membership.add", Some("00u1"), Some("00g1"), 4);
+    roster.apply(&[removed], Instant::now());
+    roster.apply(&[added], Instant::now());
+    assert!(
+        matches!(roster.standing("oidc:k8s-admins", "alice@example.com"), Standing::Gone(why) if why.starts_with("left k8s-admins")),
+        "the removal was published last"
+    );
+    let suspended = event_at("user.lifecycle.suspend", Some("00u1"), None, 8);
+    let unsuspended = event_at("user.lifecycle.unsuspend", Some("00u1"), None, 7);
+    let re_added = event_at("group.user_membership.add", Some("00u1"), Some("00g1"), 6);
+    roster.apply(&[suspended, unsuspended, re_added], Instant::now());
+    assert!(
+        matches!(roster.standing("oidc:k8s-admins", "alice@example.com"), Standing::Gone(why) if why.starts_with("was suspended")),
+        "membership and status are ordered each on their own: back in the group, still suspended"
+    );
+}
+
+#[test]
+fn an_event_older_than_a_member_list_does_not_undo_it() {
+    let roster = roster_with_admins();
+    roster.listed(
+        "00g1",
+        &[user("00u1", "alice@example.com", "ACTIVE")],
+        Instant::now(),
+    );
+    roster.apply(
+        &[event_at(
+            "group.user_membership.remove",
+            Some("00u1"),
+            Some("00g1"),
+            -30,
+        )],
+        Instant::now(),
+    );
+    assert_eq!(
+        roster.standing("oidc:k8s-admins", "alice@example.com"),
+        Standing::Active,
+        "the list, read after the removal, has her back"
+    );
 }

@@ -1,7 +1,9 @@
-//! The leader's claim on the authorizer's Service: only the replica that leads reads
-//! Okta's member lists, so only it can answer; a standby would answer NoOpinion for every
-//! token. The Service has no selector, and the leader keeps its EndpointSlice pointing at
-//! its own Pod, as kube-apiserver keeps the `kubernetes` Service's.
+//! The leader's claim on a Service of its own: the revocation authorizer's (only the
+//! replica that leads reads Okta's member lists, so only it can answer; a standby would
+//! answer NoOpinion for every token) and the event hook receiver's (only the leader acts
+//! on a delivery; a standby drops it). The Service has no selector, and the leader keeps
+//! its EndpointSlice pointing at its own Pod, as kube-apiserver keeps the `kubernetes`
+//! Service's.
 
 use k8s_openapi::api::core::v1::ObjectReference;
 use k8s_openapi::api::discovery::v1::{Endpoint, EndpointConditions, EndpointPort, EndpointSlice};
@@ -28,8 +30,9 @@ pub struct LeaderEndpoint {
     pub pod_ip: IpAddr,
     /// For the endpoint's targetRef.
     pub pod_name: Option<String>,
-    /// The authorizer's port in the Pod.
+    /// The port in the Pod, and its name in the Service.
     pub port: u16,
+    pub port_name: String,
 }
 
 impl LeaderEndpoint {
@@ -70,7 +73,7 @@ impl LeaderEndpoint {
                 ..Default::default()
             }]),
             ports: Some(vec![EndpointPort {
-                name: Some("authorizer".into()),
+                name: Some(self.port_name.clone()),
                 port: Some(i32::from(self.port)),
                 protocol: Some("TCP".into()),
                 ..Default::default()
@@ -94,7 +97,7 @@ impl LeaderEndpoint {
                         tracing::info!(
                             service = %self.service,
                             pod_ip = %self.pod_ip,
-                            "the revocation authorizer's Service points at this replica"
+                            "the Service points at this replica"
                         );
                     }
                     pointed = true;
@@ -105,7 +108,7 @@ impl LeaderEndpoint {
                         tracing::warn!(
                             %error,
                             service = %self.service,
-                            "cannot point the revocation authorizer's Service at this replica; retrying"
+                            "cannot point the Service at this replica; retrying"
                         );
                     }
                     failing = true;
@@ -133,6 +136,7 @@ mod tests {
             pod_ip: "10.244.0.7".parse().expect("ip"),
             pod_name: Some("okta-rbac-operator-abc".into()),
             port: 8443,
+            port_name: "authorizer".into(),
         };
         let slice = endpoint.slice();
         assert_eq!(

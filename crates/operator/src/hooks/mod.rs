@@ -1,0 +1,142 @@
+//! Okta's Event Hooks: Okta POSTs System Log events to the operator as they happen, so a
+//! change in Okta reaches the cluster in about a second instead of at the next System
+//! Log poll. The receiver ([`receiver`]) answers at once and queues the events for the
+//! replica that leads ([`Inbox`]), which hands them to the same [`ChangeStream`] the
+//! System Log feeds. Hooks promise nothing (late, duplicated, out of order, or never):
+//! the System Log stays the safety net.
+
+pub mod config;
+pub mod receiver;
+pub mod secret;
+
+use crate::https::TlsFiles;
+use crate::okta::LogEvent;
+use crate::okta::changes::Source;
+use crate::okta::stream::ChangeStream;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::mpsc;
+
+/// Deliveries waiting for the leader, at most: beyond, the receiver answers 503 and Okta
+/// retries once.
+const QUEUED_DELIVERIES: usize = 1024;
+
+/// Where and how the receiver serves.
+#[derive(Debug)]
+pub struct HookConfig {
+    pub address: SocketAddr,
+    pub files: TlsFiles,
+    /// The header Okta sends the secret in (the hook's `authScheme.key`).
+    pub header: String,
+    pub secret: Arc<secret::HeaderSecret>,
+    /// The largest body taken.
+    pub body_limit: usize,
+    /// The System Log's poll interval while the hook delivers every event first.
+    pub system_log_interval: Duration,
+    /// The receiver's Service, pointed at the leader.
+    pub leader_endpoint: Option<crate::leader_endpoint::LeaderEndpoint>,
+}
+
+/// What one delivery carried.
+#[derive(Debug)]
+pub struct Delivery {
+    pub events: Vec<LogEvent>,
+    /// Events that could not be read.
+    pub unreadable: usize,
+}
+
+/// What became of an offered delivery.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Offered {
+    Queued,
+    /// This replica does not lead: dropped.
+    Standby,
+    Full,
+}
+
+/// The queue from the receiver to the leader. Open only while this replica leads.
+#[derive(Default)]
+pub struct Inbox {
+    sender: Mutex<Option<mpsc::Sender<Delivery>>>,
+}
+
+impl Inbox {
+    fn sender(&self) -> std::sync::MutexGuard<'_, Option<mpsc::Sender<Delivery>>> {
+        self.sender.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Opens the queue for this replica, which now leads; it closes when the returned
+    /// receiver is dropped (the leader stopped).
+    pub fn open(&self) -> mpsc::Receiver<Delivery> {
+        let (sender, receiver) = mpsc::channel(QUEUED_DELIVERIES);
+        *self.sender() = Some(sender);
+        receiver
+    }
+
+    pub fn offer(&self, delivery: Delivery) -> Offered {
+        let mut sender = self.sender();
+        let Some(open) = sender.as_ref() else {
+            return Offered::Standby;
+        };
+        match open.try_send(delivery) {
+            Ok(()) => Offered::Queued,
+            Err(mpsc::error::TrySendError::Full(_)) => Offered::Full,
+            Err(mpsc::error::TrySendError::Closed(_)) => {
+                *sender = None;
+                Offered::Standby
+            }
+        }
+    }
+}
+
+/// While leading: takes the queued deliveries down the change stream and hands the names
+/// of the groups to verify again to `changed`.
+pub async fn deliver(
+    mut queue: mpsc::Receiver<Delivery>,
+    stream: Arc<ChangeStream>,
+    changed: mpsc::Sender<Vec<String>>,
+) {
+    while let Some(delivery) = queue.recv().await {
+        let names = stream.take(Source::EventHook, delivery.events, delivery.unreadable);
+        if names.is_empty() {
+            continue;
+        }
+        tracing::info!(
+            groups = names.len(),
+            "an event hook delivery names groups to verify again"
+        );
+        if changed.send(names).await.is_err() {
+            return;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn delivery() -> Delivery {
+        Delivery {
+            events: Vec::new(),
+            unreadable: 0,
+        }
+    }
+
+    #[test]
+    fn only_the_leader_takes_deliveries_and_a_full_queue_says_so() {
+        let inbox = Inbox::default();
+        assert_eq!(inbox.offer(delivery()), Offered::Standby);
+        let queue = inbox.open();
+        for _ in 0..QUEUED_DELIVERIES {
+            assert_eq!(inbox.offer(delivery()), Offered::Queued);
+        }
+        assert_eq!(inbox.offer(delivery()), Offered::Full);
+        drop(queue);
+        assert_eq!(
+            inbox.offer(delivery()),
+            Offered::Standby,
+            "no longer leading"
+        );
+    }
+}
