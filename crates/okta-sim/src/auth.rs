@@ -22,6 +22,8 @@ pub const USERS_READ: &str = "okta.users.read";
 pub const USERS_MANAGE: &str = "okta.users.manage";
 pub const AUTHORIZATION_SERVERS_READ: &str = "okta.authorizationServers.read";
 pub const AUTHORIZATION_SERVERS_MANAGE: &str = "okta.authorizationServers.manage";
+pub const EVENT_HOOKS_READ: &str = "okta.eventHooks.read";
+pub const EVENT_HOOKS_MANAGE: &str = "okta.eventHooks.manage";
 
 /// A public key registered with a service app.
 pub struct AppKey {
@@ -293,4 +295,5 @@ fn implies(granted: &str, needed: &str) -> bool {
     (granted == GROUPS_MANAGE && needed == GROUPS_READ)
         || (granted == USERS_MANAGE && needed == USERS_READ)
         || (granted == AUTHORIZATION_SERVERS_MANAGE && needed == AUTHORIZATION_SERVERS_READ)
+        || (granted == EVENT_HOOKS_MANAGE && needed == EVENT_HOOKS_READ)
 }

@@ -77,8 +77,13 @@ impl OktaError {
     }
 
     pub fn validation(cause: impl Into<String>) -> Self {
+        Self::validation_causes(vec![cause.into()])
+    }
+
+    /// E0000001 with every problem Okta found in the request, one cause each.
+    pub fn validation_causes(causes: Vec<String>) -> Self {
         let mut error = Self::new(StatusCode::BAD_REQUEST, "E0000001", "Api validation failed");
-        error.causes.push(cause.into());
+        error.causes = causes;
         error
     }
 

@@ -5,7 +5,8 @@
 //!
 //! Tests, the benchmark and the demo start one with [`OktaSim::start`]; the `okta-sim`
 //! binary runs one on its own. `/_sim/...` is its admin API: change the directory, inject
-//! faults, read the request log.
+//! faults, read the request log. Event hooks registered through the Management API get
+//! the System Log's events pushed to them, as from Okta.
 
 mod admin;
 mod api;
@@ -15,6 +16,7 @@ pub mod directory;
 mod dpop;
 mod edge;
 mod errors;
+pub mod event_hooks;
 mod faults;
 pub mod limits;
 mod oidc;
@@ -28,6 +30,7 @@ mod users;
 mod wire;
 
 pub use directory::{Lifecycle, Outcome as LifecycleOutcome};
+pub use event_hooks::{AttemptOutcome, DeliveryRecord, EventHookFaults, EventHookSettings};
 pub use faults::FaultSettings;
 pub use seed::{GroupType, OAuthSettings, RateLimitSettings, Seed, UserStatus};
 
@@ -122,6 +125,7 @@ pub(crate) struct SimState {
     pub log: Mutex<Vec<RequestRecord>>,
     pub credentials: auth::Credentials,
     pub servers: oidc::AuthorizationServers,
+    pub event_hooks: event_hooks::EventHooks,
 }
 
 impl SimState {
@@ -165,6 +169,9 @@ impl OktaSim {
 
         let directory =
             Directory::from_seed(&options.seed).map_err(|e| SimError::Seed(e.to_string()))?;
+        let tls = options.tls.then(|| tls::tls_config(addr)).transpose()?;
+        let event_hooks = event_hooks::EventHooks::new(tls.as_ref().map(|(ca, _)| ca.cert_pem()))
+            .map_err(SimError::Tls)?;
         let state = Arc::new(SimState {
             credentials: auth::Credentials::from_seed(&options.seed).map_err(SimError::Seed)?,
             servers: oidc::AuthorizationServers::from_seed(&options.seed, &base_url)?,
@@ -172,12 +179,13 @@ impl OktaSim {
             limits: RateLimiter::new(options.seed.rate_limits.clone()),
             faults: faults::Faults::default(),
             log: Mutex::new(Vec::new()),
+            event_hooks,
             base_url,
         });
+        event_hooks::start(&state);
         let app = router(state.clone());
         let handle = axum_server::Handle::new();
-        let (ca, serve) = if options.tls {
-            let (ca, config) = tls::tls_config(addr)?;
+        let (ca, serve) = if let Some((ca, config)) = tls {
             let server = axum_server::tls_rustls::from_tcp_rustls(listener, config)
                 .map_err(|source| SimError::Listen { addr, source })?
                 .handle(handle.clone());
@@ -378,6 +386,47 @@ impl OktaSim {
         lock(&self.state.directory).user_lifecycle(user, operation)
     }
 
+    /// Trusts the certificates of this PEM, besides the simulator's own CA, for event hook
+    /// deliveries and verifications: a receiver with a certificate of its own.
+    pub fn trust_hook_roots(&self, pem: &str) -> Result<(), SimError> {
+        self.state.event_hooks.trust(pem).map_err(SimError::Tls)
+    }
+
+    pub fn event_hook_settings(&self) -> EventHookSettings {
+        self.state.event_hooks.settings()
+    }
+
+    /// Changes the delivery timeout and batching window from the next delivery on.
+    pub fn set_event_hook_settings(&self, settings: EventHookSettings) {
+        self.state.event_hooks.set_settings(settings);
+    }
+
+    /// The delivery faults as they stand (`drop_next`: what is left of it).
+    pub fn event_hook_faults(&self) -> EventHookFaults {
+        self.state.event_hooks.faults()
+    }
+
+    /// Late, duplicated, reordered or dropped deliveries from now on; counts start over.
+    pub fn set_event_hook_faults(&self, faults: EventHookFaults) {
+        self.state.event_hooks.set_faults(faults);
+    }
+
+    pub fn clear_event_hook_faults(&self) {
+        self.state
+            .event_hooks
+            .set_faults(EventHookFaults::default());
+    }
+
+    /// Every event hook delivery attempt so far (and every delivery a fault dropped),
+    /// oldest first.
+    pub fn hook_deliveries(&self) -> Vec<DeliveryRecord> {
+        self.state.event_hooks.deliveries()
+    }
+
+    pub fn clear_hook_deliveries(&self) {
+        self.state.event_hooks.clear_deliveries();
+    }
+
     /// The System Log's events so far, oldest first: (uuid, eventType) of each.
     pub fn logged_events(&self) -> Vec<(String, String)> {
         lock(&self.state.directory)
@@ -410,6 +459,7 @@ impl OktaSim {
 impl Drop for OktaSim {
     fn drop(&mut self) {
         self.handle.shutdown();
+        self.state.event_hooks.stop();
     }
 }
 
@@ -421,6 +471,7 @@ fn router(state: Arc<SimState>) -> Router {
         .merge(oidc::routes())
         .merge(claims::routes())
         .merge(system_log::routes())
+        .merge(event_hooks::routes())
         .merge(admin::routes())
         .fallback(|| async { OktaError::not_found("the requested path") })
         .layer(axum::middleware::from_fn_with_state(

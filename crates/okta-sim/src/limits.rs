@@ -17,6 +17,8 @@ pub enum Bucket {
     GroupUsers,
     /// `GET /api/v1/logs` (the System Log).
     Logs,
+    /// `/api/v1/eventHooks` (every method).
+    EventHooks,
     /// `POST /oauth2/v1/token` (service apps).
     OrgToken,
     /// `/oauth2/{server}/...` (OIDC logins).
@@ -26,11 +28,12 @@ pub enum Bucket {
 }
 
 impl Bucket {
-    pub const ALL: [Bucket; 7] = [
+    pub const ALL: [Bucket; 8] = [
         Bucket::Groups,
         Bucket::Group,
         Bucket::GroupUsers,
         Bucket::Logs,
+        Bucket::EventHooks,
         Bucket::OrgToken,
         Bucket::AuthorizationServer,
         Bucket::Other,
@@ -42,6 +45,7 @@ impl Bucket {
             Bucket::Group => "group",
             Bucket::GroupUsers => "group-users",
             Bucket::Logs => "logs",
+            Bucket::EventHooks => "event-hooks",
             Bucket::OrgToken => "oauth2-token",
             Bucket::AuthorizationServer => "authorization-server",
             Bucket::Other => "other",
@@ -55,7 +59,7 @@ impl Bucket {
     /// A developer org's budgets.
     fn default_per_minute(self) -> u32 {
         match self {
-            Bucket::Groups | Bucket::Group | Bucket::GroupUsers => 100,
+            Bucket::Groups | Bucket::Group | Bucket::GroupUsers | Bucket::EventHooks => 100,
             Bucket::Logs => 60,
             Bucket::OrgToken | Bucket::AuthorizationServer | Bucket::Other => 600,
         }
@@ -71,6 +75,7 @@ impl Bucket {
                 Some(Bucket::GroupUsers)
             }
             ["api", "v1", "logs"] if method == Method::GET => Some(Bucket::Logs),
+            ["api", "v1", "eventHooks", ..] => Some(Bucket::EventHooks),
             ["api", "v1", ..] => Some(Bucket::Other),
             ["oauth2", "v1", "token"] => Some(Bucket::OrgToken),
             ["oauth2", ..] => Some(Bucket::AuthorizationServer),
@@ -301,6 +306,10 @@ mod tests {
         assert_eq!(
             Bucket::of(&Method::GET, "/oauth2/default/v1/keys"),
             Some(Bucket::AuthorizationServer)
+        );
+        assert_eq!(
+            Bucket::of(&Method::POST, "/api/v1/eventHooks/who1/lifecycle/verify"),
+            Some(Bucket::EventHooks)
         );
         assert_eq!(Bucket::of(&Method::GET, "/_sim/requests"), None);
     }

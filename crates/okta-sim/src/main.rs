@@ -27,6 +27,10 @@ struct Args {
     /// Turn rate limits off (benchmarks).
     #[arg(long)]
     unlimited: bool,
+    /// Trust the certificates in this PEM file, besides the simulator's own CA, when
+    /// calling event hooks (repeatable).
+    #[arg(long, value_name = "PEM_FILE")]
+    event_hook_ca_file: Vec<PathBuf>,
 }
 
 #[tokio::main]
@@ -64,6 +68,12 @@ async fn run(args: Args) -> Result<(), String> {
     })
     .await
     .map_err(|e| e.to_string())?;
+    for path in &args.event_hook_ca_file {
+        let pem = std::fs::read_to_string(path)
+            .map_err(|e| format!("reading {}: {e}", path.display()))?;
+        sim.trust_hook_roots(&pem)
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+    }
     if let Some(path) = &args.ca_out {
         sim.write_ca(path)
             .map_err(|e| format!("writing the CA to {}: {e}", path.display()))?;

@@ -2,7 +2,8 @@
 //! `GET /api/v1/logs` as Okta serves it: `since`, `until`, `filter` (on `eventType`,
 //! `outcome.result`, `actor.id`), `sortOrder`, `limit`, `after`, and `Link` paging. A
 //! query without `until` in ascending order is a polling query: it always has a `next`
-//! link, which a client follows to read what is logged later.
+//! link, which a client follows to read what is logged later. Event hooks subscribe to
+//! what it records.
 
 use super::SimState;
 use super::auth::{Caller, LOGS_READ};
@@ -17,6 +18,7 @@ use axum::routing::get;
 use std::sync::Arc;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
+use tokio::sync::mpsc::UnboundedSender;
 
 const DEFAULT_LIMIT: usize = 100;
 const MAX_LIMIT: usize = 1_000;
@@ -46,6 +48,30 @@ pub struct Target {
     pub display_name: String,
 }
 
+/// How what the event records turned out: `outcome.result` and `outcome.reason`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EventOutcome {
+    /// `SUCCESS` or `FAILURE`.
+    pub result: &'static str,
+    pub reason: Option<String>,
+}
+
+impl EventOutcome {
+    pub fn success() -> Self {
+        Self {
+            result: "SUCCESS",
+            reason: None,
+        }
+    }
+
+    pub fn failure(reason: impl Into<String>) -> Self {
+        Self {
+            result: "FAILURE",
+            reason: Some(reason.into()),
+        }
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct LogEvent {
     /// Position in the log; the paging cursor.
@@ -54,6 +80,7 @@ pub struct LogEvent {
     pub published: OffsetDateTime,
     pub event_type: &'static str,
     pub display_message: &'static str,
+    pub outcome: EventOutcome,
     pub targets: Vec<Target>,
 }
 
@@ -62,7 +89,7 @@ impl LogEvent {
     fn attribute(&self, name: &str, target: Option<&Target>) -> Option<String> {
         match name {
             "eventType" => Some(self.event_type.into()),
-            "outcome.result" => Some("SUCCESS".into()),
+            "outcome.result" => Some(self.outcome.result.into()),
             "actor.id" => Some("okta-sim".into()),
             "severity" => Some("INFO".into()),
             "target.id" => target.map(|t| t.id.clone()),
@@ -83,7 +110,8 @@ impl LogEvent {
             .any(|t| filter.matches(&|a| self.attribute(a, Some(t))))
     }
 
-    fn to_json(&self) -> serde_json::Value {
+    /// The event as `GET /api/v1/logs` and event hook deliveries carry it.
+    pub(crate) fn to_json(&self) -> serde_json::Value {
         let targets: Vec<serde_json::Value> = self
             .targets
             .iter()
@@ -112,7 +140,7 @@ impl LogEvent {
                 "displayName": "okta-sim admin API",
                 "detailEntry": null,
             },
-            "outcome": {"result": "SUCCESS", "reason": null},
+            "outcome": {"result": self.outcome.result, "reason": self.outcome.reason},
             "transaction": {"type": "WEB", "id": self.uuid, "detail": {}},
             "target": targets,
         })
@@ -123,24 +151,53 @@ impl LogEvent {
 #[derive(Debug, Default)]
 pub struct SystemLog {
     events: Vec<LogEvent>,
+    /// Where each new event is also sent (event hooks), if anywhere.
+    subscriber: Option<UnboundedSender<LogEvent>>,
 }
 
 impl SystemLog {
+    /// Records a successful action.
     pub fn record(
         &mut self,
         event_type: &'static str,
         display_message: &'static str,
         targets: Vec<Target>,
     ) {
+        self.record_outcome(
+            event_type,
+            display_message,
+            targets,
+            EventOutcome::success(),
+        );
+    }
+
+    pub fn record_outcome(
+        &mut self,
+        event_type: &'static str,
+        display_message: &'static str,
+        targets: Vec<Target>,
+        outcome: EventOutcome,
+    ) {
         let seq = self.events.len() as u64 + 1;
-        self.events.push(LogEvent {
+        let event = LogEvent {
             seq,
             uuid: new_uuid(),
             published: OffsetDateTime::now_utc(),
             event_type,
             display_message,
+            outcome,
             targets,
-        });
+        };
+        if let Some(subscriber) = &self.subscriber {
+            // A subscriber that has gone away just misses the event.
+            let _ = subscriber.send(event.clone());
+        }
+        self.events.push(event);
+    }
+
+    /// Sends every event recorded from now on to `subscriber` too.
+    pub(crate) fn publish_to(&mut self, subscriber: UnboundedSender<LogEvent>) {
+        self.subscriber = Some(subscriber);
     }
 
     pub fn events(&self) -> &[LogEvent] {
@@ -149,7 +206,7 @@ impl SystemLog {
 }
 
 /// A random (version 4) UUID, as Okta gives each event.
-fn new_uuid() -> String {
+pub(crate) fn new_uuid() -> String {
     let bytes: [u8; 16] = rand::random();
     let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
     format!(

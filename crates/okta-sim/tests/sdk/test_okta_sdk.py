@@ -7,9 +7,11 @@ import urllib.request
 import jwt
 from okta.client import Client as OktaClient
 from okta.http_client import HTTPClient
+from okta.models.event_hook import EventHook
 from okta.pagination import PaginationHelper
 
 from conftest import API_TOKEN, GROUP_COUNT, MEMBER_COUNT, admin, run
+from hook_receiver import HookReceiver
 
 
 def trusting(ssl_context):
@@ -290,3 +292,98 @@ def test_the_sdk_drives_a_user_s_lifecycle_and_the_log_records_it(sim):
         "user.lifecycle.delete.completed",
     ]
     assert all(e.target[0].id == user_id for e in events)
+
+
+def _trust_receiver(sim, pem):
+    """The admin API's trust call takes the PEM itself as the body."""
+    request = urllib.request.Request(sim["url"] + "/_sim/eventHooks/trust", data=pem.encode(), method="POST")
+    with urllib.request.urlopen(request, context=sim["ssl"]) as response:
+        assert response.status == 200
+
+
+def _value(field):
+    return field.value if hasattr(field, "value") else field
+
+
+def test_an_event_hook_made_with_the_sdk_receives_a_membership_change(sim, tmp_path):
+    """The SDK's EventHookApi creates, verifies, deactivates, activates, lists and deletes
+    a hook on an HTTPS receiver with a self-signed certificate; a membership change made
+    through the admin API reaches the receiver with the registered headers and the
+    System Log's event."""
+    receiver = HookReceiver(tmp_path)
+    _trust_receiver(sim, receiver.cert_pem)
+    group = admin(sim, "POST", "/_sim/groups", {"name": "k8s-hooked"})
+    secret = "Basic c2RrOmhvb2s="
+    hook = EventHook.from_dict({
+        "name": "sdk membership hook",
+        "events": {"type": "EVENT_TYPE", "items": ["group.user_membership.add"]},
+        "channel": {
+            "type": "HTTP",
+            "version": "1.0.0",
+            "config": {
+                "uri": receiver.url,
+                "headers": [{"key": "X-Other-Header", "value": "from-the-sdk"}],
+                "authScheme": {"type": "HEADER", "key": "Authorization", "value": secret},
+            },
+        },
+    })
+
+    async def register():
+        client = sdk_client(sim)
+        created, _, error = await client.create_event_hook(hook)
+        assert error is None, error
+        verified, _, error = await client.verify_event_hook(created.id)
+        assert error is None, error
+        deactivated, _, error = await client.deactivate_event_hook(created.id)
+        assert error is None, error
+        activated, _, error = await client.activate_event_hook(created.id)
+        assert error is None, error
+        hooks, _, error = await client.list_event_hooks()
+        assert error is None, error
+        return created, verified, deactivated, activated, hooks
+
+    try:
+        created, verified, deactivated, activated, hooks = run(register())
+        assert created.id.startswith("who")
+        assert (created.status, _value(created.verification_status)) == ("ACTIVE", "UNVERIFIED")
+        assert _value(verified.verification_status) == "VERIFIED"
+        assert (deactivated.status, activated.status) == ("INACTIVE", "ACTIVE")
+        assert created.channel.config.auth_scheme.key == "Authorization"
+        assert created.channel.config.auth_scheme.value is None, "the secret is never answered"
+        assert [h.id for h in hooks] == [created.id]
+        method, headers, _ = receiver.next()
+        assert method == "GET" and headers["x-okta-verification-challenge"]
+
+        admin(sim, "PUT", f"/_sim/groups/{group['id']}/members/carol@example.com")
+        method, headers, body = receiver.next()
+        assert method == "POST"
+        assert headers["Authorization"] == secret
+        assert headers["X-Other-Header"] == "from-the-sdk"
+        assert headers["Content-Type"] == "application/json"
+        assert body["eventType"] == "com.okta.event_hook"
+        assert body["source"] == f"{sim['url']}/api/v1/eventHooks/{created.id}"
+        [event] = body["data"]["events"]
+        assert event["eventType"] == "group.user_membership.add"
+        assert [t["type"] for t in event["target"]] == ["User", "UserGroup"]
+        assert event["target"][0]["alternateId"] == "carol@example.com"
+        assert event["target"][1]["id"] == group["id"]
+
+        async def logged():
+            events, _, error = await sdk_client(sim).list_log_events(filter=f'eventType eq "group.user_membership.add" and target.id eq "{group["id"]}"')
+            assert error is None, error
+            return events
+
+        [same] = run(logged())
+        assert same.uuid == event["uuid"], "the System Log's own event"
+    finally:
+        async def remove():
+            client = sdk_client(sim)
+            for hook_id in [h.id for h in (await client.list_event_hooks())[0] or []]:
+                await client.deactivate_event_hook(hook_id)
+                result = await client.delete_event_hook(hook_id)
+                assert result[-1] is None, result[-1]
+            remaining, _, _ = await client.list_event_hooks()
+            return remaining
+
+        assert run(remove()) == []
+        receiver.stop()
