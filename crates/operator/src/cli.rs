@@ -1,5 +1,6 @@
 //! The command line: each subcommand is one thing the binary really does.
 
+use crate::leader_endpoint::PodIdentity;
 use crate::okta::credentials::{Credentials, Source};
 use crate::okta::dpop::DpopMode;
 use crate::policy::{ClaimCheck, Policy};
@@ -198,6 +199,10 @@ pub struct ServeArgs {
     /// How long a leader's lease lasts without renewal: the longest hand-over.
     #[arg(long, env = "LEASE_DURATION", default_value = "15s", value_parser = humantime::parse_duration)]
     pub lease_duration: std::time::Duration,
+    /// This Pod's IP (the downward API's `status.podIP`): the leader points the
+    /// authorizer's and the event hook's Services at it.
+    #[arg(long, env = "POD_IP")]
+    pub pod_ip: Option<std::net::IpAddr>,
 }
 
 #[derive(Clone, Copy, Debug, clap::ValueEnum)]
@@ -287,6 +292,10 @@ impl RunArgs {
             .unwrap_or_else(|_| format!("okta-rbac-operator-{}", std::process::id()));
         // The operator's namespace: the Lease's, and the authorizer's Service's.
         let namespace = args.serve.lease_namespace.clone();
+        let pod = PodIdentity {
+            name: std::env::var("POD_NAME").ok(),
+            ip: args.serve.pod_ip,
+        };
         Ok(OperatorConfig {
             okta_org_url: args.okta.okta_org_url,
             okta_credentials: std::sync::Arc::new(credentials),
@@ -326,12 +335,8 @@ impl RunArgs {
                 lease_seconds: args.serve.lease_duration.as_secs().max(3),
             }),
             reconcile_concurrency: args.reconcile.reconcile_concurrency,
-            authorizer: args
-                .authorizer
-                .into_config(&namespace, std::env::var("POD_NAME").ok()),
-            hooks: args
-                .hooks
-                .into_config(&namespace, std::env::var("POD_NAME").ok())?,
+            authorizer: args.authorizer.into_config(&namespace, pod.clone()),
+            hooks: args.hooks.into_config(&namespace, pod)?,
         })
     }
 }

@@ -22,6 +22,13 @@ const MANAGED_BY: &str = "okta-rbac-operator";
 /// Put back this often while leading, should anyone change or delete it.
 const REASSERT: Duration = Duration::from_secs(30);
 
+/// This replica's Pod, as the downward API gives it.
+#[derive(Clone, Debug, Default)]
+pub struct PodIdentity {
+    pub name: Option<String>,
+    pub ip: Option<IpAddr>,
+}
+
 /// The Service and this replica's Pod.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LeaderEndpoint {

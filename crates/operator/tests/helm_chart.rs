@@ -21,6 +21,13 @@ const AUTHORIZER: [&str; 2] = [
     "revocationAuthorizer.clientCAConfigMap=apiserver-client-ca",
 ];
 
+/// The value that turns the event hook receiver on.
+const HOOK: [&str; 1] = ["eventHook.enabled=true"];
+
+fn hook_and(more: &'static str) -> Vec<&'static str> {
+    vec![HOOK[0], more]
+}
+
 /// A control plane without the CRD: the chart installs it.
 fn plane() -> &'static ControlPlane {
     ControlPlane::shared(Vec::new)
@@ -396,7 +403,26 @@ async fn helm_installs_upgrades_and_uninstalls_on_the_test_control_plane() {
         "grantable.clusterRoles={view}",
         "--set",
         "logFormat=plain",
+        "--set",
+        HOOK[0],
+        "--set",
+        "eventHook.ingress.enabled=true",
+        "--set",
+        "eventHook.ingress.host=okta-hook.example.com",
     ]);
+    // The apiserver took the event hook's Service and Ingress as the chart renders them.
+    let hook_service = format!("{NAMESPACE}-event-hook");
+    Api::<k8s_openapi::api::core::v1::Service>::namespaced(client.clone(), NAMESPACE)
+        .get(&hook_service)
+        .await
+        .expect("the event hook's Service");
+    let ingress =
+        Api::<k8s_openapi::api::networking::v1::Ingress>::namespaced(client.clone(), NAMESPACE)
+            .get(&hook_service)
+            .await
+            .expect("the event hook's Ingress");
+    let rules = ingress.spec.and_then(|s| s.rules).unwrap_or_default();
+    assert_eq!(rules[0].host.as_deref(), Some("okta-hook.example.com"));
     let upgraded = deployments.get(NAMESPACE).await.expect("deployment");
     assert_eq!(upgraded.spec.replicas, Some(3));
     let args = upgraded
@@ -653,7 +679,7 @@ fn every_run_flag_is_reachable_through_values() {
             Env("AUTHORIZER_SERVICE", "okta-rbac-operator-authorizer"),
         ),
         (
-            "authorizer-pod-ip",
+            "pod-ip",
             AUTHORIZER.to_vec(),
             EnvFromField("POD_IP", "status.podIP"),
         ),
@@ -661,6 +687,52 @@ fn every_run_flag_is_reachable_through_values() {
             "log-level",
             vec!["logLevel=debug"],
             Arg("--log-level=debug"),
+        ),
+        (
+            "event-hook-address",
+            HOOK.to_vec(),
+            Env("EVENT_HOOK_ADDRESS", "0.0.0.0:9443"),
+        ),
+        (
+            "event-hook-tls-cert-file",
+            HOOK.to_vec(),
+            Env(
+                "EVENT_HOOK_TLS_CERT_FILE",
+                "/var/run/okta-rbac-event-hook/tls/tls.crt",
+            ),
+        ),
+        (
+            "event-hook-tls-key-file",
+            HOOK.to_vec(),
+            Env(
+                "EVENT_HOOK_TLS_KEY_FILE",
+                "/var/run/okta-rbac-event-hook/tls/tls.key",
+            ),
+        ),
+        (
+            "event-hook-secret-file",
+            hook_and("eventHook.secretKey=hookSecret"),
+            Env("EVENT_HOOK_SECRET_FILE", "/var/run/secrets/okta/hookSecret"),
+        ),
+        (
+            "event-hook-header",
+            hook_and("eventHook.header=X-Okta-Hook"),
+            Env("EVENT_HOOK_HEADER", "X-Okta-Hook"),
+        ),
+        (
+            "event-hook-body-limit",
+            hook_and("eventHook.bodyLimit=65536"),
+            Env("EVENT_HOOK_BODY_LIMIT", "65536"),
+        ),
+        (
+            "event-hook-system-log-interval",
+            hook_and("eventHook.systemLogInterval=5m"),
+            Env("EVENT_HOOK_SYSTEM_LOG_INTERVAL", "5m"),
+        ),
+        (
+            "event-hook-service",
+            HOOK.to_vec(),
+            Env("EVENT_HOOK_SERVICE", "okta-rbac-operator-event-hook"),
         ),
     ];
 
@@ -759,7 +831,7 @@ fn every_run_flag_is_reachable_through_values() {
                 .map(str::to_string)
                 .unwrap_or_else(|| match flag.as_str() {
                     "okta-org-url" => "https://example.okta.com".into(),
-                    "authorizer-pod-ip" => "10.244.0.7".into(),
+                    "pod-ip" => "10.244.0.7".into(),
                     _ => "from-the-cluster".into(),
                 });
             command_line.push(format!("--{flag}={value}"));
@@ -768,6 +840,154 @@ fn every_run_flag_is_reachable_through_values() {
             panic!("--{flag} via {values:?}: the operator refuses {command_line:?}: {error}");
         }
     }
+}
+
+#[test]
+fn the_event_hook_renders_its_service_ingress_or_route_and_certificate_or_says_what_is_missing() {
+    let rendered = helm_ok(&[
+        "template",
+        NAMESPACE,
+        CHART,
+        "--set",
+        HOOK[0],
+        "--set",
+        "eventHook.certManager.enabled=true",
+        "--set",
+        "eventHook.certManager.issuerRef.name=cluster-ca",
+        "--set",
+        "eventHook.ingress.enabled=true",
+        "--set",
+        "eventHook.ingress.host=okta-hook.example.com",
+        "--set",
+        "eventHook.ingress.className=nginx",
+        "--set",
+        "eventHook.ingress.annotations.nginx\\.ingress\\.kubernetes\\.io/backend-protocol=HTTPS",
+    ]);
+    let service_name = format!("{NAMESPACE}-event-hook");
+    let docs = by_kind_and_name(documents(&rendered));
+    let service = &docs[&("Service".to_string(), service_name.clone())];
+    assert_eq!(service["spec"]["ports"][0]["targetPort"], 9443);
+    assert_eq!(service["spec"]["ports"][0]["port"], 443);
+    assert!(
+        service["spec"].get("selector").is_none(),
+        "no selector: the leader points the Service at itself"
+    );
+    let endpoint = &docs[&("Role".to_string(), format!("{service_name}-endpoint"))];
+    assert_eq!(
+        endpoint["rules"][1]["resourceNames"],
+        serde_json::json!([format!("{service_name}-leader")]),
+        "it may change its own EndpointSlice only"
+    );
+    let certificate = &docs[&("Certificate".to_string(), service_name.clone())];
+    assert_eq!(
+        certificate["spec"]["dnsNames"][0],
+        format!("{service_name}.default.svc")
+    );
+    let ingress = &docs[&("Ingress".to_string(), service_name.clone())];
+    assert_eq!(ingress["spec"]["ingressClassName"], "nginx");
+    assert_eq!(ingress["spec"]["rules"][0]["host"], "okta-hook.example.com");
+    assert_eq!(
+        ingress["spec"]["rules"][0]["http"]["paths"][0]["path"],
+        "/okta/event-hook"
+    );
+    assert_eq!(
+        ingress["metadata"]["annotations"]["nginx.ingress.kubernetes.io/backend-protocol"],
+        "HTTPS"
+    );
+    let deployment = docs
+        .iter()
+        .find(|((kind, _), _)| kind == "Deployment")
+        .map(|(_, d)| d)
+        .expect("a Deployment");
+    let container = &deployment["spec"]["template"]["spec"]["containers"][0];
+    let env = container["env"].to_string();
+    assert!(
+        env.contains("/var/run/secrets/okta/eventHookSecret"),
+        "the secret comes from the credentials Secret: {env}"
+    );
+    assert_eq!(
+        env.matches("\"POD_IP\"").count(),
+        1,
+        "POD_IP set once: {env}"
+    );
+    let with_authorizer = helm_ok(&[
+        "template",
+        NAMESPACE,
+        CHART,
+        "--set",
+        HOOK[0],
+        "--set",
+        AUTHORIZER[0],
+        "--set",
+        AUTHORIZER[1],
+    ]);
+    assert_eq!(
+        with_authorizer.matches("name: POD_IP").count(),
+        1,
+        "POD_IP set once with both"
+    );
+
+    let route = helm_ok(&[
+        "template",
+        NAMESPACE,
+        CHART,
+        "--set",
+        HOOK[0],
+        "--set",
+        "eventHook.httpRoute.enabled=true",
+        "--set",
+        "eventHook.httpRoute.hostname=okta-hook.example.com",
+        "--set",
+        "eventHook.httpRoute.parentRefs[0].name=public",
+        "--set",
+        "eventHook.httpRoute.backendTLS.enabled=true",
+        "--set",
+        "eventHook.httpRoute.backendTLS.caConfigMap=hook-ca",
+    ]);
+    let docs = by_kind_and_name(documents(&route));
+    let http_route = &docs[&("HTTPRoute".to_string(), service_name.clone())];
+    assert_eq!(http_route["spec"]["parentRefs"][0]["name"], "public");
+    assert_eq!(
+        http_route["spec"]["rules"][0]["backendRefs"][0]["name"],
+        service_name
+    );
+    let policy = &docs[&("BackendTLSPolicy".to_string(), service_name.clone())];
+    assert_eq!(
+        policy["spec"]["validation"]["hostname"],
+        format!("{service_name}.default.svc")
+    );
+    assert_eq!(
+        policy["spec"]["validation"]["caCertificateRefs"][0]["name"],
+        "hook-ca"
+    );
+
+    for (values, says) in [
+        (
+            vec![HOOK[0], "eventHook.ingress.enabled=true"],
+            "eventHook.ingress.host is required",
+        ),
+        (
+            vec![HOOK[0], "eventHook.httpRoute.enabled=true"],
+            "eventHook.httpRoute.parentRefs is required",
+        ),
+        (
+            vec![HOOK[0], "eventHook.certManager.enabled=true"],
+            "eventHook.certManager.issuerRef.name is required",
+        ),
+        (
+            vec![HOOK[0], "eventHook.header=Bad Header"],
+            "/eventHook/header",
+        ),
+    ] {
+        let mut args = vec!["template", NAMESPACE, CHART];
+        for value in &values {
+            args.extend(["--set", value]);
+        }
+        let refused = helm(&args).expect("helm runs").expect_err("refused");
+        assert!(refused.contains(says), "{values:?}: {refused}");
+    }
+    let off = helm_ok(&["template", NAMESPACE, CHART]);
+    assert!(!off.contains("event-hook"), "off by default");
 }
 
 #[test]

@@ -4,9 +4,9 @@
 //! apiserver's `--authorization-config`.
 
 use super::server::TlsFiles;
-use crate::leader_endpoint::LeaderEndpoint;
+use crate::leader_endpoint::{LeaderEndpoint, PodIdentity};
 use serde_json::{Value, json};
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::path::PathBuf;
 
 /// The revocation authorizer: a Webhook authorizer the apiserver calls before RBAC.
@@ -28,12 +28,9 @@ pub struct AuthorizerArgs {
     /// The authorizer's Service, without a selector, in the operator's namespace: the
     /// leader points its EndpointSlice (`<name>-leader`) at its own Pod, so that the
     /// apiserver reaches only the replica that holds Okta's member lists (a standby would
-    /// have no opinion on anything). Needs `--authorizer-pod-ip`.
-    #[arg(long, env = "AUTHORIZER_SERVICE", requires = "authorizer_pod_ip")]
+    /// have no opinion on anything). Needs `--pod-ip`.
+    #[arg(long, env = "AUTHORIZER_SERVICE", requires = "pod_ip")]
     pub authorizer_service: Option<String>,
-    /// This Pod's IP (the downward API's `status.podIP`), for the EndpointSlice.
-    #[arg(long, env = "POD_IP")]
-    pub authorizer_pod_ip: Option<IpAddr>,
 }
 
 /// Where and with which certificates the authorizer serves.
@@ -48,11 +45,7 @@ pub struct AuthorizerConfig {
 impl AuthorizerArgs {
     /// `None` unless an address is given (clap requires the files with it). The Service
     /// is in `namespace`; `pod_name` names this Pod.
-    pub fn into_config(
-        self,
-        namespace: &str,
-        pod_name: Option<String>,
-    ) -> Option<AuthorizerConfig> {
+    pub fn into_config(self, namespace: &str, pod: PodIdentity) -> Option<AuthorizerConfig> {
         match self {
             AuthorizerArgs {
                 authorizer_address: Some(address),
@@ -60,7 +53,6 @@ impl AuthorizerArgs {
                 authorizer_tls_key_file: Some(key),
                 authorizer_client_ca_file: Some(client_ca),
                 authorizer_service,
-                authorizer_pod_ip,
             } => Some(AuthorizerConfig {
                 address,
                 files: TlsFiles {
@@ -68,16 +60,16 @@ impl AuthorizerArgs {
                     key,
                     client_ca: Some(client_ca),
                 },
-                leader_endpoint: authorizer_service.zip(authorizer_pod_ip).map(
-                    |(service, pod_ip)| LeaderEndpoint {
+                leader_endpoint: authorizer_service.zip(pod.ip).map(|(service, pod_ip)| {
+                    LeaderEndpoint {
                         service,
                         namespace: namespace.to_string(),
                         pod_ip,
-                        pod_name,
+                        pod_name: pod.name,
                         port: address.port(),
                         port_name: "authorizer".into(),
-                    },
-                ),
+                    }
+                }),
             }),
             _ => None,
         }

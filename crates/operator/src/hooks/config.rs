@@ -3,8 +3,8 @@
 use super::HookConfig;
 use super::secret::HeaderSecret;
 use crate::https::TlsFiles;
-use crate::leader_endpoint::LeaderEndpoint;
-use std::net::{IpAddr, SocketAddr};
+use crate::leader_endpoint::{LeaderEndpoint, PodIdentity};
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -40,12 +40,9 @@ pub struct HookArgs {
     pub event_hook_system_log_interval: Duration,
     /// The receiver's Service, without a selector, in the operator's namespace: the
     /// leader points its EndpointSlice (`<name>-leader`) at its own Pod, so that Okta's
-    /// deliveries reach the replica that acts on them. Needs `--event-hook-pod-ip`.
-    #[arg(long, env = "EVENT_HOOK_SERVICE", requires = "event_hook_pod_ip")]
+    /// deliveries reach the replica that acts on them. Needs `--pod-ip`.
+    #[arg(long, env = "EVENT_HOOK_SERVICE", requires = "pod_ip")]
     pub event_hook_service: Option<String>,
-    /// This Pod's IP (the downward API's `status.podIP`), for the EndpointSlice.
-    #[arg(long, env = "POD_IP")]
-    pub event_hook_pod_ip: Option<IpAddr>,
 }
 
 impl HookArgs {
@@ -54,7 +51,7 @@ impl HookArgs {
     pub fn into_config(
         self,
         namespace: &str,
-        pod_name: Option<String>,
+        pod: PodIdentity,
     ) -> Result<Option<HookConfig>, String> {
         let HookArgs {
             event_hook_address: Some(address),
@@ -79,16 +76,17 @@ impl HookArgs {
             secret: Arc::new(secret),
             body_limit: self.event_hook_body_limit,
             system_log_interval: self.event_hook_system_log_interval,
-            leader_endpoint: self.event_hook_service.zip(self.event_hook_pod_ip).map(
-                |(service, pod_ip)| LeaderEndpoint {
+            leader_endpoint: self
+                .event_hook_service
+                .zip(pod.ip)
+                .map(|(service, pod_ip)| LeaderEndpoint {
                     service,
                     namespace: namespace.to_string(),
                     pod_ip,
-                    pod_name,
+                    pod_name: pod.name,
                     port: address.port(),
                     port_name: "event-hook".into(),
-                },
-            ),
+                }),
         }))
     }
 }

@@ -9,6 +9,7 @@ use crate::okta::LogEvent;
 use crate::okta::items::Items;
 use axum::Router;
 use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -78,7 +79,7 @@ pub fn events_of(body: &[u8]) -> Result<Items<LogEvent>, String> {
 async fn delivered(
     State(receiver): State<Arc<Receiver>>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Response {
     if !receiver.authorized(&headers) {
         return receiver.refuse(
@@ -87,6 +88,23 @@ async fn delivered(
             "the event hook's header is missing or wrong",
         );
     }
+    let body = match body {
+        Ok(body) => body,
+        Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            return receiver.refuse(
+                "too_large",
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "the delivery is larger than --event-hook-body-limit",
+            );
+        }
+        Err(_) => {
+            return receiver.refuse(
+                "unreadable",
+                StatusCode::BAD_REQUEST,
+                "the delivery's body cannot be read",
+            );
+        }
+    };
     let events = match events_of(&body) {
         Ok(events) => events,
         Err(error) => {

@@ -10,6 +10,7 @@ use super::changes::{
     ChangedGroup, SeenEvents, Source, changed_groups, in_published_order, users_with_new_status,
 };
 use super::groups::GroupDirectory;
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -34,19 +35,38 @@ pub struct HookHealth {
     last_delivery: Option<Instant>,
     /// When the log last found an event the hook had not delivered in time.
     last_miss: Option<Instant>,
+    /// Events the log found first, just published: by uuid, when the hook's copy is due.
+    awaiting: HashMap<String, Instant>,
 }
 
 impl HookHealth {
-    pub fn delivered(&mut self, now: Instant) {
+    /// The hook delivered these events (new or copies).
+    pub fn delivered<'a>(&mut self, uuids: impl IntoIterator<Item = &'a str>, now: Instant) {
         self.last_delivery = Some(now);
+        for uuid in uuids {
+            self.awaiting.remove(uuid);
+        }
     }
 
-    pub fn missed(&mut self, now: Instant) {
-        self.last_miss = Some(now);
+    /// The log found this event before the hook delivered it; `published_ago`: how long
+    /// after Okta published it (`None`: unknown).
+    pub fn found_first(&mut self, uuid: &str, published_ago: Option<Duration>, now: Instant) {
+        match published_ago {
+            Some(ago) if ago < HOOK_GRACE => {
+                self.awaiting
+                    .insert(uuid.to_string(), now + (HOOK_GRACE - ago));
+            }
+            _ => self.last_miss = Some(now),
+        }
     }
 
     /// A delivery came, and none was missed since.
-    pub fn flowing(&self) -> bool {
+    pub fn flowing(&mut self, now: Instant) -> bool {
+        let before = self.awaiting.len();
+        self.awaiting.retain(|_, due| *due > now);
+        if self.awaiting.len() < before {
+            self.last_miss = Some(now);
+        }
         match (self.last_delivery, self.last_miss) {
             (Some(delivery), Some(miss)) => delivery > miss,
             (Some(_), None) => true,
@@ -85,7 +105,7 @@ impl ChangeStream {
     pub fn take(&self, source: Source, events: Vec<LogEvent>, unreadable: usize) -> Vec<String> {
         let now = Instant::now();
         if source == Source::EventHook {
-            lock(&self.hooks).delivered(now);
+            lock(&self.hooks).delivered(events.iter().map(|e| e.uuid.as_str()), now);
         }
         let mut new: Vec<LogEvent> = {
             let mut seen = lock(&self.seen);
@@ -98,8 +118,11 @@ impl ChangeStream {
                 })
                 .collect()
         };
-        if source == Source::SystemLog && new.iter().any(|e| published_before(e, HOOK_GRACE)) {
-            lock(&self.hooks).missed(now);
+        if source == Source::SystemLog {
+            let mut hooks = lock(&self.hooks);
+            for event in &new {
+                hooks.found_first(&event.uuid, published_ago(event), now);
+            }
         }
         in_published_order(&mut new);
         if !new.is_empty() {
@@ -128,17 +151,14 @@ impl ChangeStream {
 
     /// Whether the event hook delivers every event before the System Log finds it.
     pub fn hooks_flowing(&self) -> bool {
-        lock(&self.hooks).flowing()
+        lock(&self.hooks).flowing(Instant::now())
     }
 }
 
-/// Whether Okta published the event more than `ago` before now.
-fn published_before(event: &LogEvent, ago: Duration) -> bool {
-    event
-        .published
-        .as_deref()
-        .and_then(super::recent::age_seconds)
-        .is_some_and(|age| age > ago.as_secs_f64())
+/// How long before now Okta published the event.
+fn published_ago(event: &LogEvent) -> Option<Duration> {
+    let seconds = super::recent::age_seconds(event.published.as_deref()?)?;
+    Some(Duration::from_secs_f64(seconds.max(0.0)))
 }
 
 #[cfg(test)]
@@ -149,35 +169,53 @@ mod tests {
     fn hooks_flow_once_they_deliver_and_until_the_log_finds_what_they_missed() {
         let mut health = HookHealth::default();
         let start = Instant::now();
-        assert!(!health.flowing(), "no delivery yet");
-        health.delivered(start);
-        assert!(health.flowing());
-        health.missed(start + Duration::from_secs(1));
-        assert!(!health.flowing(), "the log found an event first");
-        health.delivered(start + Duration::from_secs(2));
-        assert!(health.flowing(), "delivering again");
+        assert!(!health.flowing(start), "no delivery yet");
+        health.delivered(["e1"], start);
+        assert!(health.flowing(start));
+        health.found_first("e2", Some(Duration::from_secs(30)), start);
+        assert!(!health.flowing(start), "the log found an old event first");
+        health.delivered(["e3"], start + Duration::from_secs(1));
+        assert!(
+            health.flowing(start + Duration::from_secs(1)),
+            "delivering again"
+        );
     }
 
     #[test]
-    fn an_event_published_long_ago_is_one_the_hook_missed() {
-        let event = |published: &str| LogEvent {
+    fn an_event_the_log_reads_just_after_okta_published_it_waits_for_the_hook_s_copy() {
+        let mut health = HookHealth::default();
+        let start = Instant::now();
+        health.delivered(["e1"], start);
+        health.found_first("e2", Some(Duration::from_secs(1)), start);
+        assert!(health.flowing(start), "the hook may still deliver it");
+        health.delivered(["e2"], start + Duration::from_secs(2));
+        assert!(health.flowing(start + HOOK_GRACE * 2), "it did");
+        let later = start + Duration::from_secs(3);
+        health.found_first("e4", None, later);
+        assert!(!health.flowing(later), "no time to wait by");
+        let mut health = HookHealth::default();
+        health.delivered(["e1"], start);
+        health.found_first("e5", Some(Duration::from_secs(1)), start);
+        assert!(
+            !health.flowing(start + HOOK_GRACE),
+            "never delivered within the grace"
+        );
+    }
+
+    #[test]
+    fn an_event_s_age_is_read_from_its_publication() {
+        let event = |published: Option<&str>| LogEvent {
             uuid: "e".into(),
             event_type: "group.user_membership.remove".into(),
-            published: Some(published.into()),
+            published: published.map(str::to_string),
             target: Vec::new(),
         };
-        assert!(published_before(
-            &event("2026-01-01T00:00:00.000Z"),
-            HOOK_GRACE
-        ));
+        let old = published_ago(&event(Some("2026-01-01T00:00:00.000Z"))).expect("age");
+        assert!(old > HOOK_GRACE);
         let now = k8s_openapi::jiff::Timestamp::now().to_string();
-        assert!(!published_before(&event(&now), HOOK_GRACE));
-        assert!(!published_before(
-            &LogEvent {
-                published: None,
-                ..event(&now)
-            },
-            HOOK_GRACE
-        ));
+        let fresh = published_ago(&event(Some(&now))).expect("age");
+        assert!(fresh < HOOK_GRACE);
+        assert_eq!(published_ago(&event(None)), None);
+        assert_eq!(published_ago(&event(Some("yesterday"))), None);
     }
 }
