@@ -6,9 +6,11 @@
 
 mod access;
 mod authorizer;
+mod hook;
 
 pub use access::{ACTIONS, access, access_table, id_token};
 pub use authorizer::AuthorizerSetup;
+pub use hook::EventHookSetup;
 
 use k8s_openapi::api::authentication::v1::{TokenRequest, TokenRequestSpec};
 use k8s_openapi::api::core::v1::ServiceAccount;
@@ -49,6 +51,21 @@ pub struct Demo {
     pub sim: OktaSim,
     /// The revocation authorizer's certificates and configuration, when it serves.
     pub authorizer: Option<AuthorizerSetup>,
+    /// The event hook receiver's certificate and secret, when Okta pushes its changes.
+    pub event_hook: Option<EventHookSetup>,
+}
+
+/// What a demo world runs besides the operator's defaults.
+#[derive(Clone, Debug, Default)]
+pub struct DemoConfig<'a> {
+    /// The apiserver's OIDC username and groups prefix (and the operator's).
+    pub prefix: &'a str,
+    pub operator_flags: &'a [&'a str],
+    /// The revocation authorizer before RBAC, with this failure policy (`no-opinion` or
+    /// `deny`).
+    pub authorizer: Option<&'a str>,
+    /// Okta's event hook, registered with the local Okta.
+    pub event_hook: bool,
 }
 
 impl Demo {
@@ -62,7 +79,15 @@ impl Demo {
         operator_binary: &Path,
         operator_flags: &[&str],
     ) -> Result<Self, String> {
-        Self::start_full(prefix, operator_binary, operator_flags, None).await
+        Self::start_configured(
+            operator_binary,
+            DemoConfig {
+                prefix,
+                operator_flags,
+                ..Default::default()
+            },
+        )
+        .await
     }
 
     /// The same, with the revocation authorizer placed before RBAC in the apiserver, with
@@ -73,16 +98,31 @@ impl Demo {
         failure_policy: &str,
         operator_flags: &[&str],
     ) -> Result<Self, String> {
-        let setup = AuthorizerSetup::prepare(operator_binary, prefix, failure_policy)?;
-        Self::start_full(prefix, operator_binary, operator_flags, Some(setup)).await
+        Self::start_configured(
+            operator_binary,
+            DemoConfig {
+                prefix,
+                operator_flags,
+                authorizer: Some(failure_policy),
+                event_hook: false,
+            },
+        )
+        .await
     }
 
-    async fn start_full(
-        prefix: &str,
+    pub async fn start_configured(
         operator_binary: &Path,
-        operator_flags: &[&str],
-        authorizer: Option<AuthorizerSetup>,
+        config: DemoConfig<'_>,
     ) -> Result<Self, String> {
+        let prefix = config.prefix;
+        let authorizer = config
+            .authorizer
+            .map(|policy| AuthorizerSetup::prepare(operator_binary, prefix, policy))
+            .transpose()?;
+        let event_hook = config
+            .event_hook
+            .then(EventHookSetup::prepare)
+            .transpose()?;
         let seed = Seed::from_yaml(EXAMPLE_ORG).map_err(|e| e.to_string())?;
         let sim = OktaSim::start(SimOptions::new(seed))
             .await
@@ -106,8 +146,15 @@ impl Demo {
         sim.write_ca(&plane.dir().join("okta-ca.pem"))
             .map_err(|e| e.to_string())?;
         let client = plane.client().await.map_err(|e| e.to_string())?;
-        let mut flags: Vec<String> = operator_flags.iter().map(|f| f.to_string()).collect();
+        let mut flags: Vec<String> = config
+            .operator_flags
+            .iter()
+            .map(|f| f.to_string())
+            .collect();
         if let Some(setup) = &authorizer {
+            flags.extend(setup.operator_flags());
+        }
+        if let Some(setup) = &event_hook {
             flags.extend(setup.operator_flags());
         }
         let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
@@ -121,11 +168,22 @@ impl Demo {
             authorizer.is_some(),
         )
         .await?;
+        let mut operator = operator;
+        if let Some(setup) = &event_hook {
+            // Okta's verification needs the receiver listening, which it is once the
+            // operator answers its probes.
+            operator
+                .wait_ready(Duration::from_secs(60))
+                .await
+                .map_err(|e| e.to_string())?;
+            setup.register(&sim).await?;
+        }
         let demo = Self {
             operator,
             plane,
             sim,
             authorizer,
+            event_hook,
         };
         apply_samples(&client).await?;
         wait_ready(&client, &["k8s-admins", "k8s-restricted-users"]).await?;
@@ -236,12 +294,18 @@ async fn start_operator(
     plane
         .write_token_kubeconfig(&token, &kubeconfig)
         .map_err(|e| e.to_string())?;
+    // A short resync, unless the caller sets one (the benchmark uses the default).
+    let resync = (!flags.iter().any(|f| f.starts_with("--resync-interval")))
+        .then_some(["--resync-interval", "10s"])
+        .into_iter()
+        .flatten();
     OperatorLaunch::new(binary, &kubeconfig, sim.base_url())
         .okta_ca_file(&plane.dir().join("okta-ca.pem"))
         .okta_token(OPERATOR_TOKEN)
         .namespace(OPERATOR_NAMESPACE)
         .args(["--groups-prefix", prefix, "--username-prefix", prefix])
-        .args(["--resync-interval", "10s", "--leader-election"])
+        .args(resync)
+        .args(["--leader-election"])
         .args(["--okta-authorization-server", "default"])
         .args(["--oidc-scopes", "openid,email,profile,groups"])
         .args(flags.iter().copied())

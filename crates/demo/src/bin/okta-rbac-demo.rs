@@ -2,7 +2,9 @@
 //! samples; then each example user's real access. Runs until Ctrl-C (`--once` exits).
 
 use clap::Parser;
-use okta_rbac_demo::{Demo, USERS, access_table, kubectl_get_ogb, kubectl_okta_rbac_explain};
+use okta_rbac_demo::{
+    Demo, DemoConfig, USERS, access_table, kubectl_get_ogb, kubectl_okta_rbac_explain,
+};
 use okta_rbac_testenv::tool::{self, Shutdown};
 use std::process::ExitCode;
 
@@ -15,6 +17,9 @@ struct Args {
     /// The apiserver's OIDC username and groups prefix (and the operator's).
     #[arg(long, default_value = "")]
     prefix: String,
+    /// Without Okta's event hook: Okta's changes come through the System Log alone.
+    #[arg(long)]
+    no_event_hook: bool,
 }
 
 fn main() -> ExitCode {
@@ -28,7 +33,21 @@ async fn run(args: Args) -> Result<(), String> {
     println!(
         ">> starting the local Okta (example org), a control plane trusting it for OIDC, the operator and the samples"
     );
-    let demo = Demo::start(&args.prefix, &operator).await?;
+    let demo = Demo::start_configured(
+        &operator,
+        DemoConfig {
+            prefix: &args.prefix,
+            event_hook: !args.no_event_hook,
+            ..Default::default()
+        },
+    )
+    .await?;
+    if let Some(hook) = &demo.event_hook {
+        println!(
+            ">> the local Okta pushes its changes to the operator's event hook at {}",
+            hook.url()
+        );
+    }
     println!(">> kubectl get ogb\n{}", kubectl_get_ogb(&demo)?);
     println!(
         ">> what each example user may do with their own ID token\n{}",

@@ -15,7 +15,8 @@
 //! It prints a table and writes `docs/bench/results.md`, `docs/bench/bench.svg` and, for
 //! the large-cluster cases, `docs/bench/large.md`. SIZES=100,1000,5000 by default;
 //! BENCH_NO_PEER, BENCH_PEER_MAX, LARGE_CASES, AUTHORIZER_RATE, AUTHORIZER_SECONDS,
-//! BENCH_OUT, OPERATOR_ARGS (see
+//! REVOCATION_ROUNDS, SOURCES_CHANGES, SOURCES_GROUPS, SOURCES_QUIET_SECONDS, BENCH_OUT,
+//! OPERATOR_ARGS (see
 //! docs/contributing/benchmark.md).
 
 mod apiserver;
@@ -29,6 +30,7 @@ mod output;
 mod peer;
 mod results;
 mod revocation;
+mod sources;
 mod watch;
 mod workload;
 
@@ -388,11 +390,15 @@ async fn main() {
     let revocation_table = revocation::run(&operator_bin)
         .await
         .map(|rows| revocation::table(&rows));
+    let sources_table = sources::run(&operator_bin)
+        .await
+        .map(|results| sources::table(&results));
     println!(
-        "{}\n{large_table}\n{}\n{}",
+        "{}\n{large_table}\n{}\n{}\n{}",
         table(&results),
         authorizer_table.as_deref().unwrap_or_default(),
-        revocation_table.as_deref().unwrap_or_default()
+        revocation_table.as_deref().unwrap_or_default(),
+        sources_table.as_deref().unwrap_or_default()
     );
     // BENCH_OUT: elsewhere than docs/bench (CI's quick run).
     let docs = std::env::var_os("BENCH_OUT")
@@ -448,6 +454,9 @@ async fn main() {
     }
     if let Some(table) = &revocation_table {
         revocation::write(&docs.join("revocation.md"), cpus, table);
+    }
+    if let Some(table) = &sources_table {
+        sources::write(&docs.join("sources.md"), cpus, table);
     }
     if results.is_empty() {
         return;

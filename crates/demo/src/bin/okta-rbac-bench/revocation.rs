@@ -27,7 +27,7 @@ pub enum Setup {
 }
 
 impl Setup {
-    fn describe(self) -> &'static str {
+    pub fn describe(self) -> &'static str {
         match self {
             Setup::GroupAlone => "Group mode alone",
             Setup::GroupWithAuthorizer => "Group mode with the authorizer",
@@ -48,7 +48,7 @@ pub enum Change {
 }
 
 impl Change {
-    fn describe(self) -> &'static str {
+    pub fn describe(self) -> &'static str {
         match self {
             Change::Removed => "removed from the group",
             Change::Suspended => "suspended",
@@ -60,7 +60,7 @@ impl Change {
         }
     }
 
-    fn tag(self) -> &'static str {
+    pub fn tag(self) -> &'static str {
         match self {
             Change::Removed => "rm",
             Change::Suspended => "su",
@@ -100,15 +100,17 @@ fn rounds() -> usize {
 }
 
 /// One round's world: its group, user, token.
-struct Round {
-    group_id: String,
-    group: String,
-    user: String,
-    token: kube::Client,
+pub struct Round {
+    pub group_id: String,
+    pub group: String,
+    pub user: String,
+    /// The OktaGroupBinding granting the group `view` in default.
+    pub object: String,
+    pub token: kube::Client,
 }
 
 /// The status of listing pods in default with `client`.
-async fn lists_pods(client: &kube::Client) -> u16 {
+pub async fn lists_pods(client: &kube::Client) -> u16 {
     use k8s_openapi::api::core::v1::Pod;
     use kube::api::{Api, ListParams};
     match Api::<Pod>::namespaced(client.clone(), "default")
@@ -124,7 +126,7 @@ async fn lists_pods(client: &kube::Client) -> u16 {
 /// The rounds of one change in one setup: each a group with one member, an object
 /// granting `view` in default (ending at `ends[i]` when given), and the member's token,
 /// once it lists pods.
-async fn prepare(
+pub async fn prepare(
     demo: &Demo,
     setup: Setup,
     change: Change,
@@ -181,6 +183,7 @@ async fn prepare(
             group_id,
             group,
             user,
+            object: format!("rev-{tag}"),
             token,
         });
     }
@@ -196,7 +199,7 @@ async fn prepare(
     Ok(rounds)
 }
 
-fn setup_tag(setup: Setup) -> &'static str {
+pub fn setup_tag(setup: Setup) -> &'static str {
     match setup {
         Setup::GroupAlone => "g",
         Setup::GroupWithAuthorizer => "a",
@@ -204,25 +207,24 @@ fn setup_tag(setup: Setup) -> &'static str {
     }
 }
 
-fn apply(demo: &Demo, change: Change, round: &Round) -> Result<(), String> {
-    let sim = &demo.sim;
+pub fn apply_change(
+    sim: &okta_sim::OktaSim,
+    change: Change,
+    group_id: &str,
+    group: &str,
+    user: &str,
+) -> Result<(), String> {
     let done = match change {
-        Change::Removed => sim.remove_member(&round.group_id, &round.user),
-        Change::Suspended => sim
-            .user_lifecycle(&round.user, Lifecycle::Suspend)
-            .map(drop),
-        Change::Deactivated => sim
-            .user_lifecycle(&round.user, Lifecycle::Deactivate)
-            .map(drop),
+        Change::Removed => sim.remove_member(group_id, user),
+        Change::Suspended => sim.user_lifecycle(user, Lifecycle::Suspend).map(drop),
+        Change::Deactivated => sim.user_lifecycle(user, Lifecycle::Deactivate).map(drop),
         // Okta deletes in two steps: the first DELETE deactivates, the second deletes.
         Change::Deleted => sim
-            .user_lifecycle(&round.user, Lifecycle::Delete)
-            .and_then(|_| sim.user_lifecycle(&round.user, Lifecycle::Delete))
+            .user_lifecycle(user, Lifecycle::Delete)
+            .and_then(|_| sim.user_lifecycle(user, Lifecycle::Delete))
             .map(drop),
-        Change::GroupDeleted => sim.delete_group(&round.group_id),
-        Change::Renamed => {
-            sim.rename_group(&round.group_id, round.group.trim_start_matches("k8s-"))
-        }
+        Change::GroupDeleted => sim.delete_group(group_id),
+        Change::Renamed => sim.rename_group(group_id, group.trim_start_matches("k8s-")),
         Change::TimeBoundEnd => Ok(()),
     };
     done.map_err(|e| e.to_string())
@@ -254,7 +256,13 @@ async fn measure(demo: &Demo, setup: Setup, change: Change, rounds: usize) -> Re
             }
             None => {
                 tokio::time::sleep(SPACING).await;
-                apply(demo, change, &round)?;
+                apply_change(
+                    &demo.sim,
+                    change,
+                    &round.group_id,
+                    &round.group,
+                    &round.user,
+                )?;
                 Instant::now()
             }
         };
