@@ -400,6 +400,8 @@ bench: controlplane $(if $(BENCH_NO_PEER),,peers)
 # large cases, its results in .build/bench-smoke: proves that make bench runs.
 bench-smoke: controlplane
 	SIZES=20 BENCH_NO_PEER=1 LARGE_CASES= AUTHORIZER_RATE=200 AUTHORIZER_SECONDS=2 REVOCATION_ROUNDS=1 \
+		SOURCES_CHANGES=1 SOURCES_GROUPS=8 SOURCES_QUIET_SECONDS=5 SOURCES_RESYNC_SECONDS=5 \
+		CLUSTERS=2 CLUSTER_GROUPS=3 CLUSTER_CHANGES=2 CLUSTER_QUIET_SECONDS=5 \
 		BENCH_OUT=$(CURDIR)/.build/bench-smoke $(TARGET_DIR)/debug/okta-rbac-bench
 
 # Debian packages the image and the node need: buildah builds images offline, runc runs

@@ -29,7 +29,9 @@ pub type OnEvents = Box<dyn Fn(&[LogEvent], Instant) + Send + Sync>;
 pub type OnTaken = Box<dyn Fn(Source, bool) + Send + Sync>;
 
 /// Whether the event hook delivers what the System Log finds: then the log, the safety
-/// net, may be read less often.
+/// net, may be read less often. A delivery (or Okta's verification) is the evidence;
+/// until the first, and from an event the log finds first, the log is read at its own
+/// pace.
 #[derive(Default, Debug)]
 pub struct HookHealth {
     last_delivery: Option<Instant>,

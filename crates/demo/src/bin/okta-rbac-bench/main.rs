@@ -15,13 +15,15 @@
 //! It prints a table and writes `docs/bench/results.md`, `docs/bench/bench.svg` and, for
 //! the large-cluster cases, `docs/bench/large.md`. SIZES=100,1000,5000 by default;
 //! BENCH_NO_PEER, BENCH_PEER_MAX, LARGE_CASES, AUTHORIZER_RATE, AUTHORIZER_SECONDS,
-//! REVOCATION_ROUNDS, SOURCES_CHANGES, SOURCES_GROUPS, SOURCES_QUIET_SECONDS, BENCH_OUT,
+//! REVOCATION_ROUNDS, SOURCES_CHANGES, SOURCES_GROUPS, SOURCES_QUIET_SECONDS, CLUSTERS,
+//! CLUSTER_GROUPS, CLUSTER_CHANGES, CLUSTER_QUIET_SECONDS, BENCH_OUT,
 //! OPERATOR_ARGS (see
 //! docs/contributing/benchmark.md).
 
 mod apiserver;
 mod authorizer;
 mod churn;
+mod clusters;
 mod cpu;
 mod floor;
 mod large;
@@ -393,12 +395,16 @@ async fn main() {
     let sources_table = sources::run(&operator_bin)
         .await
         .map(|results| sources::table(&results));
+    let clusters_table = clusters::run(&operator_bin)
+        .await
+        .map(|result| clusters::table(&result));
     println!(
-        "{}\n{large_table}\n{}\n{}\n{}",
+        "{}\n{large_table}\n{}\n{}\n{}\n{}",
         table(&results),
         authorizer_table.as_deref().unwrap_or_default(),
         revocation_table.as_deref().unwrap_or_default(),
-        sources_table.as_deref().unwrap_or_default()
+        sources_table.as_deref().unwrap_or_default(),
+        clusters_table.as_deref().unwrap_or_default()
     );
     // BENCH_OUT: elsewhere than docs/bench (CI's quick run).
     let docs = std::env::var_os("BENCH_OUT")
@@ -457,6 +463,9 @@ async fn main() {
     }
     if let Some(table) = &sources_table {
         sources::write(&docs.join("sources.md"), cpus, table);
+    }
+    if let Some(table) = &clusters_table {
+        clusters::write(&docs.join("clusters.md"), cpus, table);
     }
     if results.is_empty() {
         return;

@@ -27,8 +27,6 @@ const SPACING: Duration = Duration::from_millis(370);
 /// Polled this often for the first seconds after a change, then every second.
 const FAST_POLL: Duration = Duration::from_millis(250);
 const FAST_FOR: Duration = Duration::from_secs(10);
-/// Still in this long past one resync interval after the change: kept.
-const GIVE_UP_AFTER_RESYNC: Duration = Duration::from_secs(60);
 
 /// The operator's resync interval (SOURCES_RESYNC_SECONDS, 300 by default: the operator's
 /// default; shorter only to try the case quickly).
@@ -36,8 +34,9 @@ fn resync() -> Duration {
     Duration::from_secs(env_number("SOURCES_RESYNC_SECONDS", 300) as u64)
 }
 
+/// Still in this long after the change (a fifth past one resync, and ten seconds): kept.
 fn give_up() -> Duration {
-    resync() + GIVE_UP_AFTER_RESYNC
+    resync().mul_f64(1.2) + Duration::from_secs(10)
 }
 
 const CHANGES: [Change; 4] = [
