@@ -6,14 +6,12 @@
 use okta_rbac_operator::hooks::EVENT_TYPES;
 use okta_rbac_pki::CertificateAuthority;
 use okta_rbac_testenv::unique_name;
-use okta_sim::OktaSim;
+use okta_sim::{HookRegistration, OktaSim};
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::PathBuf;
 
 /// The header value Okta sends, as the hook's `authScheme.value`.
 const SECRET: &str = "Bearer demo-event-hook-secret";
-/// The local Okta's token that registers the hook (an admin's, in a real org).
-const ADMIN_TOKEN: &str = "00demo-hook-admin-token";
 
 /// The files of one receiver, removed with it.
 pub struct EventHookSetup {
@@ -83,50 +81,18 @@ impl EventHookSetup {
     pub async fn register(&self, sim: &OktaSim) -> Result<String, String> {
         sim.trust_hook_roots(&self.ca_pem)
             .map_err(|e| e.to_string())?;
-        sim.issue_api_token("event hook admin", ADMIN_TOKEN, None);
-        let config = okta_rbac_pki::client_config_trusting(&[sim.ca_pem().unwrap_or_default()])?;
-        let okta = reqwest::Client::builder()
-            .tls_backend_preconfigured(config)
-            .build()
-            .map_err(|e| e.to_string())?;
-        let base = sim.base_url();
-        let call = |request: reqwest::RequestBuilder| async move {
-            let response = request
-                .header("Authorization", format!("SSWS {ADMIN_TOKEN}"))
-                .send()
-                .await
-                .map_err(|e| e.to_string())?;
-            let status = response.status();
-            let body: serde_json::Value = response.json().await.map_err(|e| e.to_string())?;
-            if status.is_success() {
-                Ok(body)
-            } else {
-                Err(format!("{status}: {body}"))
-            }
-        };
-        let created = call(okta.post(format!("{base}/api/v1/eventHooks")).json(
-            &serde_json::json!({
-                "name": "okta-rbac-operator",
-                "events": {"type": "EVENT_TYPE", "items": EVENT_TYPES},
-                "channel": {
-                    "type": "HTTP",
-                    "version": "1.0.0",
-                    "config": {
-                        "uri": self.url(),
-                        "authScheme": {"type": "HEADER", "key": "Authorization", "value": SECRET},
-                    },
-                },
-            }),
-        ))
-        .await
-        .map_err(|e| format!("creating the event hook: {e}"))?;
-        let id = created["id"]
+        let hook = sim
+            .register_event_hook(HookRegistration {
+                name: "okta-rbac-operator",
+                uri: &self.url(),
+                header: "Authorization",
+                secret: SECRET,
+                event_types: &EVENT_TYPES,
+            })
+            .await?;
+        hook["id"]
             .as_str()
-            .ok_or("the event hook has no id")?
-            .to_string();
-        call(okta.post(format!("{base}/api/v1/eventHooks/{id}/lifecycle/verify")))
-            .await
-            .map_err(|e| format!("verifying the event hook: {e}"))?;
-        Ok(id)
+            .map(str::to_string)
+            .ok_or_else(|| "the event hook has no id".into())
     }
 }

@@ -30,7 +30,9 @@ mod users;
 mod wire;
 
 pub use directory::{Lifecycle, Outcome as LifecycleOutcome};
-pub use event_hooks::{AttemptOutcome, DeliveryRecord, EventHookFaults, EventHookSettings};
+pub use event_hooks::{
+    AttemptOutcome, DeliveryRecord, EventHookFaults, EventHookSettings, HookRegistration,
+};
 pub use faults::FaultSettings;
 pub use seed::{GroupType, OAuthSettings, RateLimitSettings, Seed, UserStatus};
 

@@ -21,13 +21,14 @@ use okta_rbac_testenv::{
     ControlPlane, ControlPlaneOptions, OperatorLaunch, OperatorProcess, free_port,
 };
 use okta_sim::seed::SeedApiToken;
-use okta_sim::{EventHookFaults, GroupType, OktaSim, Seed, SimOptions, UserStatus};
+use okta_sim::{
+    EventHookFaults, GroupType, HookRegistration, OktaSim, Seed, SimOptions, UserStatus,
+};
 use serde_json::{Value, json};
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-const ADMIN_TOKEN: &str = "00hook-admin-token";
 const SECRET: &str = "Bearer 8f2d-hook-secret";
 
 struct HookWorld {
@@ -54,18 +55,11 @@ async fn hook_world(args: &[&str]) -> HookWorld {
         hold_lease_elsewhere(&plane).await;
     }
     let seed = Seed {
-        api_tokens: vec![
-            SeedApiToken {
-                name: "operator".into(),
-                token: OPERATOR_TOKEN.into(),
-                scopes: Some(vec!["okta.groups.read".into(), "okta.logs.read".into()]),
-            },
-            SeedApiToken {
-                name: "admin".into(),
-                token: ADMIN_TOKEN.into(),
-                scopes: None,
-            },
-        ],
+        api_tokens: vec![SeedApiToken {
+            name: "operator".into(),
+            token: OPERATOR_TOKEN.into(),
+            scopes: Some(vec!["okta.groups.read".into(), "okta.logs.read".into()]),
+        }],
         ..Default::default()
     };
     let sim = OktaSim::start(SimOptions::new(seed))
@@ -127,58 +121,23 @@ async fn hook_world(args: &[&str]) -> HookWorld {
     }
 }
 
-fn okta_client(sim: &OktaSim) -> reqwest::Client {
-    let pem = sim.ca_pem().expect("HTTPS");
-    let config = okta_rbac_pki::client_config_trusting(&[pem]).expect("TLS");
-    reqwest::Client::builder()
-        .tls_backend_preconfigured(config)
-        .build()
-        .expect("client")
-}
-
-/// Registers the hook through the Management API, as the docs tell an admin to, verifies
-/// it (Okta's challenge, answered by the receiver) and returns its id.
+/// Registers the hook through the Management API, as the docs tell an admin to, and
+/// verifies it (Okta's challenge, answered by the receiver); returns its id.
 async fn register_hook(world: &HookWorld) -> String {
-    let okta = okta_client(&world.sim);
-    let base = world.sim.base_url();
-    let created: Value = okta
-        .post(format!("{base}/api/v1/eventHooks"))
-        .header("Authorization", format!("SSWS {ADMIN_TOKEN}"))
-        .json(&json!({
-            "name": "okta-rbac-operator",
-            "events": {"type": "EVENT_TYPE", "items": EVENT_TYPES},
-            "channel": {
-                "type": "HTTP",
-                "version": "1.0.0",
-                "config": {
-                    "uri": world.receiver,
-                    "authScheme": {"type": "HEADER", "key": "Authorization", "value": SECRET},
-                },
-            },
-        }))
-        .send()
+    let verified = world
+        .sim
+        .register_event_hook(HookRegistration {
+            name: "okta-rbac-operator",
+            uri: &world.receiver,
+            header: "Authorization",
+            secret: SECRET,
+            event_types: &EVENT_TYPES,
+        })
         .await
-        .expect("create")
-        .error_for_status()
-        .expect("created")
-        .json()
-        .await
-        .expect("hook");
-    let id = created["id"].as_str().expect("id").to_string();
-    let verified: Value = okta
-        .post(format!("{base}/api/v1/eventHooks/{id}/lifecycle/verify"))
-        .header("Authorization", format!("SSWS {ADMIN_TOKEN}"))
-        .send()
-        .await
-        .expect("verify")
-        .error_for_status()
-        .expect("the receiver answers Okta's challenge")
-        .json()
-        .await
-        .expect("hook");
+        .expect("the receiver answers Okta's challenge");
     assert_eq!(verified["verificationStatus"], "VERIFIED");
     assert_eq!(verified["status"], "ACTIVE");
-    id
+    verified["id"].as_str().expect("id").to_string()
 }
 
 fn users_spec(group: &str) -> OktaGroupBindingSpec {

@@ -305,6 +305,69 @@ async fn the_revocation_authorizer_component_serves_it_as_the_chart_does() {
 }
 
 #[tokio::test]
+async fn the_event_hook_component_serves_it_as_the_chart_does_and_beside_the_authorizer() {
+    let docs = render_with(&["event-hook"]);
+    let mut env = env_of(&docs, "EVENT_HOOK_");
+    assert_eq!(
+        env.get("EVENT_HOOK_SECRET_FILE").map(String::as_str),
+        Some("/var/run/secrets/okta/eventHookSecret"),
+        "the secret is a key of the credentials Secret"
+    );
+    assert_eq!(
+        env.remove("EVENT_HOOK_SERVICE").as_deref(),
+        Some("okta-rbac-event-hook"),
+        "the leader points its own Service at itself"
+    );
+    let service = find(&docs, "Service", "okta-rbac-event-hook");
+    assert_eq!(service["spec"]["ports"][0]["targetPort"], 9443);
+    assert!(service["spec"].get("selector").is_none(), "no selector");
+    let endpoint = find(&docs, "Role", "okta-rbac-operator-event-hook-endpoint");
+    assert_eq!(
+        endpoint["rules"][1]["resourceNames"],
+        serde_json::json!(["okta-rbac-event-hook-leader"])
+    );
+    let chart = std::process::Command::new(okta_rbac_testenv::paths::tool("helm"))
+        .current_dir(checkout())
+        .args([
+            "template",
+            "okta-rbac-operator",
+            "charts/okta-rbac-operator",
+            "--set",
+            "eventHook.enabled=true",
+        ])
+        .output()
+        .expect("helm (make tools)");
+    assert!(
+        chart.status.success(),
+        "{}",
+        String::from_utf8_lossy(&chart.stderr)
+    );
+    let chart_docs = documents(&String::from_utf8_lossy(&chart.stdout));
+    let mut chart_env = env_of(&chart_docs, "EVENT_HOOK_");
+    assert_eq!(
+        chart_env.remove("EVENT_HOOK_SERVICE").as_deref(),
+        Some("okta-rbac-operator-event-hook"),
+        "the chart's Service, named after the release"
+    );
+    assert_eq!(
+        chart_env.remove("EVENT_HOOK_HEADER").as_deref(),
+        Some("Authorization"),
+        "the chart says the default outright"
+    );
+    assert_eq!(
+        chart_env, env,
+        "the chart and the component serve it the same way"
+    );
+
+    // Both components: one POD_IP, both Services.
+    let both = render_with(&["revocation-authorizer", "event-hook"]);
+    let pod_ip = env_of(&both, "POD_IP");
+    assert_eq!(pod_ip.len(), 1, "{pod_ip:?}");
+    find(&both, "Service", "okta-rbac-authorizer");
+    find(&both, "Service", "okta-rbac-event-hook");
+}
+
+#[tokio::test]
 async fn each_credential_component_sets_one_mode_and_nothing_that_conflicts() {
     let token = credential_env(&[]);
     assert_eq!(

@@ -20,7 +20,7 @@ use okta_rbac_testenv::paths::{checkout, operator_image_archive};
 use okta_rbac_testenv::wait::{condition, eventually};
 use okta_rbac_testenv::{ControlPlane, ControlPlaneOptions};
 use okta_sim::seed::SeedClient;
-use okta_sim::{GroupType, OktaSim, Seed, SimOptions};
+use okta_sim::{GroupType, HookRegistration, OktaSim, Seed, SimOptions};
 use rsa::pkcs8::{EncodePrivateKey, EncodePublicKey, LineEnding};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -56,6 +56,10 @@ impl Credentials {
 
 /// The authorizer's Service as the apiserver reaches it: a NodePort on the node.
 const AUTHORIZER_NODE_PORT: u16 = 30443;
+/// The event hook receiver's Service as the local Okta (on the host) reaches it.
+const EVENT_HOOK_NODE_PORT: u16 = 30444;
+const EVENT_HOOK_SERVICE: &str = "okta-rbac-event-hook";
+const EVENT_HOOK_SECRET: &str = "Bearer on-node-event-hook-secret";
 const AUTHORIZER_SERVICE: &str = "okta-rbac-authorizer";
 
 /// The revocation authorizer's certificates and the apiserver's configuration that
@@ -69,6 +73,12 @@ struct AuthorizerWiring {
     tls_key: String,
     client_ca: String,
     authorization_config: serde_json::Value,
+    /// The event hook receiver's certificate (for the node's address, where the local
+    /// Okta calls it), its key and CA, and its URL.
+    hook_tls_crt: String,
+    hook_tls_key: String,
+    hook_ca: String,
+    hook_url: String,
 }
 
 impl AuthorizerWiring {
@@ -121,6 +131,10 @@ impl AuthorizerWiring {
                     node: true,
                 },
             );
+        let hook_ca = CertificateAuthority::new("event hook serving CA").expect("CA");
+        let hook = hook_ca
+            .serving_cert(EVENT_HOOK_SERVICE, &[], &[std::net::IpAddr::from(node_ip)])
+            .expect("serving cert");
         Self {
             _dir: dir,
             network_id,
@@ -128,6 +142,10 @@ impl AuthorizerWiring {
             tls_key: serving.key_pem,
             client_ca: client_ca.cert_pem().to_string(),
             authorization_config,
+            hook_tls_crt: hook.cert_pem,
+            hook_tls_key: hook.key_pem,
+            hook_ca: hook_ca.cert_pem().to_string(),
+            hook_url: format!("https://{node_ip}:{EVENT_HOOK_NODE_PORT}/okta/event-hook"),
         }
     }
 }
@@ -199,6 +217,9 @@ async fn install_with(
         write("tls.crt", &authorizer.tls_crt);
         write("tls.key", &authorizer.tls_key);
         write("client-ca.crt", &authorizer.client_ca);
+        write("hook-tls.crt", &authorizer.hook_tls_crt);
+        write("hook-tls.key", &authorizer.hook_tls_key);
+        write("eventHookSecret", EVENT_HOOK_SECRET);
     }
     match credentials {
         Credentials::SswsToken | Credentials::SswsTokenWithAuthorizer => write("token", SSWS_TOKEN),
@@ -953,37 +974,53 @@ async fn may_list_pods(client: &kube::Client, user: &str, groups: &[&str]) -> (b
     )
 }
 
-/// The Pod IP the authorizer's EndpointSlice points at, if any.
-async fn authorizer_endpoint(client: &kube::Client) -> Option<String> {
+/// The Pod IP a leader-only Service's EndpointSlice points at, if any.
+async fn leader_endpoint(client: &kube::Client, service: &str) -> Option<String> {
     use k8s_openapi::api::discovery::v1::EndpointSlice;
     let slice = Api::<EndpointSlice>::namespaced(client.clone(), NAMESPACE)
-        .get(&format!("{AUTHORIZER_SERVICE}-leader"))
+        .get(&format!("{service}-leader"))
         .await
         .ok()?;
     slice.endpoints?.first()?.addresses.first().cloned()
 }
 
 #[tokio::test]
-async fn the_revocation_authorizer_in_pods_is_the_leader_s_and_survives_a_failover() {
+async fn the_revocation_authorizer_and_the_event_hook_in_pods_are_the_leader_s_and_survive_a_failover()
+ {
     let _turn = TURN.lock().await;
     let wiring = AuthorizerWiring::new();
     let world = install_with(Credentials::SswsTokenWithAuthorizer, Some(&wiring)).await;
     kubectl(&world.plane, &["apply", "-k", "config/samples"], None);
     world.wait_ready(&samples(), Duration::from_secs(60)).await;
 
-    // The Service points at the leader's Pod, not at the standby's.
+    // Both Services point at the leader's Pod, not at the standby's.
     let leader = world
         .eventually(
             Duration::from_secs(60),
-            "the EndpointSlice names the leader",
+            "the EndpointSlices name the leader",
             || async {
                 let ip = world.leader_ip().await?;
-                (authorizer_endpoint(&world.client).await.as_deref() == Some(ip.as_str()))
+                let authorizer = leader_endpoint(&world.client, AUTHORIZER_SERVICE).await;
+                let hook = leader_endpoint(&world.client, EVENT_HOOK_SERVICE).await;
+                (authorizer.as_deref() == Some(ip.as_str()) && hook.as_deref() == Some(ip.as_str()))
                     .then_some(ip)
             },
         )
         .await;
-    println!("the authorizer's Service points at the leader, {leader}");
+    println!("the authorizer's and the event hook's Services point at the leader, {leader}");
+    // Okta's event hook, registered at the receiver's NodePort and verified by the Pods.
+    world.sim.trust_hook_roots(&wiring.hook_ca).expect("trust");
+    world
+        .sim
+        .register_event_hook(HookRegistration {
+            name: "okta-rbac-operator",
+            uri: &wiring.hook_url,
+            header: "Authorization",
+            secret: EVENT_HOOK_SECRET,
+            event_types: &okta_rbac_operator::hooks::EVENT_TYPES,
+        })
+        .await
+        .expect("the Pods' receiver answers Okta's challenge");
 
     let bob = (
         "bob@example.com",
@@ -1014,9 +1051,14 @@ async fn the_revocation_authorizer_in_pods_is_the_leader_s_and_survives_a_failov
             },
         )
         .await;
+    let denied_after = removed.elapsed();
     println!(
-        "removed in Okta to denied through the Pods' authorizer: {:.1}s (System Log poll 30s)",
-        removed.elapsed().as_secs_f64()
+        "removed in Okta to denied through the Pods' authorizer, told by the event hook: {:.1}s (System Log poll 30s)",
+        denied_after.as_secs_f64()
+    );
+    assert!(
+        denied_after < Duration::from_secs(10),
+        "the hook, not the System Log, brought it: {denied_after:?}"
     );
     assert!(
         reason.contains("bob@example.com left k8s-restricted-users in Okta"),
@@ -1066,7 +1108,9 @@ async fn the_revocation_authorizer_in_pods_is_the_leader_s_and_survives_a_failov
     }
     let new_ip = world.leader_ip().await.expect("the new leader's IP");
     assert_eq!(
-        authorizer_endpoint(&world.client).await.as_deref(),
+        leader_endpoint(&world.client, AUTHORIZER_SERVICE)
+            .await
+            .as_deref(),
         Some(new_ip.as_str()),
         "the Service follows the new leader"
     );
@@ -1075,4 +1119,38 @@ async fn the_revocation_authorizer_in_pods_is_the_leader_s_and_survives_a_failov
         failover.elapsed().as_secs_f64(),
         fell_back.as_secs_f64()
     );
+
+    // The hook's Service follows too: bob added back reaches the new leader by the hook.
+    world
+        .eventually(
+            Duration::from_secs(60),
+            "the event hook's Service follows the new leader",
+            || async {
+                (leader_endpoint(&world.client, EVENT_HOOK_SERVICE)
+                    .await
+                    .as_deref()
+                    == Some(new_ip.as_str()))
+                .then_some(())
+            },
+        )
+        .await;
+    let added = Instant::now();
+    world
+        .sim
+        .add_member(&group, "bob@example.com")
+        .expect("add");
+    world
+        .eventually(Duration::from_secs(90), "bob allowed again", || async {
+            may_list_pods(&world.client, bob.0, &bob.1)
+                .await
+                .0
+                .then_some(())
+        })
+        .await;
+    let allowed_after = added.elapsed();
+    println!(
+        "added back in Okta to allowed, the new leader told by the event hook: {:.1}s",
+        allowed_after.as_secs_f64()
+    );
+    assert!(allowed_after < Duration::from_secs(10), "{allowed_after:?}");
 }

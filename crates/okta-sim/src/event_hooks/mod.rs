@@ -9,6 +9,7 @@ mod client;
 mod delivery;
 mod faults;
 mod hook;
+mod register;
 mod registry;
 mod routes;
 mod verify;
@@ -17,6 +18,7 @@ pub(crate) use delivery::start;
 pub use delivery::{AttemptOutcome, DeliveryRecord, MAX_EVENTS_PER_DELIVERY};
 pub use faults::EventHookFaults;
 pub use hook::ELIGIBLE_EVENT_TYPES;
+pub use register::HookRegistration;
 pub use registry::MAX_ACTIVE;
 
 use crate::SimState;
