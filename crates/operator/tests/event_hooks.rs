@@ -299,6 +299,32 @@ async fn an_event_hook_brings_okta_s_changes_in_about_a_second_however_okta_deli
     )
     .await;
     assert!(by_hook >= 5.0, "events first told by the hook: {by_hook}");
+    // A burst of deliveries: each answered at once (Okta waits 3 s), the work queued.
+    let receiver = receiver_client(&world);
+    let burst = futures::future::join_all((0..200).map(|i| {
+        let request = receiver
+            .post(&world.receiver)
+            .header("Authorization", SECRET)
+            .header("Content-Type", "application/json")
+            .body(delivery(&format!("burst-{i}")).to_string());
+        async move {
+            let sent = Instant::now();
+            let status = request.send().await.map(|r| r.status().as_u16());
+            (status, sent.elapsed())
+        }
+    }))
+    .await;
+    let slowest = burst
+        .iter()
+        .map(|(_, took)| *took)
+        .max()
+        .unwrap_or_default();
+    println!("200 deliveries at once: the slowest answered in {slowest:?}");
+    assert!(
+        burst.iter().all(|(status, _)| matches!(status, Ok(200))),
+        "{burst:?}"
+    );
+    assert!(slowest < Duration::from_secs(3), "{slowest:?}");
     let deliveries = sim.hook_deliveries();
     assert!(deliveries.iter().all(|d| d.hook_id == hook));
     assert!(

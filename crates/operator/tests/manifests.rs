@@ -234,6 +234,30 @@ fn env_of(docs: &[Value], prefix: &str) -> BTreeMap<String, String> {
         .collect()
 }
 
+/// The environment (names starting with `prefix`) of the Deployment the chart renders
+/// with these values.
+fn chart_env(values: &[&str], prefix: &str) -> BTreeMap<String, String> {
+    let mut args = vec![
+        "template",
+        "okta-rbac-operator",
+        "charts/okta-rbac-operator",
+    ];
+    for value in values {
+        args.extend(["--set", value]);
+    }
+    let chart = std::process::Command::new(okta_rbac_testenv::paths::tool("helm"))
+        .current_dir(checkout())
+        .args(args)
+        .output()
+        .expect("helm (make tools)");
+    assert!(
+        chart.status.success(),
+        "{}",
+        String::from_utf8_lossy(&chart.stderr)
+    );
+    env_of(&documents(&String::from_utf8_lossy(&chart.stdout)), prefix)
+}
+
 /// The credential environment of the Deployment that config/default with these
 /// components renders.
 fn credential_env(components: &[&str]) -> BTreeMap<String, String> {
@@ -273,26 +297,13 @@ async fn the_revocation_authorizer_component_serves_it_as_the_chart_does() {
             && volumes.contains("okta-rbac-authorizer-client-ca"),
         "{volumes}"
     );
-    let chart = std::process::Command::new(okta_rbac_testenv::paths::tool("helm"))
-        .current_dir(checkout())
-        .args([
-            "template",
-            "okta-rbac-operator",
-            "charts/okta-rbac-operator",
-            "--set",
+    let mut chart_env = chart_env(
+        &[
             "revocationAuthorizer.enabled=true",
-            "--set",
             "revocationAuthorizer.clientCAConfigMap=x",
-        ])
-        .output()
-        .expect("helm (make tools)");
-    assert!(
-        chart.status.success(),
-        "{}",
-        String::from_utf8_lossy(&chart.stderr)
+        ],
+        "AUTHORIZER_",
     );
-    let chart_docs = documents(&String::from_utf8_lossy(&chart.stdout));
-    let mut chart_env = env_of(&chart_docs, "AUTHORIZER_");
     assert_eq!(
         chart_env.remove("AUTHORIZER_SERVICE").as_deref(),
         Some("okta-rbac-operator-authorizer"),
@@ -326,24 +337,7 @@ async fn the_event_hook_component_serves_it_as_the_chart_does_and_beside_the_aut
         endpoint["rules"][1]["resourceNames"],
         serde_json::json!(["okta-rbac-event-hook-leader"])
     );
-    let chart = std::process::Command::new(okta_rbac_testenv::paths::tool("helm"))
-        .current_dir(checkout())
-        .args([
-            "template",
-            "okta-rbac-operator",
-            "charts/okta-rbac-operator",
-            "--set",
-            "eventHook.enabled=true",
-        ])
-        .output()
-        .expect("helm (make tools)");
-    assert!(
-        chart.status.success(),
-        "{}",
-        String::from_utf8_lossy(&chart.stderr)
-    );
-    let chart_docs = documents(&String::from_utf8_lossy(&chart.stdout));
-    let mut chart_env = env_of(&chart_docs, "EVENT_HOOK_");
+    let mut chart_env = chart_env(&["eventHook.enabled=true"], "EVENT_HOOK_");
     assert_eq!(
         chart_env.remove("EVENT_HOOK_SERVICE").as_deref(),
         Some("okta-rbac-operator-event-hook"),

@@ -207,13 +207,8 @@ pub fn setup_tag(setup: Setup) -> &'static str {
     }
 }
 
-pub fn apply_change(
-    sim: &okta_sim::OktaSim,
-    change: Change,
-    group_id: &str,
-    group: &str,
-    user: &str,
-) -> Result<(), String> {
+pub fn apply_change(sim: &okta_sim::OktaSim, change: Change, round: &Round) -> Result<(), String> {
+    let (group_id, user) = (&round.group_id, &round.user);
     let done = match change {
         Change::Removed => sim.remove_member(group_id, user),
         Change::Suspended => sim.user_lifecycle(user, Lifecycle::Suspend).map(drop),
@@ -224,7 +219,7 @@ pub fn apply_change(
             .and_then(|_| sim.user_lifecycle(user, Lifecycle::Delete))
             .map(drop),
         Change::GroupDeleted => sim.delete_group(group_id),
-        Change::Renamed => sim.rename_group(group_id, group.trim_start_matches("k8s-")),
+        Change::Renamed => sim.rename_group(group_id, round.group.trim_start_matches("k8s-")),
         Change::TimeBoundEnd => Ok(()),
     };
     done.map_err(|e| e.to_string())
@@ -256,13 +251,7 @@ async fn measure(demo: &Demo, setup: Setup, change: Change, rounds: usize) -> Re
             }
             None => {
                 tokio::time::sleep(SPACING).await;
-                apply_change(
-                    &demo.sim,
-                    change,
-                    &round.group_id,
-                    &round.group,
-                    &round.user,
-                )?;
+                apply_change(&demo.sim, change, &round)?;
                 Instant::now()
             }
         };

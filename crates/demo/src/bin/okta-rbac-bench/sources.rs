@@ -170,13 +170,7 @@ async fn measure(
     let mut watchers = tokio::task::JoinSet::new();
     for round in rounds {
         tokio::time::sleep(SPACING).await;
-        apply_change(
-            &demo.sim,
-            change,
-            &round.group_id,
-            &round.group,
-            &round.user,
-        )?;
+        apply_change(&demo.sim, change, &round)?;
         let changed = Instant::now();
         let bindings = bindings.clone();
         watchers.spawn(async move {
