@@ -316,15 +316,17 @@ impl Roster {
                         member.membership_changed = Some(change(what));
                     }
                 }
+                // An event gives nothing back on its own word: it takes its place in the
+                // order of events, and the member list it makes the operator read again
+                // says whether the user is back (a forged or mistaken delivery can then
+                // never restore what Okta took away).
                 ("group.user_membership.add", Some(user), Some(group_id)) => {
                     if let Some(group) = inner.groups.get_mut(group_id) {
                         match group.members.get_mut(user) {
-                            Some(member) if older(published, member.membership_published) => {}
                             Some(member) => {
-                                member.member = true;
-                                member.membership_published = published;
-                                member.membership_changed = Some(change("was added".into()));
-                                effect(&group.name, Some(user), "was added");
+                                if !older(published, member.membership_published) {
+                                    member.membership_published = published;
+                                }
                             }
                             None => group.added_since_listed = true,
                         }
@@ -338,26 +340,28 @@ impl Roster {
                     }
                 }
                 (lifecycle, Some(user), _) if lifecycle.starts_with("user.lifecycle.") => {
-                    let (status, what) = match lifecycle {
-                        "user.lifecycle.suspend" => (Some("SUSPENDED"), "was suspended in Okta"),
+                    // Unsuspended, activated, reactivated: back only once a list says so.
+                    let taken = match lifecycle {
+                        "user.lifecycle.suspend" => Some(("SUSPENDED", "was suspended in Okta")),
                         "user.lifecycle.deactivate" => {
-                            (Some("DEPROVISIONED"), "was deactivated in Okta")
+                            Some(("DEPROVISIONED", "was deactivated in Okta"))
                         }
                         l if l.starts_with("user.lifecycle.delete") => {
-                            (Some("DELETED"), "was deleted in Okta")
+                            Some(("DELETED", "was deleted in Okta"))
                         }
-                        "user.lifecycle.unsuspend" => (Some("ACTIVE"), "was unsuspended"),
-                        // Activation may end ACTIVE or PROVISIONED: the next list says.
-                        _ => (None, "changed status"),
+                        _ => None,
                     };
                     for group in inner.groups.values_mut() {
-                        if let Some(member) = group
+                        let Some(member) = group
                             .members
                             .get_mut(user)
                             .filter(|m| !older(published, m.status_published))
-                        {
-                            member.status = status.map(str::to_string);
-                            member.status_published = published;
+                        else {
+                            continue;
+                        };
+                        member.status_published = published;
+                        if let Some((status, what)) = taken {
+                            member.status = Some(status.to_string());
                             member.status_changed = Some(change(what.to_string()));
                             effect(&group.name, Some(user), what);
                         }

@@ -151,16 +151,27 @@ fn removal_addition_and_group_deletion() {
         Standing::Gone(format!("left k8s-admins in Okta at {}", said(0)))
     );
     roster.apply(
-        &[event(
+        &[event_at(
             "group.user_membership.add",
             Some("00u1"),
             Some("00g1"),
+            1,
         )],
+        Instant::now(),
+    );
+    assert!(
+        matches!(roster.standing("oidc:k8s-admins", "alice@example.com"), Standing::Gone(why) if why.starts_with("left k8s-admins")),
+        "an event alone gives nothing back: Okta's member list must say so"
+    );
+    roster.listed(
+        "00g1",
+        &[user("00u1", "alice@example.com", "ACTIVE")],
         Instant::now(),
     );
     assert_eq!(
         roster.standing("oidc:k8s-admins", "alice@example.com"),
-        Standing::Active
+        Standing::Active,
+        "the list read after the addition has her"
     );
     roster.apply(
         &[event(
@@ -235,13 +246,68 @@ fn an_older_event_delivered_late_does_not_undo_a_newer_one() {
         matches!(roster.standing("oidc:k8s-admins", "alice@example.com"), Standing::Gone(why) if why.starts_with("left k8s-admins")),
         "the removal was published last"
     );
-    let suspended = event_at("user.lifecycle.suspend", Some("00u1"), None, 8);
-    let unsuspended = event_at("user.lifecycle.unsuspend", Some("00u1"), None, 7);
-    let re_added = event_at("group.user_membership.add", Some("00u1"), Some("00g1"), 6);
-    roster.apply(&[suspended, unsuspended, re_added], Instant::now());
+    // Unsuspended (published later) before suspended arrives: the suspension, older, is
+    // not applied; a list says where she stands.
+    let unsuspended = event_at("user.lifecycle.unsuspend", Some("00u1"), None, 8);
+    let suspended = event_at("user.lifecycle.suspend", Some("00u1"), None, 7);
+    roster.apply(&[unsuspended, suspended], Instant::now());
     assert!(
-        matches!(roster.standing("oidc:k8s-admins", "alice@example.com"), Standing::Gone(why) if why.starts_with("was suspended")),
-        "membership and status are ordered each on their own: back in the group, still suspended"
+        matches!(roster.standing("oidc:k8s-admins", "alice@example.com"), Standing::Gone(why) if why.starts_with("left k8s-admins")),
+        "still out of the group; the older suspension left her status alone"
+    );
+    let removed_late = event_at(
+        "group.user_membership.remove",
+        Some("00u1"),
+        Some("00g1"),
+        3,
+    );
+    let added = event_at("group.user_membership.add", Some("00u1"), Some("00g1"), 9);
+    roster.apply(&[added], Instant::now());
+    let listed_at = Instant::now();
+    roster.listed(
+        "00g1",
+        &[user("00u1", "alice@example.com", "ACTIVE")],
+        listed_at,
+    );
+    roster.apply(&[removed_late], Instant::now());
+    assert_eq!(
+        roster.standing("oidc:k8s-admins", "alice@example.com"),
+        Standing::Active,
+        "a removal older than the addition, delivered after it, is not applied"
+    );
+}
+
+#[test]
+fn events_only_take_access_away_and_a_list_gives_it_back() {
+    let roster = roster_with_admins();
+    roster.listed(
+        "00g1",
+        &[user("00u1", "alice@example.com", "ACTIVE")],
+        Instant::now(),
+    );
+    roster.apply(
+        &[event_at("user.lifecycle.suspend", Some("00u1"), None, 1)],
+        Instant::now(),
+    );
+    for back in [
+        "user.lifecycle.unsuspend",
+        "user.lifecycle.activate",
+        "user.lifecycle.reactivate",
+    ] {
+        roster.apply(&[event_at(back, Some("00u1"), None, 2)], Instant::now());
+        assert!(
+            matches!(roster.standing("oidc:k8s-admins", "alice@example.com"), Standing::Gone(why) if why.starts_with("was suspended")),
+            "{back} alone gives nothing back"
+        );
+    }
+    roster.listed(
+        "00g1",
+        &[user("00u1", "alice@example.com", "ACTIVE")],
+        Instant::now(),
+    );
+    assert_eq!(
+        roster.standing("oidc:k8s-admins", "alice@example.com"),
+        Standing::Active
     );
 }
 
