@@ -18,21 +18,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::mpsc;
 
-/// The event types to subscribe the hook to: those the operator follows in the System
-/// Log ([`crate::okta::system_log::WATCHED_EVENTS`]) that Okta lets a hook receive.
-pub const EVENT_TYPES: [&str; 11] = [
-    "group.user_membership.add",
-    "group.user_membership.remove",
-    "group.lifecycle.create",
-    "group.lifecycle.delete",
-    "group.profile.update",
-    "user.lifecycle.suspend",
-    "user.lifecycle.unsuspend",
-    "user.lifecycle.deactivate",
-    "user.lifecycle.activate",
-    "user.lifecycle.reactivate",
-    "user.lifecycle.delete.initiated",
-];
+pub use crate::okta::changes::HOOK_EVENT_TYPES as EVENT_TYPES;
 
 /// Deliveries waiting for the leader, at most: beyond, the receiver answers 503 and Okta
 /// retries once.

@@ -7,6 +7,28 @@ use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+/// The event types to subscribe the hook to: those the operator follows in the System
+/// Log ([`super::system_log::WATCHED_EVENTS`]) that Okta lets a hook receive.
+pub const HOOK_EVENT_TYPES: [&str; 11] = [
+    "group.user_membership.add",
+    "group.user_membership.remove",
+    "group.lifecycle.create",
+    "group.lifecycle.delete",
+    "group.profile.update",
+    "user.lifecycle.suspend",
+    "user.lifecycle.unsuspend",
+    "user.lifecycle.deactivate",
+    "user.lifecycle.activate",
+    "user.lifecycle.reactivate",
+    "user.lifecycle.delete.initiated",
+];
+
+/// Whether an event the System Log found first may be one the hook failed to deliver:
+/// only the event types the hook is subscribed to.
+pub fn hook_delivers(event: &LogEvent) -> bool {
+    HOOK_EVENT_TYPES.contains(&event.event_type.as_str())
+}
+
 /// Where an event came from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Source {
@@ -272,6 +294,16 @@ mod tests {
         }
         assert_eq!(seen.len(), 3);
         assert_eq!(seen.first_told("a", Source::SystemLog, now), None);
+    }
+
+    #[test]
+    fn only_the_subscribed_event_types_are_the_hook_s_to_deliver() {
+        assert!(hook_delivers(&event("group.user_membership.remove", &[])));
+        assert!(hook_delivers(&event("user.lifecycle.suspend", &[])));
+        assert!(
+            !hook_delivers(&event("user.lifecycle.create", &[])),
+            "a new user is in no group: not subscribed, and never a miss"
+        );
     }
 
     #[test]

@@ -7,7 +7,8 @@
 
 use super::LogEvent;
 use super::changes::{
-    ChangedGroup, SeenEvents, Source, changed_groups, in_published_order, users_with_new_status,
+    ChangedGroup, SeenEvents, Source, changed_groups, hook_delivers, in_published_order,
+    users_with_new_status,
 };
 use super::groups::GroupDirectory;
 use std::collections::HashMap;
@@ -121,8 +122,9 @@ impl ChangeStream {
                 .collect()
         };
         if source == Source::SystemLog {
+            // Only what the hook is subscribed to can be a delivery it missed.
             let mut hooks = lock(&self.hooks);
-            for event in &new {
+            for event in new.iter().filter(|e| hook_delivers(e)) {
                 hooks.found_first(&event.uuid, published_ago(event), now);
             }
         }
