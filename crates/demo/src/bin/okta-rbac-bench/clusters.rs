@@ -401,9 +401,14 @@ pub fn write(path: &Path, cpus: usize, table: &str) {
              org's limits (System Log 20 requests a minute, groups 100). Every cluster binds \
              the same {} groups and, in Users mode, one shared group whose members are \
              removed {} ms apart; first with the System Log alone, then with one event hook \
-             per cluster. Requests are counted in a quiet window of {} s. Reproduce with \
-             `SIZES= LARGE_CASES= AUTHORIZER_SECONDS=0 REVOCATION_ROUNDS=0 SOURCES_CHANGES=0 \
-             make bench`.\n\n{table}",
+             per cluster. Requests are counted in a quiet window of {} s; with hooks it begins \
+             as soon as they are verified, so it still holds each operator's last read at the \
+             System Log's own pace (at the 2-minute pace alone a cluster reads it 0.5 times a \
+             minute). The sizing table divides each org type's System Log limit (and half of \
+             it, the share Okta lets one app use by default) by the measured rate per cluster, \
+             and caps event hooks at Okta's 25 active per org. Reproduce with `SIZES= \
+             LARGE_CASES= AUTHORIZER_SECONDS=0 REVOCATION_ROUNDS=0 SOURCES_CHANGES=0 make \
+             bench`.\n\n{table}",
             env_number("CLUSTER_GROUPS", 50),
             SPACING.as_millis(),
             env_number("CLUSTER_QUIET_SECONDS", 180),
