@@ -1134,6 +1134,32 @@ async fn the_revocation_authorizer_and_the_event_hook_in_pods_are_the_leader_s_a
             },
         )
         .await;
+    // kube-proxy follows the EndpointSlice a moment later: Okta reaches the new leader
+    // once its receiver answers Okta's challenge through the NodePort (a delivery sent
+    // before that fails, and the System Log brings it instead).
+    let receiver = reqwest::Client::builder()
+        .tls_backend_preconfigured(
+            okta_rbac_pki::client_config_trusting(&[wiring.hook_ca.as_str()]).expect("TLS"),
+        )
+        .timeout(Duration::from_secs(2))
+        .build()
+        .expect("client");
+    world
+        .eventually(
+            Duration::from_secs(60),
+            "the receiver answers through the NodePort",
+            || async {
+                let answer = receiver
+                    .get(&wiring.hook_url)
+                    .header("Authorization", EVENT_HOOK_SECRET)
+                    .header("x-okta-verification-challenge", "after-failover")
+                    .send()
+                    .await
+                    .ok()?;
+                answer.status().is_success().then_some(())
+            },
+        )
+        .await;
     let added = Instant::now();
     world
         .sim

@@ -1,6 +1,6 @@
 //! The HTTPS client Okta calls event hooks with: it trusts the simulator's own CA and
 //! the roots added at runtime (a test's receiver has a certificate of its own), no
-//! system roots, no proxy, no redirects.
+//! system roots, no proxy, no redirects, no connection kept between deliveries.
 
 use crate::limits::lock;
 use rustls::pki_types::CertificateDer;
@@ -23,6 +23,9 @@ fn build(roots: &[String]) -> Result<reqwest::Client, String> {
         .tls_backend_preconfigured(config)
         .no_proxy()
         .redirect(reqwest::redirect::Policy::none())
+        // A connection per delivery: one kept to a receiver that has gone (its Pod
+        // deleted behind a Service) would fail every later delivery until it timed out.
+        .pool_max_idle_per_host(0)
         .build()
         .map_err(|e| format!("building the event hook client: {e}"))
 }
