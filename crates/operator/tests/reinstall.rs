@@ -83,7 +83,7 @@ async fn orphaned_bindings_survive_an_uninstall_and_are_adopted_after_a_reinstal
         .expect("kubectl");
     assert!(orphaned.success, "{}", orphaned.stderr);
     common::eventually(
-        Duration::from_secs(30),
+        common::GARBAGE_COLLECTOR_WAIT,
         "the garbage collector orphans the binding",
         || {
             let client = client.clone();

@@ -9,7 +9,7 @@
 mod common;
 
 use common::world::World;
-use common::{condition, eventually, wait_condition};
+use common::{GARBAGE_COLLECTOR_WAIT, condition, eventually, wait_condition};
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::{Event, Namespace};
 use k8s_openapi::api::rbac::v1::{ClusterRoleBinding, RoleBinding};
@@ -350,7 +350,7 @@ async fn a_grant_over_when_applied_creates_nothing_ever_and_adopts_no_orphan() {
         .delete(name, &DeleteParams::orphan())
         .await
         .expect("delete, orphaning the bindings");
-    eventually(Duration::from_secs(20), "the object is gone", || async {
+    eventually(GARBAGE_COLLECTOR_WAIT, "the object is gone", || async {
         world
             .objects()
             .get_opt(name)

@@ -170,8 +170,24 @@ impl Component {
     }
 }
 
-/// A free TCP port on 127.0.0.1, as the kernel hands them out.
+/// Ports below the kernel's ephemeral range (32768 and up by default), where no outgoing
+/// connection of any process lands, and below the NodePort range (30000 and up): a port
+/// the kernel hands out for `:0` is free at that instant only, and a client connection
+/// elsewhere on the machine could take it before the component binds it.
+const QUIET_PORTS: std::ops::Range<u16> = 20_000..30_000;
+
+/// A free TCP port on every address, picked at random below the ephemeral range so that
+/// neither outgoing connections nor other test processes are likely to take it before
+/// the caller binds it.
 pub fn free_port() -> io::Result<u16> {
+    use rand::Rng;
+    let mut rng = rand::thread_rng();
+    for _ in 0..200 {
+        let port = rng.gen_range(QUIET_PORTS);
+        if std::net::TcpListener::bind(("0.0.0.0", port)).is_ok() {
+            return Ok(port);
+        }
+    }
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?
         .local_addr()?
         .port())

@@ -95,22 +95,48 @@ impl Inbox {
 /// While leading: takes the queued deliveries down the change stream and hands the names
 /// of the groups to verify again to `changed`.
 pub async fn deliver(
-    mut queue: mpsc::Receiver<Delivery>,
+    queue: mpsc::Receiver<Delivery>,
     stream: Arc<ChangeStream>,
     changed: mpsc::Sender<Vec<String>>,
 ) {
-    while let Some(delivery) = queue.recv().await {
-        let names = stream.take(Source::EventHook, delivery.events, delivery.unreadable);
-        if names.is_empty() {
-            continue;
+    let take = move |delivery: Delivery| {
+        stream.take(Source::EventHook, delivery.events, delivery.unreadable)
+    };
+    forward_merged(queue, take, changed).await;
+}
+
+/// Takes each delivery as soon as it is queued, whatever the controller is doing: the
+/// names a busy controller has not yet taken are merged and handed over as one list
+/// when it has room. Waiting on the controller instead would let the queue fill and the
+/// receiver refuse Okta's deliveries (503) exactly when changes come fastest, and the
+/// System Log would find first what the hook had already delivered.
+async fn forward_merged(
+    mut queue: mpsc::Receiver<Delivery>,
+    mut take: impl FnMut(Delivery) -> Vec<String>,
+    changed: mpsc::Sender<Vec<String>>,
+) {
+    let mut pending = std::collections::BTreeSet::new();
+    loop {
+        tokio::select! {
+            delivery = queue.recv() => {
+                let Some(delivery) = delivery else { break };
+                let names = take(delivery);
+                if !names.is_empty() {
+                    tracing::info!(
+                        groups = names.len(),
+                        "an event hook delivery names groups to verify again"
+                    );
+                    pending.extend(names);
+                }
+            }
+            room = changed.reserve(), if !pending.is_empty() => {
+                let Ok(room) = room else { return };
+                room.send(std::mem::take(&mut pending).into_iter().collect());
+            }
         }
-        tracing::info!(
-            groups = names.len(),
-            "an event hook delivery names groups to verify again"
-        );
-        if changed.send(names).await.is_err() {
-            return;
-        }
+    }
+    if !pending.is_empty() {
+        let _ = changed.send(pending.into_iter().collect()).await;
     }
 }
 
@@ -123,6 +149,61 @@ mod tests {
             events: Vec::new(),
             unreadable: 0,
         }
+    }
+
+    fn naming(group: &str) -> Delivery {
+        Delivery {
+            events: vec![LogEvent {
+                uuid: group.to_string(),
+                event_type: "group.lifecycle.delete".into(),
+                published: None,
+                target: Vec::new(),
+            }],
+            unreadable: 0,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_busy_controller_never_holds_deliveries_back_and_gets_their_names_merged() {
+        let inbox = Arc::new(Inbox::default());
+        let queue = inbox.open();
+        // Room for one list, and nobody reading it yet.
+        let (changed, mut changes) = mpsc::channel(1);
+        let forwarding = tokio::spawn(forward_merged(
+            queue,
+            |delivery: Delivery| delivery.events.into_iter().map(|e| e.uuid).collect(),
+            changed,
+        ));
+        let groups: Vec<String> = (0..QUEUED_DELIVERIES * 3)
+            .map(|i| format!("g{:05}", i % 50))
+            .collect();
+        // The controller reads nothing while three queues' worth of deliveries come: each
+        // is still taken once the forwarder has had a turn.
+        for group in &groups {
+            let mut turns = 0;
+            while inbox.offer(naming(group)) == Offered::Full {
+                assert!(
+                    turns < 100,
+                    "the queue stays full: deliveries are held back"
+                );
+                turns += 1;
+                tokio::task::yield_now().await;
+            }
+        }
+        for _ in 0..100 {
+            tokio::task::yield_now().await;
+        }
+        drop(inbox);
+        let mut told = std::collections::BTreeSet::new();
+        let mut lists = 0;
+        while let Some(names) = changes.recv().await {
+            lists += 1;
+            told.extend(names);
+        }
+        forwarding.await.expect("forwarding ends with the queue");
+        let expected: std::collections::BTreeSet<_> = groups.into_iter().collect();
+        assert_eq!(told, expected, "every group named, none lost");
+        assert!(lists <= 2, "merged, not one list per delivery: {lists}");
     }
 
     #[test]

@@ -22,6 +22,10 @@ pub const RESYNC: Duration = Duration::from_secs(3);
 /// The harness operator's --okta-concurrency and --okta-timeout.
 pub const OKTA_CONCURRENCY: usize = 4;
 pub const OKTA_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long the controller manager's garbage collector may take to act on an orphaning
+/// delete: it starts watching a kind installed after it (our CRD) only at its discovery
+/// resync, every 30 s, and does not orphan what it does not watch.
+pub const GARBAGE_COLLECTOR_WAIT: Duration = Duration::from_secs(60);
 
 /// The operator binary this package builds, or `$OKTA_RBAC_TEST_OPERATOR_BIN` (to run the
 /// tests against another build, such as an older one).
