@@ -60,6 +60,12 @@ impl Window {
     }
 }
 
+/// Whether a reconcile of `ogb` at `now` asks Okta about its group: not while paused,
+/// and never once its grant is over (an expired grant verifies nothing).
+pub fn asks_okta(ogb: &OktaGroupBinding, now: Timestamp) -> bool {
+    !ogb.spec.paused && !matches!(window(ogb, now), Window::Expired { .. })
+}
+
 /// The window of `ogb` at `now`.
 pub fn window(ogb: &OktaGroupBinding, now: Timestamp) -> Window {
     let start = ogb.spec.start_time.as_ref().map(|t| t.0);
@@ -133,6 +139,18 @@ mod tests {
         assert!(!window(&object, at(999)).grants());
         assert!(window(&object, at(1500)).grants());
         assert!(!window(&object, at(2500)).grants());
+    }
+
+    #[test]
+    fn only_a_grant_not_over_and_not_paused_asks_okta() {
+        let object = timed(Some(1000), Some(2000), 500);
+        assert!(asks_okta(&object, at(999)), "verified before it starts");
+        assert!(asks_okta(&object, at(1500)));
+        assert!(!asks_okta(&object, at(2000)), "over");
+        let mut paused = object.clone();
+        paused.spec.paused = true;
+        assert!(!asks_okta(&paused, at(1500)));
+        assert!(asks_okta(&timed(None, None, 0), at(10)));
     }
 
     #[test]
