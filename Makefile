@@ -65,6 +65,15 @@ tool_hash = $(shell (cat $(TOOLS_DIR)/$(1)/go.mod $(TOOLS_DIR)/$(1)/go.sum $(sor
 # rules are checked and tested by the same code, and a third of its packages go.
 promtool_TAGS := remove_all_sd
 
+# The CRDs of the projects whose kinds the chart and the kustomize components render
+# (cert-manager, Gateway API, the Prometheus Operator), taken from those projects' Go
+# modules, pinned with their checksums in THIRD_PARTY_CRDS_MODULE, as its crds.txt lists
+# them; stored by the hash of that module's files, linked from .build/third-party-crds.
+THIRD_PARTY_CRDS_MODULE := crates/testenv/third-party-crds
+THIRD_PARTY_CRDS_BUILD := $(OKTA_RBAC_CACHE)/third-party-crds/$(shell cat $(addprefix $(THIRD_PARTY_CRDS_MODULE)/,go.mod go.sum crds.txt) | sha256sum | cut -c1-16)
+THIRD_PARTY_CRDS := $(CURDIR)/.build/third-party-crds
+export OKTA_RBAC_THIRD_PARTY_CRDS := $(THIRD_PARTY_CRDS)
+
 # Peer operators the benchmark runs beside ours, built from their release source in
 # PEERS_DIR (the shared peers directory beside the checkout), never copied into this
 # repository; stored by the hash of the tarball, linked from .build/peers/bin with the
@@ -93,7 +102,7 @@ export OKTA_RBAC_OPERATOR_BIN := $(TARGET_DIR)/debug/okta-rbac-operator
 # tree (the local Okta, the test world, the demo, and what only they need).
 NOT_IN_OPERATOR := okta-sim okta-rbac-testenv okta-rbac-pki okta-rbac-demo axum-server rcgen tempfile plotters
 
-.PHONY: help stage-times builds sdk-venv demo controlplane tools build crd lint lint-static test-build operator-deps fmt test rust-test sdk-test fuzz bench bench-smoke clean image deploy undeploy packages node peers docs docs-reference
+.PHONY: help stage-times builds sdk-venv demo controlplane tools third-party-crds build crd lint lint-static test-build operator-deps fmt test rust-test sdk-test fuzz bench bench-smoke clean image deploy undeploy packages node peers docs docs-reference
 
 help:
 	@echo "make help          this list"
@@ -114,6 +123,7 @@ help:
 	@echo "make docs-reference  rewrite the generated docs: API, configuration and metrics reference, the chart's README"
 	@echo "make controlplane  build etcd, kube-apiserver, kube-controller-manager, kubectl ($(CONTROLPLANE_BUILD))"
 	@echo "make tools         build the Go tools the tests drive: $(TOOLS)"
+	@echo "make third-party-crds  take the CRDs of cert-manager, Gateway API and the Prometheus Operator from their Go modules"
 	@echo "make node          build the test node: kubelet, kube-proxy, kube-scheduler, containerd, CNI plugins, pause"
 	@echo "make peers         build rbac-manager v1.10.0 from PEERS_DIR (the benchmark's peer)"
 	@echo "make packages      install the Debian packages the image and the node need (buildah, runc, iptables)"
@@ -161,6 +171,19 @@ endef
 $(foreach tool,$(TOOLS),$(eval $(call tool_rule,$(tool))))
 
 tools: $(addprefix tool-,$(TOOLS))
+
+$(THIRD_PARTY_CRDS_BUILD)/.taken:
+	@echo ">> taking the CRDs of cert-manager, Gateway API and the Prometheus Operator from their Go modules"
+	@rm -rf $(@D) && mkdir -p $(@D)
+	@cd $(THIRD_PARTY_CRDS_MODULE) && grep -v '^#' crds.txt | grep . | while read -r module file; do \
+		dir=$$($(GO_ALONE) GOFLAGS=-mod=readonly $(GO) mod download -json $$module | awk -F'"' '/"Dir"/ {print $$4}') \
+			&& test -n "$$dir" && cp "$$dir/$$file" $(@D)/ || { echo "no $$file in $$module" >&2; exit 1; }; \
+	done
+	@touch $@
+
+third-party-crds: $(THIRD_PARTY_CRDS_BUILD)/.taken
+	@mkdir -p $(dir $(THIRD_PARTY_CRDS))
+	@ln -sfn $(THIRD_PARTY_CRDS_BUILD) $(THIRD_PARTY_CRDS)
 
 define node_rule
 $(1)_NODE_BUILD := $(OKTA_RBAC_CACHE)/node/$(1)/$$(call node_hash,$(1))
@@ -282,7 +305,7 @@ operator-deps:
 # the Go lane (lint-static's tools, the control plane, the tools, the node) and the Rust
 # lane (the image, the test build). Each alone leaves a core idle for minutes (module and
 # crate downloads, linking one binary after another), and neither needs the other.
-GO_LANE := lint-static sdk-venv controlplane tools node
+GO_LANE := lint-static sdk-venv controlplane tools third-party-crds node
 RUST_LANE := image test-build
 TEST_STAGES := builds rust-test sdk-test bench-smoke
 STAGE_TIMES := $(CURDIR)/.build/stage-times
@@ -344,7 +367,7 @@ test-build:
 # operator in Pods (on_node.rs).
 TEST_JOBS ?= 3
 TEST_LOGS := $(TARGET_DIR)/test-logs
-rust-test: controlplane tools node image test-build
+rust-test: controlplane tools third-party-crds node image test-build
 	$(LINTED_BUILD) $(CARGO) test --locked --workspace --doc
 	@mkdir -p $(TEST_LOGS) && { test -f $(TEST_LOGS)/times || cp .ci/test-times $(TEST_LOGS)/times; }
 	$(TARGET_DIR)/debug/okta-rbac-test-run --jobs $(TEST_JOBS) --logs $(TEST_LOGS) \

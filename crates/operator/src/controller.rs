@@ -248,7 +248,7 @@ pub async fn run(
         move |event| match event {
             watcher::Event::Apply(Decoded::Read(ogb))
             | watcher::Event::InitApply(Decoded::Read(ogb))
-                if reconcile::schedule::asks_okta(&ogb, k8s_openapi::jiff::Timestamp::now()) =>
+                if reconcile::schedule::asks_okta(ogb, k8s_openapi::jiff::Timestamp::now()) =>
             {
                 observer.okta.prefetch(&ogb.spec.group);
             }

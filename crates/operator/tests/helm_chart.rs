@@ -210,8 +210,8 @@ async fn the_chart_lints_and_renders_what_config_default_installs() {
         );
     }
 
-    // The ServiceMonitor (Prometheus Operator's CRD is not on the test control plane):
-    // it selects the metrics Service's port.
+    // The ServiceMonitor (its CRD accepts it: third_party_kinds.rs) selects the metrics
+    // Service's port.
     let monitored = by_kind_and_name(documents(&helm_ok(&[
         "template",
         NAMESPACE,

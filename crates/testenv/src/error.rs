@@ -8,6 +8,8 @@ pub enum LaunchError {
         "{path} is missing: run `make controlplane tools` (or set OKTA_RBAC_CONTROLPLANE_BIN, OKTA_RBAC_TOOLS_BIN)"
     )]
     MissingBinary { path: PathBuf },
+    #[error("{path} is missing: run `make third-party-crds` (or set OKTA_RBAC_THIRD_PARTY_CRDS)")]
+    MissingThirdPartyCrds { path: PathBuf },
     #[error(
         "the operator binary is missing ({looked_in}): build it with `cargo build -p okta-rbac-operator`, or set OKTA_RBAC_OPERATOR_BIN"
     )]

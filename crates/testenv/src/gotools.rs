@@ -1,10 +1,12 @@
 //! Tools of other ecosystems, built from their Go modules (`make tools`) and driven here:
 //! kstatus (how Flux sees an object), Argo CD's health evaluation, Helm, promtool and the
-//! PromQL checker built on the Prometheus module.
+//! PromQL checker built on the Prometheus module; and the CRDs of the projects whose kinds
+//! the chart renders, taken from their Go modules (`make third-party-crds`).
 
 use crate::LaunchError;
 use crate::error::io_error;
 use crate::paths::tool;
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use serde_json::Value;
 use std::io::Write;
 use std::process::{Command, Stdio};
@@ -74,6 +76,29 @@ fn verdicts(
                 answer["status"].as_str().unwrap_or_default().to_string(),
                 answer["message"].as_str().unwrap_or_default().to_string(),
             )),
+        })
+        .collect()
+}
+
+/// The CRDs `make third-party-crds` took from other projects' Go modules (cert-manager,
+/// Gateway API, the Prometheus Operator), to install on a test control plane.
+pub fn third_party_crds() -> Result<Vec<CustomResourceDefinition>, LaunchError> {
+    let dir = crate::paths::third_party_crds_dir();
+    let entries = std::fs::read_dir(&dir)
+        .map_err(|_| LaunchError::MissingThirdPartyCrds { path: dir.clone() })?;
+    let mut files: Vec<_> = entries
+        .filter_map(Result::ok)
+        .map(|entry| entry.path())
+        .filter(|path| path.extension().is_some_and(|e| e == "yaml"))
+        .collect();
+    files.sort();
+    files
+        .iter()
+        .map(|path| {
+            let text = std::fs::read_to_string(path)
+                .map_err(io_error(format!("reading {}", path.display())))?;
+            serde_yaml_ng::from_str(&text)
+                .map_err(|e| LaunchError::Client(format!("{}: {e}", path.display())))
         })
         .collect()
 }

@@ -57,6 +57,15 @@ pub fn tool(name: &str) -> PathBuf {
         .join(name)
 }
 
+/// The CRDs of the other projects whose kinds the chart and the components render (`make
+/// third-party-crds`): `$OKTA_RBAC_THIRD_PARTY_CRDS` (the Makefile sets it), or where make
+/// links them in the checkout.
+pub fn third_party_crds_dir() -> PathBuf {
+    std::env::var_os("OKTA_RBAC_THIRD_PARTY_CRDS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| checkout().join(".build/third-party-crds"))
+}
+
 /// The operator binary: `$OKTA_RBAC_OPERATOR_BIN`, or the one built beside the running
 /// executable (see [`built_binary`]).
 pub fn operator_binary() -> Result<PathBuf, LaunchError> {
