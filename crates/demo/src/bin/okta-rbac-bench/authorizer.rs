@@ -5,6 +5,7 @@
 //! the path every Okta user's request takes. Reports the rate reached, the latency the
 //! client saw, and the operator's own answer time (its histogram's p99 bucket).
 
+use crate::workload::env_number;
 use okta_rbac_demo::Demo;
 use std::path::Path;
 use std::sync::Arc;
@@ -18,13 +19,6 @@ pub struct AuthorizerResult {
     pub client_p99: Duration,
     pub server_p99_at_most: Option<f64>,
     pub denied_probe: bool,
-}
-
-fn env_number(name: &str, default: u32) -> u32 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
 }
 
 fn review(user: &str, group: &str) -> serde_json::Value {

@@ -9,6 +9,7 @@
 //! the time from removing a member of the shared group until every cluster's binding has
 //! dropped them.
 
+use crate::workload::env_number;
 use k8s_openapi::api::rbac::v1::ClusterRoleBinding;
 use kube::CustomResourceExt;
 use kube::api::{Api, PostParams};
@@ -31,13 +32,6 @@ const SMALLEST_ORG: [(&str, u32); 4] = [
     ("group", 100),
     ("group-users", 100),
 ];
-
-fn env_number(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 struct Cluster {
     // Dropped first: the operator stops before its control plane.

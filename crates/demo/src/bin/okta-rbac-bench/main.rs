@@ -372,6 +372,18 @@ async fn bench(objects: usize, operator_bin: &Path) -> Option<SizeResult> {
     })
 }
 
+/// Runs one case and says how long it took, so that every run's log shows where its time
+/// went.
+async fn timed<T>(case: &str, run: impl std::future::Future<Output = T>) -> T {
+    let started = Instant::now();
+    let outcome = run.await;
+    eprintln!(
+        ">> {case}: {:.0} s of wall time",
+        started.elapsed().as_secs_f64()
+    );
+    outcome
+}
+
 #[tokio::main]
 async fn main() {
     let sizes: Vec<usize> = std::env::var("SIZES")
@@ -383,19 +395,20 @@ async fn main() {
         .expect("the operator binary (make bench builds it)");
     let mut results = Vec::new();
     for objects in sizes {
-        results.extend(bench(objects, &operator_bin).await);
+        let case = format!("{objects} objects");
+        results.extend(timed(&case, bench(objects, &operator_bin)).await);
     }
-    let large = large::run(&operator_bin).await;
+    let large = timed("large cases", large::run(&operator_bin)).await;
     let large_table = large::table(&large);
-    let authorizer = authorizer::run(&operator_bin).await;
+    let authorizer = timed("authorizer", authorizer::run(&operator_bin)).await;
     let authorizer_table = authorizer.as_ref().map(authorizer::table);
-    let revocation_table = revocation::run(&operator_bin)
+    let revocation_table = timed("revocation", revocation::run(&operator_bin))
         .await
         .map(|rows| revocation::table(&rows));
-    let sources_table = sources::run(&operator_bin)
+    let sources_table = timed("sources", sources::run(&operator_bin))
         .await
         .map(|results| sources::table(&results));
-    let clusters_table = clusters::run(&operator_bin)
+    let clusters_table = timed("clusters", clusters::run(&operator_bin))
         .await
         .map(|result| clusters::table(&result));
     println!(

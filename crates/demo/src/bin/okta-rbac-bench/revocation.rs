@@ -7,6 +7,7 @@
 //! that they fall at every phase of the System Log poll; each token is asked every 100 ms
 //! until the apiserver refuses it. REVOCATION_ROUNDS=0 skips the case.
 
+use crate::workload::env_number;
 use okta_rbac_demo::{Demo, id_token};
 use okta_sim::{GroupType, Lifecycle, UserStatus};
 use std::path::Path;
@@ -16,8 +17,11 @@ use std::time::{Duration, Instant};
 pub const LOG_INTERVAL: &str = "2s";
 /// The changes of one kind are this far apart.
 pub const SPACING: Duration = Duration::from_millis(370);
-/// A token that still gets in this long after its change has kept its access.
-pub const GIVE_UP: Duration = Duration::from_secs(20);
+/// A token that still gets in this long after its change has kept its access
+/// (REVOCATION_GIVE_UP_SECONDS, 20 by default).
+pub fn give_up() -> Duration {
+    Duration::from_secs(env_number("REVOCATION_GIVE_UP_SECONDS", 20))
+}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Setup {
@@ -74,7 +78,7 @@ impl Change {
 }
 
 /// One row: how long each token kept its access after its change, in seconds (negative:
-/// refused before it, as a time-bound end may be; `None`: still in after GIVE_UP).
+/// refused before it, as a time-bound end may be; `None`: still in after [`give_up`]).
 pub struct Row {
     pub setup: Setup,
     pub change: Change,
@@ -86,17 +90,11 @@ pub struct Row {
 /// twenty new objects are read from Okta once; at the smallest org's limit that spends
 /// the budget the revocations then wait for.
 pub fn org_limit() -> u32 {
-    std::env::var("REVOCATION_ORG_LIMIT")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(1000)
+    env_number("REVOCATION_ORG_LIMIT", 1000)
 }
 
 fn rounds() -> usize {
-    std::env::var("REVOCATION_ROUNDS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(20)
+    env_number("REVOCATION_ROUNDS", 20)
 }
 
 /// One round's world: its group, user, token.
@@ -274,7 +272,7 @@ async fn measure(demo: &Demo, setup: Setup, change: Change, rounds: usize) -> Re
                         -(changed_at - now).as_secs_f64()
                     });
                 }
-                if Instant::now() > changed_at + GIVE_UP {
+                if Instant::now() > changed_at + give_up() {
                     return None;
                 }
                 tokio::time::sleep(Duration::from_millis(100)).await;
@@ -368,14 +366,14 @@ pub fn table(rows: &[Row]) -> String {
         let (p50, worst) = if kept > 0 {
             (
                 if kept * 2 > row.kept.len() {
-                    format!("kept (past {} s)", GIVE_UP.as_secs())
+                    format!("kept (past {} s)", give_up().as_secs())
                 } else {
                     ended
                         .get(row.kept.len() / 2)
                         .copied()
                         .map_or("-".into(), seconds)
                 },
-                format!("kept by {kept} tokens past {} s", GIVE_UP.as_secs()),
+                format!("kept by {kept} tokens past {} s", give_up().as_secs()),
             )
         } else {
             (
@@ -416,7 +414,7 @@ pub fn write(path: &Path, cpus: usize, table: &str) {
              got in {} s later (it keeps its groups until it expires). Reproduce with \
              `SIZES= LARGE_CASES= AUTHORIZER_SECONDS=0 make bench`.\n\n{table}",
             SPACING.as_millis(),
-            GIVE_UP.as_secs()
+            give_up().as_secs()
         ),
     )
     .expect("revocation.md");

@@ -12,6 +12,7 @@
 
 use crate::revocation::{Change, Round, Setup, apply_change, lists_pods, prepare};
 use crate::watch::reflect;
+use crate::workload::env_number;
 use k8s_openapi::api::rbac::v1::RoleBinding;
 use kube::api::{Api, PostParams};
 use kube::runtime::reflector::Store;
@@ -27,9 +28,14 @@ const SPACING: Duration = Duration::from_millis(370);
 /// Polled this often for the first seconds after a change, then every second.
 const FAST_POLL: Duration = Duration::from_millis(250);
 const FAST_FOR: Duration = Duration::from_secs(10);
-/// Waited after the setup before the quiet window: one System Log read (30 s) and its
-/// verifications.
-const SETTLE: Duration = Duration::from_secs(45);
+/// Waited after the setup before the quiet window, at most: one System Log read (30 s)
+/// and its verifications. SOURCES_SETTLE_SECONDS sets it (0 in a quick run, which does
+/// not quote its request counts).
+fn settle_at_most() -> Duration {
+    Duration::from_secs(env_number("SOURCES_SETTLE_SECONDS", 45))
+}
+/// Settled once Okta was asked nothing but System Log reads for this long.
+const SETTLED_FOR: Duration = Duration::from_secs(3);
 
 /// The operator's resync interval (SOURCES_RESYNC_SECONDS, 300 by default: the operator's
 /// default; shorter only to try the case quickly).
@@ -69,7 +75,7 @@ impl Source {
 pub struct Row {
     pub change: Change,
     /// Seconds from the change until the binding was gone (`None`: still there at
-    /// GIVE_UP); empty where the change leaves the binding (Group mode keeps it: the
+    /// [`give_up`]); empty where the change leaves the binding (Group mode keeps it: the
     /// authorizer refuses the token).
     pub binding: Vec<Option<f64>>,
     /// Seconds from the change until the apiserver refused the old token.
@@ -82,13 +88,6 @@ pub struct SourceResult {
     /// Okta requests an hour in the quiet window, by what they asked for.
     pub requests_per_hour: BTreeMap<&'static str, f64>,
     pub deliveries: usize,
-}
-
-fn env_number(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
 }
 
 /// What an Okta request asked for, by its path.
@@ -145,7 +144,7 @@ fn bound(bindings: &Store<RoleBinding>, object: &str) -> bool {
     })
 }
 
-/// Seconds from `changed` until `done` holds, polled; `None` past GIVE_UP.
+/// Seconds from `changed` until `done` holds, polled; `None` past [`give_up`].
 async fn until<F, Done>(changed: Instant, mut done: F) -> Option<f64>
 where
     F: FnMut() -> Done,
@@ -212,6 +211,45 @@ async fn measure(
         row.binding.extend(binding);
     }
     Ok(row)
+}
+
+/// Waits out the catch-up after the setup, a one-off, not the steady state: the System
+/// Log's first read after the setup (if it is read) names every group the setup created
+/// or changed, and they are verified again. Done once that read has come and Okta was
+/// then asked nothing else for [`SETTLED_FOR`]; [`settle_at_most`] in any case.
+async fn settle(demo: &Demo, reads_log: bool) {
+    let epoch_ms = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64)
+    };
+    let set_up = epoch_ms();
+    let deadline = Instant::now() + settle_at_most();
+    while Instant::now() < deadline {
+        let requests = demo.sim.requests();
+        let log_read = if reads_log {
+            requests
+                .iter()
+                .filter(|r| r.path == "/api/v1/logs" && r.started_ms >= set_up)
+                .map(|r| r.finished_ms)
+                .min()
+        } else {
+            Some(set_up)
+        };
+        let last_other = requests
+            .iter()
+            .filter(|r| r.path != "/api/v1/logs")
+            .map(|r| r.finished_ms)
+            .max()
+            .unwrap_or(0);
+        // Quiet since the read, so that the verifications it starts are waited for too.
+        if let Some(read) = log_read
+            && epoch_ms().saturating_sub(read.max(last_other)) >= SETTLED_FOR.as_millis() as u64
+        {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
 }
 
 async fn run_source(
@@ -289,9 +327,7 @@ async fn run_source(
         groups,
         started.elapsed().as_secs_f64()
     );
-    // The System Log's first read after the setup names every group the setup created or
-    // changed, and they are verified again: a one-off catch-up, not the steady state.
-    tokio::time::sleep(SETTLE).await;
+    settle(&demo, source != Source::Neither).await;
     demo.sim.clear_requests();
     tokio::time::sleep(quiet).await;
 
@@ -428,8 +464,9 @@ pub fn write(path: &Path, cpus: usize, table: &str) {
              the token (the authorizer where the binding stays), polled every {} ms for {} s, \
              then every second (so a time is at best the first poll, 0.25 s). Okta requests \
              an hour from a quiet window of {quiet} s (one resync and a little; the hourly \
-             full re-verification of every group is not in it), begun 45 s after the setup \
-             so that the System Log's first read of it is not counted. Reproduce with `SIZES= LARGE_CASES= AUTHORIZER_SECONDS=0 REVOCATION_ROUNDS=0 \
+             full re-verification of every group is not in it), begun once the System Log's \
+             first read after the setup and the verifications it started were over (Okta \
+             asked nothing else for 3 s; at most 45 s), so that this catch-up is not counted. Reproduce with `SIZES= LARGE_CASES= AUTHORIZER_SECONDS=0 REVOCATION_ROUNDS=0 \
              CLUSTERS=0 make bench`.\n\n{table}",
             resync().as_secs(),
             SPACING.as_millis(),

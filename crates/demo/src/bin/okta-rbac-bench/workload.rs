@@ -11,10 +11,22 @@ pub const NAMESPACES_PER_OBJECT: usize = 10;
 pub const CONCURRENCY: usize = 16;
 /// The resync interval: 30 s, or longer when re-verifying every group within it would
 /// need more than half of the local Okta's default budget (100 group searches a minute,
-/// the tightest Okta org), as it would in a real org.
+/// the tightest Okta org), as it would in a real org. BENCH_RESYNC_SECONDS sets it (a
+/// quick run's shorter steady-state windows).
 pub fn resync_for(objects: usize) -> Duration {
     let searches = objects.div_ceil(okta_rbac_operator::okta::client::NAMES_PER_SEARCH) as u64;
-    Duration::from_secs(30.max(searches * 60 * 2 / 100))
+    Duration::from_secs(env_number(
+        "BENCH_RESYNC_SECONDS",
+        30.max(searches * 60 * 2 / 100),
+    ))
+}
+
+/// The number in the environment variable `name`, or `default` when it is unset or not one.
+pub fn env_number<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 pub const MANAGED: &str = "app.kubernetes.io/managed-by=okta-rbac-operator";
 pub const LIMIT_LABEL: &str = "bench";
