@@ -87,6 +87,19 @@ fn dry_run(yaml: &str, namespace: &str) -> Result<String, String> {
     }
 }
 
+/// Asserts that the apiserver accepts every one of the `count` objects of `yaml` in
+/// `namespace` (created for real: a dry run persists nothing).
+async fn all_accepted(yaml: &str, count: usize, namespace_name: &str, what: &str) {
+    namespace(namespace_name).await;
+    let applied = dry_run(yaml, namespace_name)
+        .unwrap_or_else(|refused| panic!("the apiserver refused {what}: {refused}"));
+    assert_eq!(
+        applied.matches("(server dry run)").count(),
+        count,
+        "every object of {what} accepted: {applied}"
+    );
+}
+
 /// The chart with every option that renders another project's kind turned on.
 fn chart_with_everything() -> String {
     let values = [
@@ -144,14 +157,7 @@ async fn the_chart_with_every_option_on_is_accepted_by_each_kind_s_own_crd() {
         2,
         "the receiver's and the authorizer's serving certificates"
     );
-    namespace(RELEASE_NAMESPACE).await;
-    let applied = dry_run(&rendered, RELEASE_NAMESPACE)
-        .unwrap_or_else(|refused| panic!("the apiserver refused the chart: {refused}"));
-    assert_eq!(
-        applied.matches("(server dry run)").count(),
-        docs.len(),
-        "every object accepted: {applied}"
-    );
+    all_accepted(&rendered, docs.len(), RELEASE_NAMESPACE, "the chart").await;
 }
 
 #[tokio::test]
@@ -166,14 +172,13 @@ async fn config_prometheus_is_accepted_by_the_prometheus_operator_s_crd() {
         "{:?}",
         kinds(&docs)
     );
-    namespace("okta-rbac-operator").await;
-    let applied = dry_run(&output.stdout, "okta-rbac-operator")
-        .unwrap_or_else(|refused| panic!("the apiserver refused config/prometheus: {refused}"));
-    assert_eq!(
-        applied.matches("(server dry run)").count(),
+    all_accepted(
+        &output.stdout,
         docs.len(),
-        "{applied}"
-    );
+        "okta-rbac-operator",
+        "config/prometheus",
+    )
+    .await;
 }
 
 /// The check has teeth: each kind's CRD refuses a field its schema does not have, and a
