@@ -203,3 +203,24 @@ pub fn table(result: &AuthorizerResult) -> String {
             .map_or("?".to_string(), |s| format!("{:.3} ms", s * 1000.0)),
     )
 }
+
+/// Writes the authorizer's page; a run whose probe was never denied (its members were not
+/// listed) measured nothing and fails.
+pub fn write(path: &std::path::Path, cpus: usize, result: &AuthorizerResult, table: &str) {
+    assert!(
+        result.denied_probe,
+        "the authorizer never denied the non-member's probe: its members were not listed"
+    );
+    std::fs::write(
+        path,
+        format!(
+            "# Revocation authorizer\n\nOn one machine with {cpus} CPUs, the demo world \
+             (kube-apiserver, the local Okta, the operator as its release binary), \
+             SubjectAccessReviews posted straight at the authorizer over HTTPS with the \
+             apiserver's client certificate, each carrying a bound group of a current \
+             member, at a fixed rate for AUTHORIZER_SECONDS; the client runs on the same \
+             CPUs. Reproduce with `SIZES= LARGE_CASES= make bench`.\n\n{table}"
+        ),
+    )
+    .expect("authorizer.md");
+}

@@ -45,7 +45,7 @@ use okta_rbac_api::OktaGroupBinding;
 use okta_rbac_api::reasons::Reason;
 use okta_rbac_testenv::{ControlPlane, ControlPlaneOptions, OperatorLaunch};
 use okta_sim::{GroupType, OktaSim, Seed, SimOptions};
-use output::{chart, table};
+use output::table;
 use peer::run_rbac_manager;
 use results::{Latency, OperatorResult, SizeResult};
 use std::path::Path;
@@ -425,51 +425,13 @@ async fn main() {
         .unwrap_or_else(|| okta_rbac_testenv::paths::checkout().join("docs/bench"));
     std::fs::create_dir_all(&docs).expect("docs/bench");
     let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
-    let notes = format!(
-        "# Benchmark results\n\nOn one machine with {cpus} CPUs, every object one Okta group with one \
-         ClusterRoleBinding and RoleBindings in {NAMESPACES_PER_OBJECT} of {NAMESPACES} \
-         namespaces. A fresh control plane per size: the true limit and then the operator \
-         on one, the floor and rbac-manager each on one of their own; the local Okta at its \
-         default (tightest) rate limits: 100 group searches a minute. The true limit creates \
-         the same bindings directly at concurrency 16, 32, 64 and 128 and counts its best \
-         run; the floor writes directly everything the operator's run writes (each object, \
-         its bindings, a status of the operator's shape and one event) at 3 and 12 objects \
-         at a time and counts its best run; the operator runs as the release binary with its \
-         defaults (16 reconciles at a time) but for --resync-interval {}; rbac-manager v1.10.0 gets one equivalent RBACDefinition \
-         per object. Every time is until the bench's own watch has seen every binding (and, \
-         for the operator, every object Ready). Reproduce with `make bench`.\n\n",
-        "30 s (5,000 objects: 120 s, so that re-verifying every group fits the budget)"
-    );
     // Each file only when its runs ran, so that the sizes and the large cases can be run
     // apart (LARGE_CASES= or SIZES=) without erasing the other's results.
     if !large_table.is_empty() {
-        std::fs::write(
-            docs.join("large.md"),
-            format!(
-                "# Large clusters\n\nOn one machine with {cpus} CPUs; reproduce with \
-                 `SIZES= make bench` (one case: `SIZES= LARGE_CASES=churn make bench`). What \
-                 the numbers mean: [performance](../performance.md).\n\n{large_table}"
-            ),
-        )
-        .expect("large.md");
+        output::write_large(&docs.join("large.md"), cpus, &large_table);
     }
     if let (Some(result), Some(table)) = (&authorizer, &authorizer_table) {
-        assert!(
-            result.denied_probe,
-            "the authorizer never denied the non-member's probe: its members were not listed"
-        );
-        std::fs::write(
-            docs.join("authorizer.md"),
-            format!(
-                "# Revocation authorizer\n\nOn one machine with {cpus} CPUs, the demo world \
-                 (kube-apiserver, the local Okta, the operator as its release binary), \
-                 SubjectAccessReviews posted straight at the authorizer over HTTPS with the \
-                 apiserver's client certificate, each carrying a bound group of a current \
-                 member, at a fixed rate for AUTHORIZER_SECONDS; the client runs on the same \
-                 CPUs. Reproduce with `SIZES= LARGE_CASES= make bench`.\n\n{table}"
-            ),
-        )
-        .expect("authorizer.md");
+        authorizer::write(&docs.join("authorizer.md"), cpus, result, table);
     }
     if let Some(table) = &revocation_table {
         revocation::write(&docs.join("revocation.md"), cpus, table);
@@ -480,19 +442,7 @@ async fn main() {
     if let Some(table) = &clusters_table {
         clusters::write(&docs.join("clusters.md"), cpus, table);
     }
-    if results.is_empty() {
-        return;
-    }
-    std::fs::write(
-        docs.join("results.md"),
-        format!(
-            "{notes}{}\nLarge clusters: [large.md](large.md).\n",
-            table(&results)
-        ),
-    )
-    .expect("results.md");
-    match chart(&results, &docs.join("bench.svg")) {
-        Ok(()) => eprintln!(">> wrote results.md and bench.svg in {}", docs.display()),
-        Err(error) => eprintln!(">> the chart failed: {error}"),
+    if !results.is_empty() {
+        output::write_results(&docs, cpus, &results);
     }
 }

@@ -1,6 +1,7 @@
 //! The table and the chart of `docs/bench/`.
 
 use crate::results::{PeerResult, SizeResult};
+use crate::workload::{NAMESPACES, NAMESPACES_PER_OBJECT};
 use std::fmt::Write as _;
 use std::path::Path;
 
@@ -205,4 +206,49 @@ pub fn chart(results: &[SizeResult], path: &Path) -> Result<(), Box<dyn std::err
         .draw()?;
     root.present()?;
     Ok(())
+}
+
+/// Writes `results.md` (the sizes' table with how it was measured) and `bench.svg` into
+/// `docs`.
+pub fn write_results(docs: &Path, cpus: usize, results: &[SizeResult]) {
+    let notes = format!(
+        "# Benchmark results\n\nOn one machine with {cpus} CPUs, every object one Okta group with one \
+         ClusterRoleBinding and RoleBindings in {NAMESPACES_PER_OBJECT} of {NAMESPACES} \
+         namespaces. A fresh control plane per size: the true limit and then the operator \
+         on one, the floor and rbac-manager each on one of their own; the local Okta at its \
+         default (tightest) rate limits: 100 group searches a minute. The true limit creates \
+         the same bindings directly at concurrency 16, 32, 64 and 128 and counts its best \
+         run; the floor writes directly everything the operator's run writes (each object, \
+         its bindings, a status of the operator's shape and one event) at 3 and 12 objects \
+         at a time and counts its best run; the operator runs as the release binary with its \
+         defaults (16 reconciles at a time) but for --resync-interval {}; rbac-manager v1.10.0 gets one equivalent RBACDefinition \
+         per object. Every time is until the bench's own watch has seen every binding (and, \
+         for the operator, every object Ready). Reproduce with `make bench`.\n\n",
+        "30 s (5,000 objects: 120 s, so that re-verifying every group fits the budget)"
+    );
+    std::fs::write(
+        docs.join("results.md"),
+        format!(
+            "{notes}{}\nLarge clusters: [large.md](large.md).\n",
+            table(results)
+        ),
+    )
+    .expect("results.md");
+    match chart(results, &docs.join("bench.svg")) {
+        Ok(()) => eprintln!(">> wrote results.md and bench.svg in {}", docs.display()),
+        Err(error) => eprintln!(">> the chart failed: {error}"),
+    }
+}
+
+/// Writes the large-cluster cases' page.
+pub fn write_large(path: &Path, cpus: usize, large_table: &str) {
+    std::fs::write(
+        path,
+        format!(
+            "# Large clusters\n\nOn one machine with {cpus} CPUs; reproduce with \
+             `SIZES= make bench` (one case: `SIZES= LARGE_CASES=churn make bench`). What \
+             the numbers mean: [performance](../performance.md).\n\n{large_table}"
+        ),
+    )
+    .expect("large.md");
 }
