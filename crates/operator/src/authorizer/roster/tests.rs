@@ -58,6 +58,26 @@ pub(crate) fn grant(token_group: &str, id: &str) -> Grant {
     }
 }
 
+/// A roster tracking k8s-admins, whose member list has alice ACTIVE.
+fn admins_with_alice_active() -> Roster {
+    let roster = roster_with_admins();
+    roster.listed(
+        "00g1",
+        &[user("00u1", "alice@example.com", "ACTIVE")],
+        Instant::now(),
+    );
+    roster
+}
+
+/// alice's standing in k8s-admins.
+fn assert_alice(roster: &Roster, expected: Standing, why: &str) {
+    assert_eq!(
+        roster.standing("oidc:k8s-admins", "alice@example.com"),
+        expected,
+        "{why}"
+    );
+}
+
 fn roster_with_admins() -> Roster {
     let roster = Roster::new(UserNameAttribute::Email);
     roster.track("uid-1", Some(grant("oidc:k8s-admins", "00g1")));
@@ -123,21 +143,12 @@ fn events_read_after_a_list_began_win_over_it_and_say_when() {
         &[user("00u1", "alice@example.com", "ACTIVE")],
         Instant::now(),
     );
-    assert_eq!(
-        roster.standing("oidc:k8s-admins", "alice@example.com"),
-        Standing::Active,
-        "a newer list says she is back"
-    );
+    assert_alice(&roster, Standing::Active, "a newer list says she is back");
 }
 
 #[test]
 fn removal_addition_and_group_deletion() {
-    let roster = roster_with_admins();
-    roster.listed(
-        "00g1",
-        &[user("00u1", "alice@example.com", "ACTIVE")],
-        Instant::now(),
-    );
+    let roster = admins_with_alice_active();
     roster.apply(
         &[event(
             "group.user_membership.remove",
@@ -168,10 +179,10 @@ fn removal_addition_and_group_deletion() {
         &[user("00u1", "alice@example.com", "ACTIVE")],
         Instant::now(),
     );
-    assert_eq!(
-        roster.standing("oidc:k8s-admins", "alice@example.com"),
+    assert_alice(
+        &roster,
         Standing::Active,
-        "the list read after the addition has her"
+        "the list read after the addition has her",
     );
     roster.apply(
         &[event(
@@ -201,10 +212,10 @@ fn removal_addition_and_group_deletion() {
             ..grant("oidc:k8s-admins", "00g1")
         }),
     );
-    assert_eq!(
-        roster.standing("oidc:k8s-admins", "alice@example.com"),
+    assert_alice(
+        &roster,
         Standing::Active,
-        "an object that keeps its bindings when the group is deleted keeps them for tokens too"
+        "an object that keeps its bindings when the group is deleted keeps them for tokens too",
     );
 }
 
@@ -227,12 +238,7 @@ fn a_group_no_object_grants_is_forgotten() {
 
 #[test]
 fn an_older_event_delivered_late_does_not_undo_a_newer_one() {
-    let roster = roster_with_admins();
-    roster.listed(
-        "00g1",
-        &[user("00u1", "alice@example.com", "ACTIVE")],
-        Instant::now(),
-    );
+    let roster = admins_with_alice_active();
     let removed = event_at(
         "group.user_membership.remove",
         Some("00u1"),
@@ -270,21 +276,16 @@ fn an_older_event_delivered_late_does_not_undo_a_newer_one() {
         listed_at,
     );
     roster.apply(&[removed_late], Instant::now());
-    assert_eq!(
-        roster.standing("oidc:k8s-admins", "alice@example.com"),
+    assert_alice(
+        &roster,
         Standing::Active,
-        "a removal older than the addition, delivered after it, is not applied"
+        "a removal older than the addition, delivered after it, is not applied",
     );
 }
 
 #[test]
 fn events_only_take_access_away_and_a_list_gives_it_back() {
-    let roster = roster_with_admins();
-    roster.listed(
-        "00g1",
-        &[user("00u1", "alice@example.com", "ACTIVE")],
-        Instant::now(),
-    );
+    let roster = admins_with_alice_active();
     roster.apply(
         &[event_at("user.lifecycle.suspend", Some("00u1"), None, 1)],
         Instant::now(),
@@ -313,12 +314,7 @@ fn events_only_take_access_away_and_a_list_gives_it_back() {
 
 #[test]
 fn an_event_older_than_a_member_list_does_not_undo_it() {
-    let roster = roster_with_admins();
-    roster.listed(
-        "00g1",
-        &[user("00u1", "alice@example.com", "ACTIVE")],
-        Instant::now(),
-    );
+    let roster = admins_with_alice_active();
     roster.apply(
         &[event_at(
             "group.user_membership.remove",
@@ -328,9 +324,9 @@ fn an_event_older_than_a_member_list_does_not_undo_it() {
         )],
         Instant::now(),
     );
-    assert_eq!(
-        roster.standing("oidc:k8s-admins", "alice@example.com"),
+    assert_alice(
+        &roster,
         Standing::Active,
-        "the list, read after the removal, has her back"
+        "the list, read after the removal, has her back",
     );
 }
