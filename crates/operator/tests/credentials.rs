@@ -129,15 +129,33 @@ impl World {
         operator
     }
 
-    /// A group in Okta and an object granting it `view`, Ready.
-    async fn ready_object(&self, prefix: &str) -> OktaGroupBinding {
+    /// A group in Okta and an object granting it `view`: the object's name.
+    async fn new_object(&self, prefix: &str) -> String {
         let group = unique_name(&format!("k8s-{prefix}"));
         self.sim
             .create_group(&group, GroupType::OktaGroup)
             .expect("group");
         let name = unique_name(prefix);
         apply_binding(&self.client, &name, view_spec(&group)).await;
+        name
+    }
+
+    /// A group in Okta and an object granting it `view`, Ready.
+    async fn ready_object(&self, prefix: &str) -> OktaGroupBinding {
+        let name = self.new_object(prefix).await;
         wait_condition(&self.client, &name, "Ready", "True", Some("Ready")).await
+    }
+
+    /// Waits until the object's group is unverified for `reason`: the object, and the
+    /// condition's message.
+    async fn unverified(&self, name: &str, reason: &str) -> (OktaGroupBinding, String) {
+        let object =
+            wait_condition(&self.client, name, "GroupVerified", "Unknown", Some(reason)).await;
+        let message = condition(&object, "GroupVerified")
+            .expect("condition")
+            .message
+            .clone();
+        (object, message)
     }
 
     /// The schemes the Management API saw, each once, in order.
@@ -199,24 +217,8 @@ async fn a_service_app_that_requires_dpop_is_used_with_dpop_and_one_that_does_no
 
     // DPoP forced off against an app that requires it: refused, and said so.
     let operator = world.operator(DPOP_APP, &["--okta-dpop=off"]).await;
-    let group = unique_name("k8s-dpop-off");
-    world
-        .sim
-        .create_group(&group, GroupType::OktaGroup)
-        .expect("group");
-    let name = unique_name("dpop-off");
-    apply_binding(&world.client, &name, view_spec(&group)).await;
-    let refused = wait_condition(
-        &world.client,
-        &name,
-        "GroupVerified",
-        "Unknown",
-        Some("OktaUnauthorized"),
-    )
-    .await;
-    let message = &condition(&refused, "GroupVerified")
-        .expect("condition")
-        .message;
+    let name = world.new_object("dpop-off").await;
+    let (refused, message) = world.unverified(&name, "OktaUnauthorized").await;
     assert!(
         message.contains("invalid_dpop_proof")
             && message.contains("The DPoP proof JWT header is missing."),
@@ -274,17 +276,7 @@ fn outage(sim: &OktaSim) {
 async fn rides_out(world: &World, object: &OktaGroupBinding, case: &str, started: Instant) {
     let name = object.metadata.name.clone().expect("name");
     let api: Api<OktaGroupBinding> = Api::all(world.client.clone());
-    let unknown = wait_condition(
-        &world.client,
-        &name,
-        "GroupVerified",
-        "Unknown",
-        Some("OktaServerError"),
-    )
-    .await;
-    let message = &condition(&unknown, "GroupVerified")
-        .expect("condition")
-        .message;
+    let (_, message) = world.unverified(&name, "OktaServerError").await;
     assert!(message.contains("503"), "{case}: {message}");
     while started.elapsed() < OUTAGE - Duration::from_secs(1) {
         let (crbs, _) = owned_bindings(&world.client, object).await;
@@ -472,17 +464,7 @@ async fn a_removed_key_is_a_refusal_the_metrics_show() {
         .remove_client_key(BEARER_APP, None)
         .expect("remove the only key");
     let name = object.metadata.name.clone().expect("name");
-    let refused = wait_condition(
-        &world.client,
-        &name,
-        "GroupVerified",
-        "Unknown",
-        Some("OktaUnauthorized"),
-    )
-    .await;
-    let message = &condition(&refused, "GroupVerified")
-        .expect("condition")
-        .message;
+    let (refused, message) = world.unverified(&name, "OktaUnauthorized").await;
     assert!(message.contains("invalid_client"), "{message}");
     let (crbs, _) = owned_bindings(&world.client, &object).await;
     assert_eq!(
@@ -512,24 +494,8 @@ async fn an_untrusted_certificate_is_named_in_the_status() {
     let _one_at_a_time = SERIAL.lock().await;
     let world = world(OAuthSettings::default()).await;
     let _operator = world.operator_trusting(false, BEARER_APP, &[]).await;
-    let group = unique_name("k8s-untrusted");
-    world
-        .sim
-        .create_group(&group, GroupType::OktaGroup)
-        .expect("group");
-    let name = unique_name("untrusted");
-    apply_binding(&world.client, &name, view_spec(&group)).await;
-    let object = wait_condition(
-        &world.client,
-        &name,
-        "GroupVerified",
-        "Unknown",
-        Some("OktaUnreachable"),
-    )
-    .await;
-    let message = &condition(&object, "GroupVerified")
-        .expect("condition")
-        .message;
+    let name = world.new_object("untrusted").await;
+    let (object, message) = world.unverified(&name, "OktaUnreachable").await;
     assert!(
         message.contains("invalid peer certificate: UnknownIssuer"),
         "the TLS reason reaches the status: {message}"
