@@ -103,6 +103,15 @@ fn single_spaced(value: &mut Value) {
     }
 }
 
+/// `helm template` of the chart as release NAMESPACE, with each of `values` set.
+fn template(values: &[&str]) -> String {
+    let mut args = vec!["template", NAMESPACE, CHART];
+    for value in values {
+        args.extend(["--set", value]);
+    }
+    helm_ok(&args)
+}
+
 fn helm_ok(args: &[&str]) -> String {
     match helm(args).expect("helm runs") {
         Ok(stdout) => stdout,
@@ -212,13 +221,8 @@ async fn the_chart_lints_and_renders_what_config_default_installs() {
 
     // The ServiceMonitor (its CRD accepts it: third_party_kinds.rs) selects the metrics
     // Service's port.
-    let monitored = by_kind_and_name(documents(&helm_ok(&[
-        "template",
-        NAMESPACE,
-        CHART,
-        "--set",
+    let monitored = by_kind_and_name(documents(&template(&[
         "metrics.serviceMonitor.enabled=true",
-        "--set",
         "metrics.serviceMonitor.labels.release=prometheus",
     ])));
     let monitor = &monitored[&("ServiceMonitor".to_string(), NAMESPACE.to_string())];
@@ -844,23 +848,13 @@ fn every_run_flag_is_reachable_through_values() {
 
 #[test]
 fn the_event_hook_renders_its_service_ingress_or_route_and_certificate_or_says_what_is_missing() {
-    let rendered = helm_ok(&[
-        "template",
-        NAMESPACE,
-        CHART,
-        "--set",
+    let rendered = template(&[
         HOOK[0],
-        "--set",
         "eventHook.certManager.enabled=true",
-        "--set",
         "eventHook.certManager.issuerRef.name=cluster-ca",
-        "--set",
         "eventHook.ingress.enabled=true",
-        "--set",
         "eventHook.ingress.host=okta-hook.example.com",
-        "--set",
         "eventHook.ingress.className=nginx",
-        "--set",
         "eventHook.ingress.annotations.nginx\\.ingress\\.kubernetes\\.io/backend-protocol=HTTPS",
     ]);
     let service_name = format!("{NAMESPACE}-event-hook");
@@ -910,38 +904,19 @@ fn the_event_hook_renders_its_service_ingress_or_route_and_certificate_or_says_w
         1,
         "POD_IP set once: {env}"
     );
-    let with_authorizer = helm_ok(&[
-        "template",
-        NAMESPACE,
-        CHART,
-        "--set",
-        HOOK[0],
-        "--set",
-        AUTHORIZER[0],
-        "--set",
-        AUTHORIZER[1],
-    ]);
+    let with_authorizer = template(&[HOOK[0], AUTHORIZER[0], AUTHORIZER[1]]);
     assert_eq!(
         with_authorizer.matches("name: POD_IP").count(),
         1,
         "POD_IP set once with both"
     );
 
-    let route = helm_ok(&[
-        "template",
-        NAMESPACE,
-        CHART,
-        "--set",
+    let route = template(&[
         HOOK[0],
-        "--set",
         "eventHook.httpRoute.enabled=true",
-        "--set",
         "eventHook.httpRoute.hostname=okta-hook.example.com",
-        "--set",
         "eventHook.httpRoute.parentRefs[0].name=public",
-        "--set",
         "eventHook.httpRoute.backendTLS.enabled=true",
-        "--set",
         "eventHook.httpRoute.backendTLS.caConfigMap=hook-ca",
     ]);
     let docs = by_kind_and_name(documents(&route));
@@ -993,17 +968,10 @@ fn the_event_hook_renders_its_service_ingress_or_route_and_certificate_or_says_w
 #[test]
 fn the_revocation_authorizer_renders_its_service_permission_and_certificates_or_says_what_is_missing()
  {
-    let rendered = helm_ok(&[
-        "template",
-        NAMESPACE,
-        CHART,
-        "--set",
+    let rendered = template(&[
         AUTHORIZER[0],
-        "--set",
         AUTHORIZER[1],
-        "--set",
         "revocationAuthorizer.certManager.enabled=true",
-        "--set",
         "revocationAuthorizer.certManager.issuerRef.name=cluster-ca",
     ]);
     let docs = by_kind_and_name(documents(&rendered));
@@ -1049,17 +1017,10 @@ fn the_revocation_authorizer_renders_its_service_permission_and_certificates_or_
     );
 
     // For an apiserver that reaches only the nodes: a NodePort, on the port asked for.
-    let node_port = helm_ok(&[
-        "template",
-        NAMESPACE,
-        CHART,
-        "--set",
+    let node_port = template(&[
         AUTHORIZER[0],
-        "--set",
         AUTHORIZER[1],
-        "--set",
         "revocationAuthorizer.service.type=NodePort",
-        "--set",
         "revocationAuthorizer.service.nodePort=30443",
     ]);
     let docs = by_kind_and_name(documents(&node_port));
