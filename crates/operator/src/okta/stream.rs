@@ -65,10 +65,17 @@ impl HookHealth {
 
     /// A delivery came, and none was missed since.
     pub fn flowing(&mut self, now: Instant) -> bool {
-        let before = self.awaiting.len();
+        // A copy never delivered was missed when it was due, not when this is asked:
+        // deliveries between the two show the hook flowing again.
+        let missed_at = self
+            .awaiting
+            .values()
+            .filter(|due| **due <= now)
+            .max()
+            .copied();
         self.awaiting.retain(|_, due| *due > now);
-        if self.awaiting.len() < before {
-            self.last_miss = Some(now);
+        if let Some(due) = missed_at {
+            self.last_miss = Some(self.last_miss.map_or(due, |miss| miss.max(due)));
         }
         match (self.last_delivery, self.last_miss) {
             (Some(delivery), Some(miss)) => delivery > miss,
@@ -203,6 +210,28 @@ mod tests {
         assert!(
             !health.flowing(start + HOOK_GRACE),
             "never delivered within the grace"
+        );
+    }
+
+    #[test]
+    fn a_copy_never_delivered_is_a_miss_when_it_was_due_and_later_deliveries_outweigh_it() {
+        let mut health = HookHealth::default();
+        let start = Instant::now();
+        health.delivered(["e1"], start);
+        // Published before the hook existed: the log finds it, the hook never sends it.
+        health.found_first("before-the-hook", Some(Duration::from_secs(2)), start);
+        let due = start + HOOK_GRACE - Duration::from_secs(2);
+        health.delivered(["e2"], due + Duration::from_secs(5));
+        assert!(
+            health.flowing(start + Duration::from_secs(30)),
+            "delivering since the miss, though the log asks only later"
+        );
+        let mut health = HookHealth::default();
+        health.delivered(["e1"], start);
+        health.found_first("dropped", Some(Duration::from_secs(2)), start);
+        assert!(
+            !health.flowing(start + Duration::from_secs(30)),
+            "nothing delivered since it was due"
         );
     }
 
