@@ -1,7 +1,7 @@
 //! The leader's claim on a Service of its own: the revocation authorizer's (only the
 //! replica that leads reads Okta's member lists, so only it can answer; a standby would
 //! answer NoOpinion for every token) and the event hook receiver's (only the leader acts
-//! on a delivery; a standby drops it). The Service has no selector, and the leader keeps
+//! on a delivery; a standby refuses it). The Service has no selector, and the leader keeps
 //! its EndpointSlice pointing at its own Pod, as kube-apiserver keeps the `kubernetes`
 //! Service's.
 

@@ -476,7 +476,7 @@ async fn post(world: &HookWorld, header: Option<&str>, body: String) -> u16 {
 }
 
 #[tokio::test]
-async fn the_receiver_refuses_what_okta_would_not_send_follows_a_rotated_secret_and_a_standby_drops()
+async fn the_receiver_refuses_what_okta_would_not_send_follows_a_rotated_secret_and_a_standby_refuses()
  {
     // Another replica holds the lease for an hour: this one stands by (see hook_world).
     let world = hook_world(&[
@@ -524,20 +524,22 @@ async fn the_receiver_refuses_what_okta_would_not_send_follows_a_rotated_secret_
         .expect("answer");
     assert_eq!(unchallenged.status(), 400);
 
-    // Not leading (the lease is another's): 200, and dropped.
-    assert_eq!(post(&world, Some(SECRET), body.clone()).await, 200);
+    // Not leading (the lease is another's): 503, so that Okta tries once more (and
+    // reaches the leader once the Service follows it).
+    assert_eq!(post(&world, Some(SECRET), body.clone()).await, 503);
     assert_eq!(requests(metrics, "standby").await, 1.0);
     assert_eq!(requests(metrics, "accepted").await, 0.0);
 
-    // A rotation: both values for a while, then only the new one.
+    // A rotation: both values for a while, then only the new one (a value taken gets
+    // past the header check to the standby's 503, a value refused gets 401).
     std::fs::write(&world.secret_file, format!("{SECRET}\nBearer rotated\n")).expect("secret");
     eventually(Duration::from_secs(15), "the new value taken", || async {
-        (post(&world, Some("Bearer rotated"), body.clone()).await == 200).then_some(())
+        (post(&world, Some("Bearer rotated"), body.clone()).await == 503).then_some(())
     })
     .await;
     assert_eq!(
         post(&world, Some(SECRET), body.clone()).await,
-        200,
+        503,
         "the old one too"
     );
     std::fs::write(&world.secret_file, "Bearer rotated\n").expect("secret");

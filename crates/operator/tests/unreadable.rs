@@ -277,7 +277,13 @@ async fn readiness_names_the_watch_that_cannot_list_and_why() {
         "/readyz names the watches",
         || async {
             let (code, body) = operator.get("/readyz").await?;
-            (code == 503 && body.contains("forbidden")).then_some(body)
+            // Each watch lists on its own, so wait until every one has been refused.
+            let every_watch_refused = body
+                .lines()
+                .filter(|line| line.contains(": "))
+                .all(|line| line.contains("forbidden"));
+            (code == 503 && body.contains("OktaGroupBindings") && every_watch_refused)
+                .then_some(body)
         },
     )
     .await;

@@ -52,7 +52,7 @@ pub struct Delivery {
 #[derive(Debug, PartialEq, Eq)]
 pub enum Offered {
     Queued,
-    /// This replica does not lead: dropped.
+    /// This replica does not lead: not taken (the receiver answers 503).
     Standby,
     Full,
 }

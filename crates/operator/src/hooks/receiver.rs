@@ -128,8 +128,10 @@ async fn delivered(
     });
     let (result, status) = match offered {
         Offered::Queued => ("accepted", StatusCode::OK),
-        // Dropped: the leader reads the same events from the System Log.
-        Offered::Standby => ("standby", StatusCode::OK),
+        // Not taken: a standby (or a leader stepping down) is reached only while the
+        // Service's routing catches up with a failover. A 5xx has Okta try once more,
+        // which may reach the new leader; the System Log brings it otherwise.
+        Offered::Standby => ("standby", StatusCode::SERVICE_UNAVAILABLE),
         Offered::Full => ("queue_full", StatusCode::SERVICE_UNAVAILABLE),
     };
     receiver.metrics.changes.hook_request(result);

@@ -74,7 +74,8 @@ impl ChangeMetrics {
             "Requests to the event hook receiver by result: accepted (queued), verification \
              (Okta's one-time challenge answered), unauthorized (wrong or missing header), \
              too_large, unreadable (not an event hook body), standby (a replica that does \
-             not lead answered 200 and dropped it), queue_full (answered 503, Okta retries once)",
+             not lead answered 503; Okta retries once), queue_full (answered 503, Okta \
+             retries once)",
             deliveries.clone(),
         );
         let last_delivery = Gauge::<f64, AtomicU64>::default();
