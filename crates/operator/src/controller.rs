@@ -213,7 +213,7 @@ pub async fn run(
         roles,
         synced: mut watches,
     } = watch_cluster(client.clone(), &parts.watches);
-    let (events, event_worker) = crate::events::EventQueue::new(
+    let (events, event_worker, events_open) = crate::events::EventQueue::new(
         crate::events::Publisher::new(client.clone(), MANAGER, std::env::var("POD_NAME").ok()),
         crate::events::QUEUE,
         parts.metrics.events_dropped.clone(),
@@ -334,7 +334,8 @@ pub async fn run(
     };
     drop(tasks);
     watch_states.clear();
-    // Every queue handle went with the controller: the worker publishes what is left.
+    // The queue takes no more; the worker publishes what is left.
+    drop(events_open);
     if tokio::time::timeout(EVENT_FLUSH, event_worker)
         .await
         .is_err()

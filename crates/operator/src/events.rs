@@ -7,7 +7,7 @@
 //! a revocation, a condition turning bad with a new reason), so repeats are rare and a
 //! repeat as a new event is what a person reading them expects anyway.
 
-use futures::StreamExt;
+use futures::{FutureExt, StreamExt};
 use k8s_openapi::api::core::v1::ObjectReference;
 use k8s_openapi::api::events::v1::Event;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
@@ -139,17 +139,38 @@ impl UniqueClock {
     }
 }
 
+/// The queue takes events while this lives; dropped, the queue takes no more and its
+/// worker ends once it has published what is queued. Handles to the queue may outlive
+/// the controller (a reconcile task still being cancelled), so the worker does not wait
+/// for every one of them to be dropped.
+pub struct QueueOpen {
+    _open: tokio::sync::oneshot::Sender<()>,
+}
+
 impl EventQueue {
-    /// The queue and its worker, which publishes until every queue handle is dropped and
-    /// the queue is empty (so awaiting it at shutdown flushes what is left).
+    /// The queue, its worker, and what keeps it open: the worker publishes until the queue
+    /// is closed (every handle dropped, or [`QueueOpen`] dropped) and empty, so awaiting
+    /// it at shutdown flushes what is left.
     pub fn new(
         publisher: Publisher,
         capacity: usize,
         dropped: prometheus_client::metrics::counter::Counter,
-    ) -> (Self, impl std::future::Future<Output = ()> + Send + 'static) {
+    ) -> (
+        Self,
+        impl std::future::Future<Output = ()> + Send + 'static,
+        QueueOpen,
+    ) {
         let (sender, mut receiver) = tokio::sync::mpsc::channel::<Queued>(capacity);
+        let (open, mut closed) = tokio::sync::oneshot::channel::<()>();
         let worker = async move {
-            let queued = futures::stream::poll_fn(move |cx| receiver.poll_recv(cx));
+            let mut closing = false;
+            let queued = futures::stream::poll_fn(move |cx| {
+                if !closing && closed.poll_unpin(cx).is_ready() {
+                    closing = true;
+                    receiver.close();
+                }
+                receiver.poll_recv(cx)
+            });
             queued
                 .for_each_concurrent(PUBLISHING, |(note, regarding, at)| {
                     let publisher = &publisher;
@@ -169,6 +190,7 @@ impl EventQueue {
                 clock,
             },
             worker,
+            QueueOpen { _open: open },
         )
     }
 
@@ -230,7 +252,7 @@ mod tests {
     #[tokio::test]
     async fn a_full_queue_drops_and_counts_rather_than_grows() {
         let dropped = prometheus_client::metrics::counter::Counter::default();
-        let (queue, worker) = EventQueue::new(publisher(), 2, dropped.clone());
+        let (queue, worker, _open) = EventQueue::new(publisher(), 2, dropped.clone());
         let note = Note {
             type_: EventType::Normal,
             reason: "Granted",
@@ -246,6 +268,27 @@ mod tests {
         tokio::time::timeout(std::time::Duration::from_secs(30), worker)
             .await
             .expect("the worker ends once the queue is closed and empty");
+    }
+
+    #[tokio::test]
+    async fn closed_the_worker_publishes_what_is_queued_and_ends_though_a_handle_lives_on() {
+        let dropped = prometheus_client::metrics::counter::Counter::default();
+        let (queue, worker, open) = EventQueue::new(publisher(), 4, dropped.clone());
+        let note = Note {
+            type_: EventType::Normal,
+            reason: "Granted",
+            note: "1 binding created".into(),
+        };
+        queue.publish(vec![note.clone()], &ObjectReference::default());
+        let worker = tokio::spawn(worker);
+        drop(open);
+        tokio::time::timeout(std::time::Duration::from_secs(30), worker)
+            .await
+            .expect("the worker ends once closed and empty, with a handle still held")
+            .expect("worker");
+        // Closed: what comes later is not taken (and counted as dropped).
+        queue.publish(vec![note], &ObjectReference::default());
+        assert_eq!(dropped.get(), 1);
     }
 
     #[tokio::test]

@@ -11,6 +11,7 @@ pub mod binding;
 pub mod cache;
 pub mod cli;
 pub mod controller;
+pub mod election;
 pub mod events;
 pub mod hooks;
 pub mod https;

@@ -6,6 +6,7 @@ use crate::authorizer::roster::Roster;
 use crate::authorizer::server::Authorizer;
 use crate::cache::WatchStates;
 use crate::controller::{self, Parts};
+use crate::election::Leadership;
 use crate::hooks::{HookConfig, Inbox};
 use crate::metrics::Metrics;
 use crate::okta::changes::Source;
@@ -37,14 +38,7 @@ use url::Url;
 /// How long a leader that stops waits for its lease to be released.
 const LEASE_RELEASE_TIMEOUT: Duration = Duration::from_secs(5);
 
-#[derive(Debug)]
-pub struct LeaderElection {
-    pub lease_name: String,
-    pub lease_namespace: String,
-    /// Unique per replica (the pod name).
-    pub identity: String,
-    pub lease_seconds: u64,
-}
+pub use crate::election::LeaderElection;
 
 #[derive(Debug)]
 pub struct OperatorConfig {
@@ -88,8 +82,8 @@ pub enum OperatorError {
     Authorizer(String),
     #[error("starting the event hook receiver: {0}")]
     EventHook(String),
-    #[error("leader election: {0}")]
-    Lease(String),
+    #[error("{0}")]
+    Election(#[from] crate::election::ElectionError),
     #[error("lost the leader lease; stopping so that only the new leader writes")]
     LeadershipLost,
     #[error("{0}")]
@@ -353,28 +347,14 @@ async fn lead(
     shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
 ) -> Result<(), OperatorError> {
     ready.store(true, Ordering::SeqCst);
-    let manager =
-        kube_lease_manager::LeaseManagerBuilder::new(client.clone(), &election.lease_name)
-            .with_namespace(&election.lease_namespace)
-            .with_identity(&election.identity)
-            .with_duration(election.lease_seconds)
-            .with_grace(election.lease_seconds.div_ceil(3).max(1))
-            .build()
-            .await
-            .map_err(|e| OperatorError::Lease(e.to_string()))?;
-    let (mut leading, lease_task) = manager.watch().await;
     let mut shutdown = Box::pin(shutdown);
-    loop {
-        if *leading.borrow_and_update() {
-            break;
-        }
-        tokio::select! {
-            changed = leading.changed() => if changed.is_err() {
-                return Err(OperatorError::Lease("the lease manager stopped".into()));
-            },
-            _ = &mut shutdown => return Ok(()),
-        }
-    }
+    let Some(Leadership {
+        mut leading,
+        lease_task,
+    }) = election.lead(&client, shutdown.as_mut()).await?
+    else {
+        return Ok(());
+    };
     tracing::info!(identity = %election.identity, lease = %election.lease_name, "leading");
     parts.metrics.leading(true);
     ready.store(false, Ordering::SeqCst);

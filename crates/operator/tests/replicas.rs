@@ -28,6 +28,17 @@ fn start_replica(
     ca: &Path,
     lease: &str,
 ) -> Replica {
+    start_replica_with_lease(name, plane, sim, ca, lease, LEASE_SECONDS)
+}
+
+fn start_replica_with_lease(
+    name: &str,
+    plane: &ControlPlane,
+    sim: &OktaSim,
+    ca: &Path,
+    lease: &str,
+    lease_seconds: u64,
+) -> Replica {
     let process = OperatorLaunch::new(
         common::operator_binary(),
         plane.kubeconfig_path(),
@@ -45,7 +56,7 @@ fn start_replica(
         lease,
     ])
     .args(["--lease-namespace", "default"])
-    .args(["--lease-duration".to_string(), format!("{LEASE_SECONDS}s")])
+    .args(["--lease-duration".to_string(), format!("{lease_seconds}s")])
     .start(&plane.dir().join(format!("{}.log", unique_name(name))))
     .expect("start a replica");
     Replica {
@@ -58,8 +69,13 @@ async fn holder(leases: &Api<Lease>, lease: &str) -> Option<String> {
     leases.get(lease).await.ok()?.spec?.holder_identity
 }
 
-#[tokio::test]
-async fn two_replicas_elect_one_leader_and_the_standby_takes_over() {
+/// A control plane, a local Okta and the file of its CA.
+async fn world() -> (
+    &'static ControlPlane,
+    kube::Client,
+    OktaSim,
+    std::path::PathBuf,
+) {
     let plane = ControlPlane::shared(|| vec![OktaGroupBinding::crd()]);
     let client = plane.client().await.expect("client");
     let sim = OktaSim::start(SimOptions::new(Seed::groups_only(TOKEN, [])))
@@ -67,6 +83,12 @@ async fn two_replicas_elect_one_leader_and_the_standby_takes_over() {
         .expect("local Okta");
     let ca = plane.dir().join(format!("{}.pem", unique_name("okta-ca")));
     sim.write_ca(&ca).expect("CA");
+    (plane, client, sim, ca)
+}
+
+#[tokio::test]
+async fn two_replicas_elect_one_leader_and_the_standby_takes_over() {
+    let (plane, client, sim, ca) = world().await;
     let lease = unique_name("lease");
     let mut replicas = vec![
         start_replica("replica-a", plane, &sim, &ca, &lease),
@@ -176,4 +198,79 @@ async fn two_replicas_elect_one_leader_and_the_standby_takes_over() {
         .expect("kill")
         .expect("SIGTERM stops the operator within 10 s");
     assert!(status.success(), "a SIGTERM stop exits 0: {status}");
+}
+
+/// A leader that stops cleanly releases its Lease, and the standby takes it at once, not
+/// when the leader's last renewal would have expired (up to the lease duration later:
+/// that long, nothing would keep the bindings or end time-bound grants).
+#[tokio::test]
+async fn a_leader_that_stops_hands_over_at_once_not_when_its_lease_would_expire() {
+    const LONG_LEASE: u64 = 30;
+    let (plane, client, sim, ca) = world().await;
+    let lease = unique_name("lease");
+    let leases: Api<Lease> = Api::namespaced(client.clone(), "default");
+    let mut first = start_replica_with_lease("replica-a", plane, &sim, &ca, &lease, LONG_LEASE);
+    common::eventually(Duration::from_secs(30), "replica-a leads", || {
+        let (leases, lease) = (leases.clone(), lease.clone());
+        async move { (holder(&leases, &lease).await? == "replica-a").then_some(()) }
+    })
+    .await;
+    let second = start_replica_with_lease("replica-b", plane, &sim, &ca, &lease, LONG_LEASE);
+    common::eventually(Duration::from_secs(30), "replica-b stands by", || {
+        let process = &second.process;
+        async move { process.get("/readyz").await.filter(|(s, _)| *s == 200) }
+    })
+    .await;
+    // Past the standby's first look at the Lease, so that it sleeps on the leader's expiry.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+
+    let stopped_at = Instant::now();
+    std::process::Command::new("kill")
+        .args(["-TERM", &first.process.pid().to_string()])
+        .status()
+        .expect("kill");
+    common::eventually(
+        Duration::from_secs(LONG_LEASE * 2),
+        "replica-b takes the Lease",
+        || {
+            let (leases, lease) = (leases.clone(), lease.clone());
+            async move { (holder(&leases, &lease).await? == "replica-b").then_some(()) }
+        },
+    )
+    .await;
+    let handover = stopped_at.elapsed();
+    let status = first
+        .process
+        .terminate(Duration::from_secs(10))
+        .expect("kill")
+        .expect("SIGTERM stops the leader within 10 s");
+    assert!(status.success(), "a SIGTERM stop exits 0: {status}");
+    let exited = stopped_at.elapsed();
+    println!(
+        "SIGTERM to the leader: the standby held the Lease after {:.1} s, the old leader exited after {:.1} s (lease {LONG_LEASE} s)",
+        handover.as_secs_f64(),
+        exited.as_secs_f64()
+    );
+    assert!(
+        handover < Duration::from_secs(5),
+        "the standby took {handover:?}, as if it waited for the lease to expire"
+    );
+    // Nothing held it up: the events still queued were published, not waited on.
+    assert!(
+        exited < Duration::from_secs(4),
+        "the old leader took {exited:?} to exit"
+    );
+
+    // And it leads: a new object is reconciled.
+    let group = unique_name("k8s-handover");
+    sim.create_group(&group, GroupType::OktaGroup)
+        .expect("group");
+    let name = unique_name("after-handover");
+    apply_binding(&client, &name, view_spec(&group)).await;
+    wait_condition(&client, &name, "Ready", "True", None).await;
+    assert!(
+        second.process.log().contains("runtime: leading"),
+        "{}",
+        second.process.log()
+    );
 }
