@@ -249,15 +249,19 @@ mod tests {
         assert_eq!(names.len(), 1000, "every event its own name");
     }
 
+    fn granted() -> Note {
+        Note {
+            type_: EventType::Normal,
+            reason: "Granted",
+            note: "1 binding created".into(),
+        }
+    }
+
     #[tokio::test]
     async fn a_full_queue_drops_and_counts_rather_than_grows() {
         let dropped = prometheus_client::metrics::counter::Counter::default();
         let (queue, worker, _open) = EventQueue::new(publisher(), 2, dropped.clone());
-        let note = Note {
-            type_: EventType::Normal,
-            reason: "Granted",
-            note: "1 binding created".into(),
-        };
+        let note = granted();
         queue.publish(
             vec![note.clone(), note.clone(), note],
             &ObjectReference::default(),
@@ -274,11 +278,7 @@ mod tests {
     async fn closed_the_worker_publishes_what_is_queued_and_ends_though_a_handle_lives_on() {
         let dropped = prometheus_client::metrics::counter::Counter::default();
         let (queue, worker, open) = EventQueue::new(publisher(), 4, dropped.clone());
-        let note = Note {
-            type_: EventType::Normal,
-            reason: "Granted",
-            note: "1 binding created".into(),
-        };
+        let note = granted();
         queue.publish(vec![note.clone()], &ObjectReference::default());
         let worker = tokio::spawn(worker);
         drop(open);

@@ -69,6 +69,14 @@ async fn holder(leases: &Api<Lease>, lease: &str) -> Option<String> {
     leases.get(lease).await.ok()?.spec?.holder_identity
 }
 
+/// Waits until `replica` holds the Lease.
+async fn wait_for_holder(leases: &Api<Lease>, lease: &str, replica: &str, within: Duration) {
+    common::eventually(within, &format!("{replica} holds the Lease"), || async {
+        (holder(leases, lease).await? == replica).then_some(())
+    })
+    .await;
+}
+
 /// A control plane, a local Okta and the file of its CA.
 async fn world() -> (
     &'static ControlPlane,
@@ -157,14 +165,11 @@ async fn two_replicas_elect_one_leader_and_the_standby_takes_over() {
     let mut old = replicas.remove(index);
     old.process.kill();
     let standby = replicas[0].name.clone();
-    common::eventually(
+    wait_for_holder(
+        &leases,
+        &lease,
+        &standby,
         Duration::from_secs(LEASE_SECONDS * 3),
-        "the standby takes the lease",
-        || {
-            let leases = leases.clone();
-            let (lease, standby) = (lease.clone(), standby.clone());
-            async move { (holder(&leases, &lease).await? == standby).then_some(()) }
-        },
     )
     .await;
     let handover = killed_at.elapsed();
@@ -210,11 +215,7 @@ async fn a_leader_that_stops_hands_over_at_once_not_when_its_lease_would_expire(
     let lease = unique_name("lease");
     let leases: Api<Lease> = Api::namespaced(client.clone(), "default");
     let mut first = start_replica_with_lease("replica-a", plane, &sim, &ca, &lease, LONG_LEASE);
-    common::eventually(Duration::from_secs(30), "replica-a leads", || {
-        let (leases, lease) = (leases.clone(), lease.clone());
-        async move { (holder(&leases, &lease).await? == "replica-a").then_some(()) }
-    })
-    .await;
+    wait_for_holder(&leases, &lease, "replica-a", Duration::from_secs(30)).await;
     let second = start_replica_with_lease("replica-b", plane, &sim, &ca, &lease, LONG_LEASE);
     common::eventually(Duration::from_secs(30), "replica-b stands by", || {
         let process = &second.process;
@@ -229,13 +230,11 @@ async fn a_leader_that_stops_hands_over_at_once_not_when_its_lease_would_expire(
         .args(["-TERM", &first.process.pid().to_string()])
         .status()
         .expect("kill");
-    common::eventually(
+    wait_for_holder(
+        &leases,
+        &lease,
+        "replica-b",
         Duration::from_secs(LONG_LEASE * 2),
-        "replica-b takes the Lease",
-        || {
-            let (leases, lease) = (leases.clone(), lease.clone());
-            async move { (holder(&leases, &lease).await? == "replica-b").then_some(()) }
-        },
     )
     .await;
     let handover = stopped_at.elapsed();
