@@ -69,6 +69,16 @@ async fn holder(leases: &Api<Lease>, lease: &str) -> Option<String> {
     leases.get(lease).await.ok()?.spec?.holder_identity
 }
 
+/// SIGTERM (again, if sent already): the replica exits 0 within 10 s.
+fn stop_cleanly(replica: &mut Replica) {
+    let status = replica
+        .process
+        .terminate(Duration::from_secs(10))
+        .expect("kill")
+        .expect("SIGTERM stops the operator within 10 s");
+    assert!(status.success(), "a SIGTERM stop exits 0: {status}");
+}
+
 /// Waits until `replica` holds the Lease.
 async fn wait_for_holder(leases: &Api<Lease>, lease: &str, replica: &str, within: Duration) {
     common::eventually(within, &format!("{replica} holds the Lease"), || async {
@@ -197,12 +207,7 @@ async fn two_replicas_elect_one_leader_and_the_standby_takes_over() {
 
     // SIGTERM is a clean stop.
     let mut survivor = replicas.remove(0);
-    let status = survivor
-        .process
-        .terminate(Duration::from_secs(10))
-        .expect("kill")
-        .expect("SIGTERM stops the operator within 10 s");
-    assert!(status.success(), "a SIGTERM stop exits 0: {status}");
+    stop_cleanly(&mut survivor);
 }
 
 /// A leader that stops cleanly releases its Lease, and the standby takes it at once, not
@@ -238,12 +243,7 @@ async fn a_leader_that_stops_hands_over_at_once_not_when_its_lease_would_expire(
     )
     .await;
     let handover = stopped_at.elapsed();
-    let status = first
-        .process
-        .terminate(Duration::from_secs(10))
-        .expect("kill")
-        .expect("SIGTERM stops the leader within 10 s");
-    assert!(status.success(), "a SIGTERM stop exits 0: {status}");
+    stop_cleanly(&mut first);
     let exited = stopped_at.elapsed();
     println!(
         "SIGTERM to the leader: the standby held the Lease after {:.1} s, the old leader exited after {:.1} s (lease {LONG_LEASE} s)",
