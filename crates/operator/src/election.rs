@@ -89,10 +89,8 @@ impl LeaderElection {
                     current.lease_task.abort();
                     current = self.manage(client).await?;
                 }
-                () = &mut stop => {
-                    current.lease_task.abort();
-                    return Ok(None);
-                }
+                // Dropped: the manager releases the Lease should it have just taken it.
+                () = &mut stop => return Ok(None),
             }
         }
     }
